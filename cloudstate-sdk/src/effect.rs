@@ -1,0 +1,195 @@
+//! What a command handler answers with: a reply or a forward, side effects,
+//! or a failure. Shared by every entity kind.
+
+use crate::payload::{self, Any};
+use crate::protocol::cloudstate as pb;
+
+/// The metadata attached to commands, replies, forwards and side effects.
+pub type Metadata = pb::Metadata;
+
+/// A call to a method of a service in the same user function: the target of a
+/// forward or a side effect.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceCall {
+    service_name: String,
+    command_name: String,
+    payload: Any,
+    metadata: Option<Metadata>,
+}
+
+impl ServiceCall {
+    /// A call of `command_name` on the fully qualified `service_name`; the
+    /// payload must be the target method's input type, which the proxy decodes
+    /// to find the target entity.
+    pub fn new(service_name: impl Into<String>, command_name: impl Into<String>, payload: Any) -> Self {
+        Self {
+            service_name: service_name.into(),
+            command_name: command_name.into(),
+            payload,
+            metadata: None,
+        }
+    }
+
+    /// A call whose payload is the protobuf message `message`.
+    pub fn message<M: prost::Name>(
+        service_name: impl Into<String>,
+        command_name: impl Into<String>,
+        message: &M,
+    ) -> Self {
+        Self::new(service_name, command_name, payload::encode(message))
+    }
+
+    /// Attaches metadata to the call.
+    #[must_use]
+    pub fn with_metadata(mut self, metadata: Metadata) -> Self {
+        self.metadata = Some(metadata);
+        self
+    }
+
+    /// The fully qualified name of the target service.
+    pub fn service_name(&self) -> &str {
+        &self.service_name
+    }
+
+    /// The name of the target method.
+    pub fn command_name(&self) -> &str {
+        &self.command_name
+    }
+
+    /// The payload handed to the target method.
+    pub fn payload(&self) -> &Any {
+        &self.payload
+    }
+
+    pub(crate) fn into_forward(self) -> pb::Forward {
+        pb::Forward {
+            service_name: self.service_name,
+            command_name: self.command_name,
+            payload: Some(self.payload),
+            metadata: self.metadata,
+        }
+    }
+
+    pub(crate) fn into_side_effect(self, synchronous: bool) -> pb::SideEffect {
+        pb::SideEffect {
+            service_name: self.service_name,
+            command_name: self.command_name,
+            payload: Some(self.payload),
+            synchronous,
+            metadata: self.metadata,
+        }
+    }
+}
+
+/// A successful command's answer to its caller.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// Reply with a message of the method's output type.
+    Message {
+        /// The payload; its type URL should name the method's output type.
+        payload: Any,
+        /// Metadata for the caller.
+        metadata: Option<Metadata>,
+    },
+    /// Hand the command on to another method, whose reply goes to the caller.
+    Forward(ServiceCall),
+}
+
+impl Reply {
+    /// Replies with a protobuf message.
+    pub fn message<M: prost::Name>(message: &M) -> Self {
+        Self::payload(payload::encode(message))
+    }
+
+    /// Replies with a payload that is already encoded.
+    pub fn payload(payload: Any) -> Self {
+        Self::Message {
+            payload,
+            metadata: None,
+        }
+    }
+
+    /// Replies with `google.protobuf.Empty`.
+    pub fn empty() -> Self {
+        Self::payload(payload::empty())
+    }
+
+    /// Forwards the command to another method.
+    pub fn forward(call: ServiceCall) -> Self {
+        Self::Forward(call)
+    }
+
+    /// Attaches metadata to a message reply (a forward takes the call's own).
+    #[must_use]
+    pub fn with_metadata(self, metadata: Metadata) -> Self {
+        match self {
+            Self::Message { payload, .. } => Self::Message {
+                payload,
+                metadata: Some(metadata),
+            },
+            Self::Forward(call) => Self::Forward(call.with_metadata(metadata)),
+        }
+    }
+
+    pub(crate) fn into_client_action(self) -> pb::ClientAction {
+        let action = match self {
+            Self::Message { payload, metadata } => pb::client_action::Action::Reply(pb::Reply {
+                payload: Some(payload),
+                metadata,
+            }),
+            Self::Forward(call) => pb::client_action::Action::Forward(call.into_forward()),
+        };
+        pb::ClientAction {
+            action: Some(action),
+        }
+    }
+}
+
+/// A command that failed: the caller gets this description verbatim (as gRPC
+/// status `UNKNOWN`), and nothing the command did is kept.
+///
+/// Any error type converts into it with `?`, its `Display` text becoming the
+/// description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    description: String,
+}
+
+impl Failure {
+    /// A failure with this description.
+    pub fn new(description: impl Into<String>) -> Self {
+        Self {
+            description: description.into(),
+        }
+    }
+
+    /// The description the caller sees.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.description)
+    }
+}
+
+impl<E: std::error::Error> From<E> for Failure {
+    fn from(error: E) -> Self {
+        Self::new(error.to_string())
+    }
+}
+
+/// The result of a command handler.
+pub type CommandResult = Result<Reply, Failure>;
+
+pub(crate) fn failure_action(command_id: i64, description: String, restart: bool) -> pb::ClientAction {
+    pb::ClientAction {
+        action: Some(pb::client_action::Action::Failure(pb::Failure {
+            command_id,
+            description,
+            restart,
+        })),
+    }
+}

@@ -1,0 +1,504 @@
+//! The event-sourced protocol: one task per entity stream that owns the
+//! entity's state and answers its messages in order.
+
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+use tracing::{Instrument, debug, error, info_span, warn};
+
+use super::{Command, CommandContext, EventCodec, EventSourcedEntity};
+use crate::descriptors::ServiceInfo;
+use crate::effect::{Reply, failure_action};
+use crate::panic_message;
+use crate::payload::Any;
+use crate::protocol::cloudstate as pb;
+use crate::protocol::cloudstate::eventsourced::{
+    self as es, event_sourced_server::EventSourced, event_sourced_stream_in::Message as In,
+    event_sourced_stream_out::Message as Out,
+};
+
+/// A registered event-sourced entity type.
+pub(crate) struct Registration {
+    pub(crate) service_name: String,
+    pub(crate) snapshot_every: i64,
+    pub(crate) service: ServiceInfo,
+    pub(crate) factory: Arc<dyn Factory>,
+}
+
+/// Creates entity instances; erases the entity's types so one gRPC service
+/// can host every registered entity type.
+pub(crate) trait Factory: Send + Sync {
+    fn create(&self, entity_id: &str, snapshot: Option<&Any>) -> Result<Box<dyn Instance>, String>;
+}
+
+/// One live entity: its state behind the entity's handlers.
+pub(crate) trait Instance: Send {
+    fn apply(&mut self, event: Any) -> Result<(), String>;
+    fn command(&mut self, command: &Command<'_>, sequence: i64, snapshot_every: i64) -> Outcome;
+}
+
+/// What a command handler produced.
+pub(crate) enum Outcome {
+    Success {
+        reply: Reply,
+        events: Vec<Any>,
+        side_effects: Vec<pb::SideEffect>,
+        snapshot: Option<Any>,
+    },
+    Failed {
+        description: String,
+        events_emitted: usize,
+    },
+}
+
+pub(crate) struct Typed<E>(pub(crate) Arc<E>);
+
+impl<E: EventSourcedEntity> Factory for Typed<E> {
+    fn create(&self, entity_id: &str, snapshot: Option<&Any>) -> Result<Box<dyn Instance>, String> {
+        let state = match snapshot {
+            None => self.0.initial_state(entity_id),
+            Some(snapshot) => self.0.restore(entity_id, snapshot).map_err(|e| {
+                format!("No snapshot handler found for snapshot [{}]: {e}", snapshot.type_url)
+            })?,
+        };
+        Ok(Box::new(Live {
+            entity: Arc::clone(&self.0),
+            entity_id: entity_id.to_owned(),
+            state,
+        }))
+    }
+}
+
+struct Live<E: EventSourcedEntity> {
+    entity: Arc<E>,
+    entity_id: String,
+    state: E::State,
+}
+
+impl<E: EventSourcedEntity> Instance for Live<E> {
+    fn apply(&mut self, event: Any) -> Result<(), String> {
+        let type_url = event.type_url.clone();
+        let event = E::Event::from_any(event)
+            .map_err(|e| format!("No event handler found for event [{type_url}]: {e}"))?;
+        self.entity
+            .apply_event(&mut self.state, &event)
+            .map_err(|e| format!("No event handler found for event [{type_url}]: {e}"))
+    }
+
+    fn command(&mut self, command: &Command<'_>, sequence: i64, snapshot_every: i64) -> Outcome {
+        let entity = &*self.entity;
+        let mut ctx = CommandContext {
+            entity,
+            state: &mut self.state,
+            entity_id: &self.entity_id,
+            sequence,
+            snapshot_every,
+            snapshot_due: false,
+            events: Vec::new(),
+            side_effects: Vec::new(),
+            emit_error: None,
+        };
+        let result = entity.handle_command(command, &mut ctx);
+        let CommandContext {
+            events,
+            side_effects,
+            snapshot_due,
+            emit_error,
+            ..
+        } = ctx;
+        if let Some(error) = emit_error {
+            return Outcome::Failed {
+                description: format!("Unexpected failure: emitted event could not be applied: {error}"),
+                events_emitted: events.len() + 1,
+            };
+        }
+        match result {
+            Ok(reply) => {
+                let snapshot = if snapshot_due { entity.snapshot(&self.state) } else { None };
+                Outcome::Success {
+                    reply,
+                    events,
+                    side_effects,
+                    snapshot,
+                }
+            }
+            Err(failure) => Outcome::Failed {
+                description: failure.description().to_owned(),
+                events_emitted: events.len(),
+            },
+        }
+    }
+}
+
+/// The `cloudstate.eventsourced.EventSourced` gRPC service.
+pub(crate) struct EventSourcedService {
+    entities: Arc<HashMap<String, Registration>>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl EventSourcedService {
+    pub(crate) fn new(entities: HashMap<String, Registration>, shutdown: watch::Receiver<bool>) -> Self {
+        Self {
+            entities: Arc::new(entities),
+            shutdown,
+        }
+    }
+}
+
+type Sender = mpsc::Sender<Result<es::EventSourcedStreamOut, Status>>;
+
+#[tonic::async_trait]
+impl EventSourced for EventSourcedService {
+    type handleStream = ReceiverStream<Result<es::EventSourcedStreamOut, Status>>;
+
+    async fn handle(
+        &self,
+        request: Request<Streaming<es::EventSourcedStreamIn>>,
+    ) -> Result<Response<Self::handleStream>, Status> {
+        let (tx, rx) = mpsc::channel(16);
+        let stream = EntityStream {
+            entities: Arc::clone(&self.entities),
+            input: request.into_inner(),
+            output: tx,
+            shutdown: self.shutdown.clone(),
+        };
+        tokio::spawn(stream.run().instrument(info_span!("cloudstate.event_sourced")));
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+struct EntityStream {
+    entities: Arc<HashMap<String, Registration>>,
+    input: Streaming<es::EventSourcedStreamIn>,
+    output: Sender,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// Why a stream stops.
+enum Stop {
+    /// The proxy completed its side, the server is shutting down, or the
+    /// proxy went away: end with OK.
+    Done,
+    /// A protocol or fatal error: send this stream-level failure, then end.
+    Failure(i64, String),
+}
+
+impl EntityStream {
+    async fn run(mut self) {
+        let stop = self.serve().await;
+        if let Stop::Failure(command_id, description) = stop {
+            error!(command_id, "{description}");
+            let failure = Out::Failure(pb::Failure {
+                command_id,
+                description,
+                restart: false,
+            });
+            let _ = self
+                .output
+                .send(Ok(es::EventSourcedStreamOut {
+                    message: Some(failure),
+                }))
+                .await;
+        }
+    }
+
+    /// Waits for the next message; `None` at end of input or shutdown.
+    async fn next(&mut self) -> Result<Option<In>, Stop> {
+        loop {
+            let message = tokio::select! {
+                biased;
+                message = self.input.message() => message,
+                _ = self.shutdown.wait_for(|stop| *stop) => return Ok(None),
+            };
+            return match message {
+                Ok(Some(es::EventSourcedStreamIn { message: Some(m) })) => Ok(Some(m)),
+                Ok(Some(es::EventSourcedStreamIn { message: None })) => Err(Stop::Failure(
+                    0,
+                    "Protocol error: Received empty/unknown message".to_owned(),
+                )),
+                Ok(None) => Ok(None),
+                Err(status) if is_disconnect(&status) => {
+                    debug!("proxy went away: {status}");
+                    Ok(None)
+                }
+                Err(status) => Err(Stop::Failure(
+                    0,
+                    format!(
+                        "Protocol error: could not read a message from the proxy: {} ({:?})",
+                        status.message(),
+                        status.code()
+                    ),
+                )),
+            };
+        }
+    }
+
+    async fn serve(&mut self) -> Stop {
+        let init = match self.next().await {
+            Ok(Some(In::Init(init))) => init,
+            Ok(Some(other)) => {
+                return Stop::Failure(
+                    0,
+                    format!("Protocol error: Expected Init message, but received {}", describe(&other)),
+                );
+            }
+            Ok(None) => return Stop::Done,
+            Err(stop) => return stop,
+        };
+        let entities = Arc::clone(&self.entities);
+        let Some(registration) = entities.get(&init.service_name) else {
+            return Stop::Failure(
+                0,
+                format!(
+                    "Protocol error: Service not found: [{}] (entity [{}])",
+                    init.service_name, init.entity_id
+                ),
+            );
+        };
+        let span = info_span!("entity", service = %init.service_name, entity_id = %init.entity_id);
+        let entity = Entity::init(registration, init);
+        match entity {
+            Ok(entity) => self.serve_entity(entity).instrument(span).await,
+            Err(stop) => stop,
+        }
+    }
+
+    async fn serve_entity(&mut self, mut entity: Entity<'_>) -> Stop {
+        debug!(sequence = entity.sequence, "entity started");
+        loop {
+            let message = match self.next().await {
+                Ok(Some(message)) => message,
+                Ok(None) => {
+                    debug!("entity stopped");
+                    return Stop::Done;
+                }
+                Err(stop) => return stop,
+            };
+            match message {
+                In::Init(_) => {
+                    return Stop::Failure(
+                        0,
+                        format!(
+                            "Protocol error: Entity already inited: entity [{}] of service [{}]",
+                            entity.entity_id, entity.registration.service_name
+                        ),
+                    );
+                }
+                In::Event(event) => {
+                    if let Err(stop) = entity.replay(event) {
+                        return stop;
+                    }
+                }
+                In::Command(command) => {
+                    let reply = match entity.command(command) {
+                        Ok(reply) => reply,
+                        Err(stop) => return stop,
+                    };
+                    let out = es::EventSourcedStreamOut {
+                        message: Some(Out::Reply(reply)),
+                    };
+                    if self.output.send(Ok(out)).await.is_err() {
+                        debug!("proxy stopped reading replies");
+                        return Stop::Done;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Transport-level endings that are not the proxy's protocol errors.
+fn is_disconnect(status: &Status) -> bool {
+    matches!(status.code(), tonic::Code::Cancelled)
+        || status.message().contains("stream no longer needed")
+        || status.message().contains("connection reset")
+}
+
+fn describe(message: &In) -> String {
+    match message {
+        In::Init(init) => format!("init for entity [{}]", init.entity_id),
+        In::Event(event) => format!("event with sequence {}", event.sequence),
+        In::Command(command) => format!("command [{}] (id {})", command.name, command.id),
+    }
+}
+
+/// The protocol state of one stream: which entity, its sequence number, and
+/// whether its state can still be trusted.
+struct Entity<'r> {
+    registration: &'r Registration,
+    entity_id: String,
+    sequence: i64,
+    instance: Box<dyn Instance>,
+    /// Set when the state was left half-changed (a failed command that had
+    /// emitted events, a panic); the proxy restarts the entity from the
+    /// journal, and until then every command is refused.
+    poisoned: bool,
+}
+
+impl<'r> Entity<'r> {
+    fn init(registration: &'r Registration, init: es::EventSourcedInit) -> Result<Self, Stop> {
+        let (sequence, snapshot) = match init.snapshot {
+            Some(es::EventSourcedSnapshot {
+                snapshot_sequence,
+                snapshot,
+            }) => (snapshot_sequence, snapshot),
+            None => (0, None),
+        };
+        let factory = &registration.factory;
+        let created = catch_unwind(AssertUnwindSafe(|| factory.create(&init.entity_id, snapshot.as_ref())));
+        let instance = match created {
+            Ok(Ok(instance)) => instance,
+            Ok(Err(description)) => return Err(Stop::Failure(0, context(&description, registration, &init.entity_id))),
+            Err(panic) => {
+                let description = format!("Unexpected failure: {}", panic_message(&*panic));
+                return Err(Stop::Failure(0, context(&description, registration, &init.entity_id)));
+            }
+        };
+        Ok(Self {
+            registration,
+            entity_id: init.entity_id,
+            sequence,
+            instance,
+            poisoned: false,
+        })
+    }
+
+    fn replay(&mut self, event: es::EventSourcedEvent) -> Result<(), Stop> {
+        let Some(payload) = event.payload else {
+            return Err(self.stop(0, &format!("Protocol error: event {} has no payload", event.sequence)));
+        };
+        let instance = &mut self.instance;
+        match catch_unwind(AssertUnwindSafe(|| instance.apply(payload))) {
+            Ok(Ok(())) => {
+                self.sequence = event.sequence;
+                Ok(())
+            }
+            Ok(Err(description)) => Err(self.stop(0, &description)),
+            Err(panic) => {
+                let description = format!("Unexpected failure: {}", panic_message(&*panic));
+                Err(self.stop(0, &description))
+            }
+        }
+    }
+
+    fn stop(&self, command_id: i64, description: &str) -> Stop {
+        Stop::Failure(command_id, context(description, self.registration, &self.entity_id))
+    }
+
+    fn command(&mut self, command: pb::Command) -> Result<es::EventSourcedReply, Stop> {
+        let id = command.id;
+        let name = command.name.as_str();
+        let _span = tracing::debug_span!("command", id, name).entered();
+        if command.entity_id != self.entity_id {
+            return Err(self.stop(
+                id,
+                &format!(
+                    "Protocol error: Receiving entity is not the intended recipient of command [{name}] \
+                     addressed to entity [{}]",
+                    command.entity_id
+                ),
+            ));
+        }
+        let Some(payload) = command.payload.as_ref() else {
+            return Err(self.stop(id, &format!("Protocol error: No command payload for command [{name}]")));
+        };
+        let service = &self.registration.service_name;
+        let Some(method) = self.registration.service.methods.get(name) else {
+            let description = format!(
+                "No command handler found for command [{name}] on entity [{}] of service [{service}] \
+                 (payload type URL [{}])",
+                self.entity_id, payload.type_url
+            );
+            warn!("{description}");
+            return Ok(failed(id, description, false));
+        };
+        if self.poisoned {
+            let description = format!(
+                "Entity [{}] of service [{service}] is restarting after an earlier failure; \
+                 command [{name}] was not handled",
+                self.entity_id
+            );
+            warn!("{description}");
+            return Ok(failed(id, description, true));
+        }
+        let view = Command {
+            service_name: service,
+            entity_id: &self.entity_id,
+            id,
+            name,
+            input_type: &method.input_type,
+            payload,
+            metadata: command.metadata.as_ref(),
+        };
+        let instance = &mut self.instance;
+        let (sequence, every) = (self.sequence, self.registration.snapshot_every);
+        let outcome = match catch_unwind(AssertUnwindSafe(|| instance.command(&view, sequence, every))) {
+            Ok(outcome) => outcome,
+            Err(panic) => {
+                let description = format!(
+                    "Unexpected failure: command [{name}] of entity [{}] of service [{service}] panicked: {}",
+                    self.entity_id,
+                    panic_message(&*panic)
+                );
+                error!("{description}");
+                self.poisoned = true;
+                return Ok(failed(id, description, true));
+            }
+        };
+        Ok(match outcome {
+            Outcome::Success {
+                reply,
+                events,
+                side_effects,
+                snapshot,
+            } => {
+                if let Reply::Message { payload, .. } = &reply
+                    && crate::payload::type_name(&payload.type_url) != method.output_type
+                {
+                    warn!(
+                        "reply of command [{name}] has type URL [{}] but the method returns [{}]",
+                        payload.type_url, method.output_type
+                    );
+                }
+                self.sequence += events.len() as i64;
+                es::EventSourcedReply {
+                    command_id: id,
+                    client_action: Some(reply.into_client_action()),
+                    side_effects,
+                    events,
+                    snapshot,
+                }
+            }
+            Outcome::Failed {
+                description,
+                events_emitted,
+            } => {
+                // Emitted events already changed the state: have the proxy
+                // rebuild it from the journal.
+                let restart = events_emitted > 0;
+                self.poisoned |= restart;
+                debug!(restart, "command failed: {description}");
+                failed(id, description, restart)
+            }
+        })
+    }
+}
+
+fn failed(command_id: i64, description: String, restart: bool) -> es::EventSourcedReply {
+    es::EventSourcedReply {
+        command_id,
+        client_action: Some(failure_action(command_id, description, restart)),
+        ..Default::default()
+    }
+}
+
+fn context(description: &str, registration: &Registration, entity_id: &str) -> String {
+    format!(
+        "{description} (entity [{entity_id}] of service [{}])",
+        registration.service_name
+    )
+}

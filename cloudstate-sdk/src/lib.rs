@@ -1,0 +1,60 @@
+//! Cloudstate user functions in Rust.
+//!
+//! A [Cloudstate](https://cloudstate.io) proxy owns state, persistence and
+//! sharding; this crate is the other side of its gRPC protocol. Register your
+//! entities with [`CloudState`] and serve:
+//!
+//! ```no_run
+//! use cloudstate_sdk::{CloudState, EventSourcedOptions};
+//! # fn register(c: CloudState) -> CloudState { c }
+//! #[tokio::main]
+//! async fn main() -> Result<(), cloudstate_sdk::Error> {
+//!     let server = CloudState::new().service_name(env!("CARGO_PKG_NAME"));
+//!     register(server).serve().await
+//! }
+//! ```
+//!
+//! * [`eventsourced`]: entities rebuilt from a journal of events.
+//! * [`payload`]: `Any` payloads, primitives and type URLs.
+//! * [`protocol`]: the generated Cloudstate protocol (messages, server and client stubs).
+//!
+//! # Features
+//! * `testkit`: a proxy-role protocol driver and message builders for
+//!   conformance tests ([`testkit`]).
+
+mod descriptors;
+mod discovery;
+mod effect;
+mod error;
+pub mod eventsourced;
+pub mod payload;
+mod server;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+/// The Cloudstate protocol, generated from the protos in `proto/`: messages,
+/// and server and client stubs of every protocol service.
+#[allow(missing_docs, unreachable_pub, non_camel_case_types, clippy::all, clippy::pedantic, rustdoc::all)]
+pub mod protocol {
+    include!(concat!(env!("OUT_DIR"), "/protocol.rs"));
+}
+
+pub use effect::{CommandResult, Failure, Metadata, Reply, ServiceCall};
+pub use error::Error;
+pub use eventsourced::{Command, CommandContext, EventCodec, EventSourcedEntity, EventSourcedOptions};
+pub use payload::{Any, PayloadError};
+pub use server::{
+    CloudState, DEFAULT_MAX_MESSAGE_SIZE, PROTOCOL_VERSION, SUPPORT_LIBRARY_NAME, entity_type,
+    listen_address, shutdown_signal,
+};
+
+/// The text of a caught panic.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".to_owned()
+    }
+}

@@ -1,0 +1,345 @@
+//! The server builder: register entities, then serve the Cloudstate protocol.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic_health::ServingStatus;
+use tracing::{info, warn};
+
+use crate::Error;
+use crate::descriptors::Descriptors;
+use crate::discovery::Discovery;
+use crate::eventsourced::{EventSourcedEntity, EventSourcedOptions, EventSourcedService, Registration};
+use crate::protocol::cloudstate::{self as pb, entity_discovery_server::EntityDiscoveryServer};
+use crate::protocol::cloudstate::eventsourced::event_sourced_server::EventSourcedServer;
+
+/// Entity type names of the protocol, as sent in `Entity.entity_type`.
+pub mod entity_type {
+    /// Event-sourced entities.
+    pub const EVENT_SOURCED: &str = "cloudstate.eventsourced.EventSourced";
+    /// Value entities.
+    pub const VALUE_ENTITY: &str = "cloudstate.valueentity.ValueEntity";
+    /// CRDT entities.
+    pub const CRDT: &str = "cloudstate.crdt.Crdt";
+    /// Actions.
+    pub const ACTION: &str = "cloudstate.action.ActionProtocol";
+}
+
+/// Name reported as `ServiceInfo.support_library_name`.
+pub const SUPPORT_LIBRARY_NAME: &str = "cloudstate-rust-sdk";
+/// The protocol version this library speaks; the proxy accepts only 0.2.
+pub const PROTOCOL_VERSION: (i32, i32) = (0, 2);
+/// Default limit on one message, each way: above the proxy's 12 MiB.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
+
+/// A Cloudstate user function: the entities it serves and how.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), cloudstate_sdk::Error> {
+/// # let descriptors: &[u8] = &[];
+/// cloudstate_sdk::CloudState::new()
+///     .service_name("my-service")
+///     .descriptor_set(descriptors)
+///     // .event_sourced("com.example.MyService", MyEntity, EventSourcedOptions::new("my-entity"))
+///     .serve()
+///     .await
+/// # }
+/// ```
+pub struct CloudState {
+    service_name: String,
+    service_version: String,
+    descriptor_sets: Vec<Vec<u8>>,
+    event_sourced: Vec<PendingEventSourced>,
+    max_message_size: usize,
+    shutdown_grace: Duration,
+}
+
+struct PendingEventSourced {
+    service_name: String,
+    options: EventSourcedOptions,
+    factory: Arc<dyn crate::eventsourced::Factory>,
+}
+
+impl Default for CloudState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CloudState {
+    /// A user function that serves nothing yet.
+    pub fn new() -> Self {
+        Self {
+            service_name: String::new(),
+            service_version: String::new(),
+            descriptor_sets: Vec::new(),
+            event_sourced: Vec::new(),
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+
+    /// The name reported to the proxy in `ServiceInfo` (e.g. the crate name).
+    #[must_use]
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.service_name = name.into();
+        self
+    }
+
+    /// The version reported to the proxy in `ServiceInfo`.
+    #[must_use]
+    pub fn service_version(mut self, version: impl Into<String>) -> Self {
+        self.service_version = version.into();
+        self
+    }
+
+    /// Adds a serialized `FileDescriptorSet` describing served services and
+    /// their domain types, with every import. Sets are merged by file name.
+    #[must_use]
+    pub fn descriptor_set(mut self, bytes: &[u8]) -> Self {
+        self.descriptor_sets.push(bytes.to_vec());
+        self
+    }
+
+    /// Serves `entity` as the event-sourced entity behind the gRPC service
+    /// `service_name` (fully qualified, e.g. `com.example.shoppingcart.ShoppingCart`).
+    #[must_use]
+    pub fn event_sourced<E: EventSourcedEntity>(
+        mut self,
+        service_name: impl Into<String>,
+        entity: E,
+        options: EventSourcedOptions,
+    ) -> Self {
+        self.event_sourced.push(PendingEventSourced {
+            service_name: service_name.into(),
+            options,
+            factory: Arc::new(crate::eventsourced::Typed(Arc::new(entity))),
+        });
+        self
+    }
+
+    /// The largest message accepted or sent, in bytes (default 16 MiB).
+    #[must_use]
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// How long a graceful shutdown waits for streams to end (default 10 s).
+    #[must_use]
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+
+    /// Serves on `HOST`:`PORT` (default `127.0.0.1:8080`) until SIGINT or SIGTERM.
+    ///
+    /// # Errors
+    /// An invalid registration or address, or a failure to bind.
+    pub async fn serve(self) -> Result<(), Error> {
+        let addr = listen_address()?;
+        let listener = TcpListener::bind(addr).await?;
+        info!("Cloudstate user function listening on {}", listener.local_addr()?);
+        self.serve_with_listener(listener, shutdown_signal()).await
+    }
+
+    /// Serves on `listener` until `signal` completes, then shuts down
+    /// gracefully: in-flight commands finish, every entity stream ends.
+    ///
+    /// # Errors
+    /// An invalid registration, or a failure of the server.
+    pub async fn serve_with_listener<F>(self, listener: TcpListener, signal: F) -> Result<(), Error>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let grace = self.shutdown_grace;
+        let max = self.max_message_size;
+        let built = self.build()?;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (health, health_service) = tonic_health::server::health_reporter();
+        for name in built.served_protocols() {
+            health.set_service_status(name, ServingStatus::Serving).await;
+        }
+        health.set_service_status("", ServingStatus::Serving).await;
+
+        let mut router = tonic::transport::Server::builder()
+            .add_service(health_service)
+            .add_service(
+                EntityDiscoveryServer::new(Discovery::new(built.spec))
+                    .max_decoding_message_size(max)
+                    .max_encoding_message_size(max),
+            );
+        if !built.event_sourced.is_empty() {
+            router = router.add_service(
+                EventSourcedServer::new(EventSourcedService::new(built.event_sourced, stop_rx.clone()))
+                    .max_decoding_message_size(max)
+                    .max_encoding_message_size(max),
+            );
+        }
+
+        let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = async move {
+            signal.await;
+            info!("shutting down: finishing in-flight commands");
+            health.set_service_status("", ServingStatus::NotServing).await;
+            let _ = stop_tx.send(true);
+            let _ = signalled_tx.send(());
+        };
+        let server = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown);
+        tokio::pin!(server);
+        tokio::select! {
+            result = &mut server => result?,
+            () = async {
+                let _ = signalled_rx.await;
+                tokio::time::sleep(grace).await;
+            } => warn!("shutdown grace of {grace:?} elapsed with connections still open"),
+        }
+        info!("stopped");
+        Ok(())
+    }
+
+    fn build(self) -> Result<Built, Error> {
+        let mut descriptors = Descriptors::default();
+        for set in &self.descriptor_sets {
+            descriptors.add_encoded(set)?;
+        }
+        descriptors.check_complete()?;
+        if self.event_sourced.is_empty() {
+            return Err(Error::Registration(
+                "no entities registered; the proxy requires at least one".into(),
+            ));
+        }
+        let mut entities = Vec::new();
+        let mut event_sourced = HashMap::new();
+        let mut persistence_ids = HashMap::new();
+        for pending in self.event_sourced {
+            let name = pending.service_name;
+            let service = descriptors.service(&name).ok_or_else(|| {
+                Error::Registration(format!(
+                    "service [{name}] is not in the descriptor sets given; add the set that declares it"
+                ))
+            })?;
+            if let Some((method, _)) = service.methods.iter().find(|(_, m)| m.client_streaming || m.server_streaming) {
+                return Err(Error::Registration(format!(
+                    "event-sourced service [{name}] has a streaming method [{method}]; event-sourced entities take unary calls only"
+                )));
+            }
+            let pid = pending.options.persistence_id.clone();
+            if pid.is_empty() {
+                return Err(Error::Registration(format!("event-sourced service [{name}] has an empty persistence id")));
+            }
+            if let Some(other) = persistence_ids.insert(pid.clone(), name.clone()) {
+                return Err(Error::Registration(format!(
+                    "persistence id [{pid}] is used by both [{other}] and [{name}]"
+                )));
+            }
+            entities.push(pb::Entity {
+                entity_type: entity_type::EVENT_SOURCED.to_owned(),
+                service_name: name.clone(),
+                persistence_id: pid,
+                passivation_strategy: passivation(pending.options.passivation_timeout),
+            });
+            let registration = Registration {
+                service_name: name.clone(),
+                snapshot_every: pending.options.snapshot_every,
+                service,
+                factory: pending.factory,
+            };
+            if event_sourced.insert(name.clone(), registration).is_some() {
+                return Err(Error::Registration(format!("service [{name}] is registered twice")));
+            }
+        }
+        let spec = pb::EntitySpec {
+            proto: descriptors.encode(),
+            entities,
+            service_info: Some(pb::ServiceInfo {
+                service_name: self.service_name,
+                service_version: self.service_version,
+                service_runtime: runtime_description(),
+                support_library_name: SUPPORT_LIBRARY_NAME.to_owned(),
+                support_library_version: env!("CARGO_PKG_VERSION").to_owned(),
+                protocol_major_version: PROTOCOL_VERSION.0,
+                protocol_minor_version: PROTOCOL_VERSION.1,
+            }),
+        };
+        Ok(Built { spec, event_sourced })
+    }
+}
+
+struct Built {
+    spec: pb::EntitySpec,
+    event_sourced: HashMap<String, Registration>,
+}
+
+impl Built {
+    fn served_protocols(&self) -> Vec<&'static str> {
+        let mut names = vec!["cloudstate.EntityDiscovery"];
+        if !self.event_sourced.is_empty() {
+            names.push(entity_type::EVENT_SOURCED);
+        }
+        names
+    }
+}
+
+fn passivation(timeout: Option<Duration>) -> Option<pb::EntityPassivationStrategy> {
+    timeout.map(|t| pb::EntityPassivationStrategy {
+        strategy: Some(pb::entity_passivation_strategy::Strategy::Timeout(
+            pb::TimeoutPassivationStrategy {
+                timeout: i64::try_from(t.as_millis()).unwrap_or(i64::MAX),
+            },
+        )),
+    })
+}
+
+fn runtime_description() -> String {
+    format!(
+        "{} {}/{}",
+        env!("CLOUDSTATE_RUSTC_VERSION"),
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
+}
+
+/// `HOST`:`PORT` from the environment, defaulting to `127.0.0.1:8080`.
+///
+/// # Errors
+/// A value that is not an address or a port.
+pub fn listen_address() -> Result<SocketAddr, Error> {
+    let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".to_owned());
+    let port = std::env::var("PORT").unwrap_or_else(|_| "8080".to_owned());
+    let port: u16 = port
+        .parse()
+        .map_err(|_| Error::Address(format!("PORT [{port}] is not a port number")))?;
+    let ip: std::net::IpAddr = host
+        .parse()
+        .map_err(|_| Error::Address(format!("HOST [{host}] is not an IP address")))?;
+    Ok(SocketAddr::new(ip, port))
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
