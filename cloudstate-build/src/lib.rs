@@ -1,1 +1,216 @@
-//! placeholder
+//! Build-time code generation for Cloudstate user functions.
+//!
+//! Call it from `build.rs`; no `protoc` is needed (protos are parsed by
+//! [`protox`]). The Cloudstate protos (`cloudstate/*.proto`, `google/api/*.proto`)
+//! and the protobuf well-known types are on the include path automatically.
+//!
+//! ```no_run
+//! // build.rs
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     cloudstate_build::compile_protos(&["shoppingcart/shoppingcart.proto"], &["proto"])?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! The crate then includes the result with `cloudstate_sdk::include_protos!()`:
+//! a module per proto package with [prost] messages whose
+//! `prost::Name::type_url()` is `type.googleapis.com/<full name>`, and
+//! `FILE_DESCRIPTOR_SET`, the serialized descriptors of the compiled files and
+//! all their imports, as the proxy needs them at discovery.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+
+use prost_types::{DescriptorProto, FileDescriptorSet};
+
+/// Name of the generated file in `OUT_DIR` that `include_protos!()` includes.
+pub const GENERATED_FILE: &str = "cloudstate_protos.rs";
+const DESCRIPTOR_FILE: &str = "cloudstate_descriptor_set.bin";
+const PROST_INCLUDE_FILE: &str = "cloudstate_prost_modules.rs";
+
+/// The Cloudstate protos bundled with this crate, by import path.
+const BUNDLED: &[(&str, &str)] = &[
+    ("cloudstate/entity.proto", include_str!("../proto/cloudstate/entity.proto")),
+    ("cloudstate/event_sourced.proto", include_str!("../proto/cloudstate/event_sourced.proto")),
+    ("cloudstate/value_entity.proto", include_str!("../proto/cloudstate/value_entity.proto")),
+    ("cloudstate/action.proto", include_str!("../proto/cloudstate/action.proto")),
+    ("cloudstate/crdt.proto", include_str!("../proto/cloudstate/crdt.proto")),
+    ("cloudstate/entity_key.proto", include_str!("../proto/cloudstate/entity_key.proto")),
+    ("cloudstate/legacy_entity_key.proto", include_str!("../proto/cloudstate/legacy_entity_key.proto")),
+    ("cloudstate/eventing.proto", include_str!("../proto/cloudstate/eventing.proto")),
+    ("google/api/annotations.proto", include_str!("../proto/google/api/annotations.proto")),
+    ("google/api/http.proto", include_str!("../proto/google/api/http.proto")),
+    ("google/api/httpbody.proto", include_str!("../proto/google/api/httpbody.proto")),
+];
+
+/// Why code generation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A proto did not parse or resolve; the message names file and line.
+    #[error("{0}")]
+    Proto(String),
+    /// Writing the output failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// `OUT_DIR` is not set (not running in a build script) and no
+    /// [`Builder::out_dir`] was given.
+    #[error("OUT_DIR is not set; call from build.rs or set Builder::out_dir")]
+    NoOutDir,
+}
+
+/// Compiles `protos` (paths relative to one of `includes`) with default settings.
+///
+/// # Errors
+/// See [`Builder::compile_protos`].
+pub fn compile_protos(protos: &[impl AsRef<Path>], includes: &[impl AsRef<Path>]) -> Result<(), Error> {
+    configure().compile_protos(protos, includes)
+}
+
+/// A builder for the code generator.
+pub fn configure() -> Builder {
+    Builder {
+        out_dir: None,
+        sdk_path: "::cloudstate_sdk".to_owned(),
+        emit_rerun_if_changed: true,
+    }
+}
+
+/// Settings of the code generator.
+#[derive(Debug, Clone)]
+pub struct Builder {
+    out_dir: Option<PathBuf>,
+    sdk_path: String,
+    emit_rerun_if_changed: bool,
+}
+
+impl Builder {
+    /// Where to write the output (default `OUT_DIR`).
+    #[must_use]
+    pub fn out_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.out_dir = Some(dir.into());
+        self
+    }
+
+    /// The path of the SDK crate in generated code (default `::cloudstate_sdk`),
+    /// for crates that rename it.
+    #[must_use]
+    pub fn sdk_path(mut self, path: impl Into<String>) -> Self {
+        self.sdk_path = path.into();
+        self
+    }
+
+    /// Whether to print `cargo:rerun-if-changed` for every input (default true).
+    #[must_use]
+    pub fn emit_rerun_if_changed(mut self, yes: bool) -> Self {
+        self.emit_rerun_if_changed = yes;
+        self
+    }
+
+    /// Parses `protos` and writes the generated Rust and the descriptor set.
+    ///
+    /// # Errors
+    /// A proto that does not parse or resolve (the message names the file and
+    /// line), or a failure to write the output.
+    pub fn compile_protos(&self, protos: &[impl AsRef<Path>], includes: &[impl AsRef<Path>]) -> Result<(), Error> {
+        let out_dir = match &self.out_dir {
+            Some(dir) => dir.clone(),
+            None => PathBuf::from(std::env::var_os("OUT_DIR").ok_or(Error::NoOutDir)?),
+        };
+        std::fs::create_dir_all(&out_dir)?;
+        let bundled_dir = out_dir.join("cloudstate-bundled-protos");
+        for (name, source) in BUNDLED {
+            write_if_changed(&bundled_dir.join(name), source.as_bytes())?;
+        }
+        let mut include_paths: Vec<PathBuf> = includes.iter().map(|p| p.as_ref().to_path_buf()).collect();
+        include_paths.push(bundled_dir);
+
+        let compile = |source_info: bool| -> Result<protox::Compiler, Error> {
+            let mut compiler = protox::Compiler::new(&include_paths).map_err(proto_error)?;
+            compiler.include_imports(true).include_source_info(source_info);
+            compiler.open_files(protos).map_err(proto_error)?;
+            Ok(compiler)
+        };
+        // The embedded set keeps every option (prost's descriptor types would
+        // drop extensions such as entity_key) but no source info: the proxy
+        // needs no comments.
+        let embedded = compile(false)?.encode_file_descriptor_set();
+        let with_docs = compile(true)?;
+        if self.emit_rerun_if_changed {
+            for file in with_docs.files() {
+                if let Some(path) = file.path()
+                    && !path.starts_with(&include_paths[include_paths.len() - 1])
+                {
+                    println!("cargo:rerun-if-changed={}", path.display());
+                }
+            }
+        }
+        let fds = with_docs.file_descriptor_set();
+        write_if_changed(&out_dir.join(DESCRIPTOR_FILE), &embedded)?;
+        self.generate_messages(fds, &out_dir)?;
+
+        let mut code = String::from("// @generated by cloudstate-build. Do not edit.\n\n");
+        let _ = writeln!(code, "include!(\"{PROST_INCLUDE_FILE}\");\n");
+        code.push_str(
+            "/// Serialized `FileDescriptorSet` of the compiled protos and all their imports,\n\
+             /// as handed to the proxy at discovery.\n",
+        );
+        let _ = writeln!(code, "pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(\"{DESCRIPTOR_FILE}\");");
+        write_if_changed(&out_dir.join(GENERATED_FILE), code.as_bytes())?;
+        Ok(())
+    }
+
+    fn generate_messages(&self, fds: FileDescriptorSet, out_dir: &Path) -> Result<(), Error> {
+        let (bundled, own): (Vec<_>, Vec<_>) = fds.file.into_iter().partition(|f| is_bundled(f.name()));
+        let mut config = prost_build::Config::new();
+        config.out_dir(out_dir);
+        config.enable_type_names();
+        config.type_name_domain(["."], "type.googleapis.com");
+        config.include_file(PROST_INCLUDE_FILE);
+        // Messages of the bundled protos live in the SDK's protocol module.
+        let mut seen = HashSet::new();
+        for file in bundled.iter().filter(|f| !f.package().starts_with("google.protobuf")) {
+            for message in &file.message_type {
+                extern_message(&mut config, &mut seen, &self.sdk_path, file.package(), message);
+            }
+        }
+        let own = FileDescriptorSet { file: own };
+        config.compile_fds(own)?;
+        Ok(())
+    }
+}
+
+fn extern_message(
+    config: &mut prost_build::Config,
+    seen: &mut HashSet<String>,
+    sdk: &str,
+    package: &str,
+    message: &DescriptorProto,
+) {
+    let proto = format!(".{package}.{}", message.name());
+    if seen.insert(proto.clone()) {
+        let module = package.replace('.', "::");
+        config.extern_path(proto, format!("{sdk}::protocol::{module}::{}", message.name()));
+    }
+}
+
+fn is_bundled(name: &str) -> bool {
+    name.starts_with("google/protobuf/") || BUNDLED.iter().any(|(n, _)| *n == name)
+}
+
+fn proto_error(error: protox::Error) -> Error {
+    Error::Proto(format!("{error:?}"))
+}
+
+fn write_if_changed(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    if std::fs::read(path).is_ok_and(|old| old == content) {
+        return Ok(());
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(path, content)
+}
+

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use prost::Message;
-use prost_types::{FileDescriptorProto, FileDescriptorSet};
+use prost_types::FileDescriptorProto;
 
 use crate::Error;
 
@@ -25,9 +25,14 @@ pub(crate) struct ServiceInfo {
     pub(crate) methods: HashMap<String, MethodInfo>,
 }
 
+/// Files are kept as the bytes they arrived in: prost's descriptor types drop
+/// extension options (`entity_key`, `google.api.http`, `eventing`), which the
+/// proxy reads, so the set sent on is re-assembled from the original bytes and
+/// the decoded form is only used to look things up.
 #[derive(Debug, Default)]
 pub(crate) struct Descriptors {
     files: Vec<FileDescriptorProto>,
+    raw: Vec<Vec<u8>>,
     names: HashSet<String>,
 }
 
@@ -35,11 +40,12 @@ impl Descriptors {
     /// Adds the files of a serialized `FileDescriptorSet`; a file already present
     /// (by name) is kept once.
     pub(crate) fn add_encoded(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        let set = FileDescriptorSet::decode(bytes)
-            .map_err(|e| Error::Descriptors(format!("not a serialized FileDescriptorSet: {e}")))?;
-        for file in set.file {
+        let invalid = |e: String| Error::Descriptors(format!("not a serialized FileDescriptorSet: {e}"));
+        for raw in raw_files(bytes).map_err(invalid)? {
+            let file = FileDescriptorProto::decode(raw).map_err(|e| invalid(e.to_string()))?;
             if self.names.insert(file.name().to_owned()) {
                 self.files.push(file);
+                self.raw.push(raw.to_vec());
             }
         }
         Ok(())
@@ -87,9 +93,61 @@ impl Descriptors {
 
     /// The merged set, serialized.
     pub(crate) fn encode(&self) -> Vec<u8> {
-        FileDescriptorSet {
-            file: self.files.clone(),
+        let mut out = Vec::with_capacity(self.raw.iter().map(|f| f.len() + 6).sum());
+        for file in &self.raw {
+            prost::encoding::bytes::encode(1, file, &mut out);
         }
-        .encode_to_vec()
+        out
+    }
+}
+
+/// The undecoded `file` entries (field 1) of a serialized `FileDescriptorSet`.
+fn raw_files(mut buf: &[u8]) -> Result<Vec<&[u8]>, String> {
+    use prost::encoding::{WireType, decode_key, decode_varint, skip_field};
+    let mut files = Vec::new();
+    while !buf.is_empty() {
+        let (tag, wire_type) = decode_key(&mut buf).map_err(|e| e.to_string())?;
+        if tag == 1 && wire_type == WireType::LengthDelimited {
+            let len = decode_varint(&mut buf).map_err(|e| e.to_string())?;
+            let len = usize::try_from(len).map_err(|_| "length overflow".to_owned())?;
+            if len > buf.len() {
+                return Err("truncated file entry".to_owned());
+            }
+            let (file, rest) = buf.split_at(len);
+            files.push(file);
+            buf = rest;
+        } else {
+            skip_field(wire_type, tag, &mut buf, prost::encoding::DecodeContext::default())
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost_types::FileDescriptorSet;
+
+    /// A field option the decoded descriptor types know nothing about
+    /// survives the merge byte for byte.
+    #[test]
+    fn merge_keeps_unknown_options_and_deduplicates() {
+        let file = FileDescriptorProto {
+            name: Some("a.proto".into()),
+            package: Some("a".into()),
+            ..Default::default()
+        };
+        let mut raw = file.encode_to_vec();
+        // FileDescriptorProto.options (8) holding an unknown extension 1080 = true.
+        raw.extend_from_slice(&[0x42, 0x03, 0xc0, 0x43, 0x01]);
+        let mut set = Vec::new();
+        prost::encoding::bytes::encode(1, &raw, &mut set);
+        let mut d = Descriptors::default();
+        d.add_encoded(&set).unwrap();
+        d.add_encoded(&set).unwrap();
+        assert_eq!(d.encode(), set);
+        let decoded = FileDescriptorSet::decode(d.encode().as_slice()).unwrap();
+        assert_eq!(decoded.file.len(), 1);
     }
 }

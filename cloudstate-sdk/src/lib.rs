@@ -58,3 +58,18 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         "panic with a non-string payload".to_owned()
     }
 }
+
+/// Includes the code `cloudstate-build` generated in `build.rs`: a module per
+/// proto package and `FILE_DESCRIPTOR_SET`.
+///
+/// ```ignore
+/// mod proto {
+///     cloudstate_sdk::include_protos!();
+/// }
+/// ```
+#[macro_export]
+macro_rules! include_protos {
+    () => {
+        include!(concat!(env!("OUT_DIR"), "/cloudstate_protos.rs"));
+    };
+}

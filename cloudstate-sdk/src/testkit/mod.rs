@@ -1,0 +1,280 @@
+//! A proxy-role protocol driver for conformance tests: connect to a user
+//! function, play the proxy's part message by message, and expect its answers
+//! by protobuf equality.
+//!
+//! ```no_run
+//! # async fn run(addr: std::net::SocketAddr) {
+//! use cloudstate_sdk::testkit::{ProtocolDriver, eventsourced as es};
+//! let driver = ProtocolDriver::connect(addr).await.unwrap();
+//! let mut stream = driver.event_sourced().await;
+//! stream.send(es::init("com.example.Cart", "cart-1")).await;
+//! stream.complete();
+//! stream.expect_closed().await;
+//! # }
+//! ```
+
+pub mod eventsourced;
+
+use std::fmt::Debug;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Status, Streaming};
+
+use crate::protocol::cloudstate::{self as pb, entity_discovery_client::EntityDiscoveryClient};
+use crate::protocol::cloudstate::eventsourced::{
+    EventSourcedStreamIn, EventSourcedStreamOut, event_sourced_client::EventSourcedClient,
+};
+use crate::server::entity_type;
+
+/// How long an expectation waits for a message before it fails. Generous: it
+/// only keeps a broken test from hanging.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A connection to a user function, from the proxy's side.
+#[derive(Debug, Clone)]
+pub struct ProtocolDriver {
+    channel: Channel,
+    timeout: Duration,
+    max_message_size: usize,
+}
+
+impl ProtocolDriver {
+    /// Connects to the user function at `addr` (h2c, no TLS, as the proxy does).
+    ///
+    /// # Errors
+    /// When nothing accepts the connection.
+    pub async fn connect(addr: SocketAddr) -> Result<Self, tonic::transport::Error> {
+        let channel = Endpoint::from_shared(format!("http://{addr}"))?.connect().await?;
+        Ok(Self {
+            channel,
+            timeout: DEFAULT_TIMEOUT,
+            max_message_size: 64 * 1024 * 1024,
+        })
+    }
+
+    /// Changes how long expectations wait.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Calls `discover`.
+    ///
+    /// # Errors
+    /// The gRPC status of the call.
+    pub async fn discover(&self, info: pb::ProxyInfo) -> Result<pb::EntitySpec, Status> {
+        let mut client = EntityDiscoveryClient::new(self.channel.clone())
+            .max_decoding_message_size(self.max_message_size);
+        Ok(client.discover(info).await?.into_inner())
+    }
+
+    /// Calls `reportError`.
+    ///
+    /// # Errors
+    /// The gRPC status of the call.
+    pub async fn report_error(&self, message: impl Into<String>) -> Result<(), Status> {
+        let mut client = EntityDiscoveryClient::new(self.channel.clone());
+        client
+            .report_error(pb::UserFunctionError {
+                message: message.into(),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Opens an event-sourced entity stream.
+    ///
+    /// # Panics
+    /// When the user function refuses the stream.
+    pub async fn event_sourced(&self) -> DriverStream<EventSourcedStreamIn, EventSourcedStreamOut> {
+        let (tx, rx) = mpsc::channel(64);
+        let mut client = EventSourcedClient::new(self.channel.clone())
+            .max_decoding_message_size(self.max_message_size)
+            .max_encoding_message_size(self.max_message_size);
+        let response = client
+            .handle(ReceiverStream::new(rx))
+            .await
+            .expect("the user function refused the event-sourced stream");
+        DriverStream {
+            input: Some(tx),
+            output: response.into_inner(),
+            timeout: self.timeout,
+        }
+    }
+}
+
+/// `ProxyInfo` as the official proxy sends it: protocol 0.2, every entity type.
+pub fn proxy_info() -> pb::ProxyInfo {
+    pb::ProxyInfo {
+        protocol_major_version: 0,
+        protocol_minor_version: 2,
+        proxy_name: "cloudstate-rust-testkit".to_owned(),
+        proxy_version: env!("CARGO_PKG_VERSION").to_owned(),
+        supported_entity_types: vec![
+            entity_type::ACTION.to_owned(),
+            entity_type::VALUE_ENTITY.to_owned(),
+            entity_type::EVENT_SOURCED.to_owned(),
+            entity_type::CRDT.to_owned(),
+        ],
+    }
+}
+
+/// One bidirectional protocol stream, driven from the proxy's side.
+#[derive(Debug)]
+pub struct DriverStream<I, O> {
+    input: Option<mpsc::Sender<I>>,
+    output: Streaming<O>,
+    timeout: Duration,
+}
+
+impl<I: Debug, O: Debug + PartialEq> DriverStream<I, O> {
+    /// Sends one message to the user function.
+    ///
+    /// # Panics
+    /// When the stream was completed, or the user function stopped reading.
+    #[track_caller]
+    pub fn send(&self, message: I) -> impl Future<Output = ()> + '_ {
+        let input = self.input.as_ref().expect("the input was already completed");
+        async move {
+            input
+                .send(message)
+                .await
+                .expect("the user function stopped reading the stream");
+        }
+    }
+
+    /// Completes the input, as the proxy does to passivate an entity.
+    pub fn complete(&mut self) {
+        self.input = None;
+    }
+
+    /// The next message or end of stream, within the timeout.
+    ///
+    /// # Panics
+    /// When nothing arrives in time.
+    pub async fn next(&mut self) -> Option<Result<O, Status>> {
+        match tokio::time::timeout(self.timeout, self.output.message()).await {
+            Ok(Ok(Some(message))) => Some(Ok(message)),
+            Ok(Ok(None)) => None,
+            Ok(Err(status)) => Some(Err(status)),
+            Err(_) => panic!("no message from the user function within {:?}", self.timeout),
+        }
+    }
+
+    /// The next message, which must arrive.
+    ///
+    /// # Panics
+    /// On end of stream, an error status or a timeout.
+    pub async fn next_message(&mut self) -> O {
+        match self.next().await {
+            Some(Ok(message)) => message,
+            Some(Err(status)) => panic!("expected a message, the stream failed with {status:?}"),
+            None => panic!("expected a message, the stream ended"),
+        }
+    }
+
+    /// Expects exactly `expected` (protobuf equality: absent and default
+    /// fields differ) as the next message.
+    ///
+    /// # Panics
+    /// When another message, an error or the end of the stream comes instead.
+    pub async fn expect(&mut self, expected: impl Into<O>) {
+        let expected = expected.into();
+        let actual = self.next_message().await;
+        assert_eq!(actual, expected, "unexpected message from the user function");
+    }
+
+    /// Expects the output to end with status OK and nothing before it.
+    ///
+    /// # Panics
+    /// When a message or an error status comes instead.
+    pub async fn expect_closed(&mut self) {
+        match self.next().await {
+            None => {}
+            Some(Ok(message)) => panic!("expected the stream to end, got {message:?}"),
+            Some(Err(status)) => panic!("expected the stream to end with OK, got {status:?}"),
+        }
+    }
+
+    /// Completes the input and expects the output to end with OK.
+    ///
+    /// # Panics
+    /// As [`expect_closed`](Self::expect_closed).
+    pub async fn passivate(&mut self) {
+        self.complete();
+        self.expect_closed().await;
+    }
+}
+
+/// A user function serving on an ephemeral port of 127.0.0.1, for tests.
+#[derive(Debug)]
+pub struct TestServer {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), crate::Error>>,
+}
+
+impl TestServer {
+    /// Binds 127.0.0.1:0 and serves `server` on it in a background task.
+    ///
+    /// # Panics
+    /// When binding fails.
+    pub async fn start(server: crate::CloudState) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local address");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(server.serve_with_listener(listener, async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A driver connected to it.
+    ///
+    /// # Panics
+    /// When the connection fails.
+    pub async fn driver(&self) -> ProtocolDriver {
+        ProtocolDriver::connect(self.addr).await.expect("connect to the test server")
+    }
+
+    /// Signals a graceful shutdown and waits for the server to stop.
+    ///
+    /// # Errors
+    /// What serving returned.
+    ///
+    /// # Panics
+    /// When the server task panicked.
+    pub async fn shutdown(mut self) -> Result<(), crate::Error> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await.expect("server task panicked")
+    }
+
+    /// Waits for the server to stop by itself (e.g. after a failed start).
+    ///
+    /// # Errors
+    /// What serving returned.
+    ///
+    /// # Panics
+    /// When the server task panicked.
+    pub async fn join(mut self) -> Result<(), crate::Error> {
+        (&mut self.task).await.expect("server task panicked")
+    }
+}
