@@ -22,7 +22,6 @@ use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-
 use prost_types::{DescriptorProto, FileDescriptorSet};
 
 /// Name of the generated file in `OUT_DIR` that `include_protos!()` includes.
@@ -32,17 +31,50 @@ const PROST_INCLUDE_FILE: &str = "cloudstate_prost_modules.rs";
 
 /// The Cloudstate protos bundled with this crate, by import path.
 const BUNDLED: &[(&str, &str)] = &[
-    ("cloudstate/entity.proto", include_str!("../proto/cloudstate/entity.proto")),
-    ("cloudstate/event_sourced.proto", include_str!("../proto/cloudstate/event_sourced.proto")),
-    ("cloudstate/value_entity.proto", include_str!("../proto/cloudstate/value_entity.proto")),
-    ("cloudstate/action.proto", include_str!("../proto/cloudstate/action.proto")),
-    ("cloudstate/crdt.proto", include_str!("../proto/cloudstate/crdt.proto")),
-    ("cloudstate/entity_key.proto", include_str!("../proto/cloudstate/entity_key.proto")),
-    ("cloudstate/legacy_entity_key.proto", include_str!("../proto/cloudstate/legacy_entity_key.proto")),
-    ("cloudstate/eventing.proto", include_str!("../proto/cloudstate/eventing.proto")),
-    ("google/api/annotations.proto", include_str!("../proto/google/api/annotations.proto")),
-    ("google/api/http.proto", include_str!("../proto/google/api/http.proto")),
-    ("google/api/httpbody.proto", include_str!("../proto/google/api/httpbody.proto")),
+    (
+        "cloudstate/entity.proto",
+        include_str!("../proto/cloudstate/entity.proto"),
+    ),
+    (
+        "cloudstate/event_sourced.proto",
+        include_str!("../proto/cloudstate/event_sourced.proto"),
+    ),
+    (
+        "cloudstate/value_entity.proto",
+        include_str!("../proto/cloudstate/value_entity.proto"),
+    ),
+    (
+        "cloudstate/action.proto",
+        include_str!("../proto/cloudstate/action.proto"),
+    ),
+    (
+        "cloudstate/crdt.proto",
+        include_str!("../proto/cloudstate/crdt.proto"),
+    ),
+    (
+        "cloudstate/entity_key.proto",
+        include_str!("../proto/cloudstate/entity_key.proto"),
+    ),
+    (
+        "cloudstate/legacy_entity_key.proto",
+        include_str!("../proto/cloudstate/legacy_entity_key.proto"),
+    ),
+    (
+        "cloudstate/eventing.proto",
+        include_str!("../proto/cloudstate/eventing.proto"),
+    ),
+    (
+        "google/api/annotations.proto",
+        include_str!("../proto/google/api/annotations.proto"),
+    ),
+    (
+        "google/api/http.proto",
+        include_str!("../proto/google/api/http.proto"),
+    ),
+    (
+        "google/api/httpbody.proto",
+        include_str!("../proto/google/api/httpbody.proto"),
+    ),
 ];
 
 /// Why code generation failed.
@@ -65,7 +97,10 @@ pub enum Error {
 ///
 /// # Errors
 /// See [`Builder::compile_protos`].
-pub fn compile_protos(protos: &[impl AsRef<Path>], includes: &[impl AsRef<Path>]) -> Result<(), Error> {
+pub fn compile_protos(
+    protos: &[impl AsRef<Path>],
+    includes: &[impl AsRef<Path>],
+) -> Result<(), Error> {
     configure().compile_protos(protos, includes)
 }
 
@@ -114,7 +149,11 @@ impl Builder {
     /// # Errors
     /// A proto that does not parse or resolve (the message names the file and
     /// line), or a failure to write the output.
-    pub fn compile_protos(&self, protos: &[impl AsRef<Path>], includes: &[impl AsRef<Path>]) -> Result<(), Error> {
+    pub fn compile_protos(
+        &self,
+        protos: &[impl AsRef<Path>],
+        includes: &[impl AsRef<Path>],
+    ) -> Result<(), Error> {
         let out_dir = match &self.out_dir {
             Some(dir) => dir.clone(),
             None => PathBuf::from(std::env::var_os("OUT_DIR").ok_or(Error::NoOutDir)?),
@@ -124,12 +163,15 @@ impl Builder {
         for (name, source) in BUNDLED {
             write_if_changed(&bundled_dir.join(name), source.as_bytes())?;
         }
-        let mut include_paths: Vec<PathBuf> = includes.iter().map(|p| p.as_ref().to_path_buf()).collect();
+        let mut include_paths: Vec<PathBuf> =
+            includes.iter().map(|p| p.as_ref().to_path_buf()).collect();
         include_paths.push(bundled_dir);
 
         let compile = |source_info: bool| -> Result<protox::Compiler, Error> {
             let mut compiler = protox::Compiler::new(&include_paths).map_err(proto_error)?;
-            compiler.include_imports(true).include_source_info(source_info);
+            compiler
+                .include_imports(true)
+                .include_source_info(source_info);
             compiler.open_files(protos).map_err(proto_error)?;
             Ok(compiler)
         };
@@ -157,13 +199,17 @@ impl Builder {
             "/// Serialized `FileDescriptorSet` of the compiled protos and all their imports,\n\
              /// as handed to the proxy at discovery.\n",
         );
-        let _ = writeln!(code, "pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(\"{DESCRIPTOR_FILE}\");");
+        let _ = writeln!(
+            code,
+            "pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(\"{DESCRIPTOR_FILE}\");"
+        );
         write_if_changed(&out_dir.join(GENERATED_FILE), code.as_bytes())?;
         Ok(())
     }
 
     fn generate_messages(&self, fds: FileDescriptorSet, out_dir: &Path) -> Result<(), Error> {
-        let (bundled, own): (Vec<_>, Vec<_>) = fds.file.into_iter().partition(|f| is_bundled(f.name()));
+        let (bundled, own): (Vec<_>, Vec<_>) =
+            fds.file.into_iter().partition(|f| is_bundled(f.name()));
         let mut config = prost_build::Config::new();
         config.out_dir(out_dir);
         config.enable_type_names();
@@ -171,9 +217,18 @@ impl Builder {
         config.include_file(PROST_INCLUDE_FILE);
         // Messages of the bundled protos live in the SDK's protocol module.
         let mut seen = HashSet::new();
-        for file in bundled.iter().filter(|f| !f.package().starts_with("google.protobuf")) {
+        for file in bundled
+            .iter()
+            .filter(|f| !f.package().starts_with("google.protobuf"))
+        {
             for message in &file.message_type {
-                extern_message(&mut config, &mut seen, &self.sdk_path, file.package(), message);
+                extern_message(
+                    &mut config,
+                    &mut seen,
+                    &self.sdk_path,
+                    file.package(),
+                    message,
+                );
             }
         }
         let own = FileDescriptorSet { file: own };
@@ -192,7 +247,10 @@ fn extern_message(
     let proto = format!(".{package}.{}", message.name());
     if seen.insert(proto.clone()) {
         let module = package.replace('.', "::");
-        config.extern_path(proto, format!("{sdk}::protocol::{module}::{}", message.name()));
+        config.extern_path(
+            proto,
+            format!("{sdk}::protocol::{module}::{}", message.name()),
+        );
     }
 }
 
@@ -213,4 +271,3 @@ fn write_if_changed(path: &Path, content: &[u8]) -> std::io::Result<()> {
     }
     std::fs::write(path, content)
 }
-

@@ -40,7 +40,8 @@ impl Descriptors {
     /// Adds the files of a serialized `FileDescriptorSet`; a file already present
     /// (by name) is kept once.
     pub(crate) fn add_encoded(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        let invalid = |e: String| Error::Descriptors(format!("not a serialized FileDescriptorSet: {e}"));
+        let invalid =
+            |e: String| Error::Descriptors(format!("not a serialized FileDescriptorSet: {e}"));
         for raw in raw_files(bytes).map_err(invalid)? {
             let file = FileDescriptorProto::decode(raw).map_err(|e| invalid(e.to_string()))?;
             if self.names.insert(file.name().to_owned()) {
@@ -71,9 +72,10 @@ impl Descriptors {
     /// Looks up a service by its fully qualified name.
     pub(crate) fn service(&self, full_name: &str) -> Option<ServiceInfo> {
         let (package, name) = full_name.rsplit_once('.').unwrap_or(("", full_name));
-        let file = self.files.iter().find(|f| {
-            f.package() == package && f.service.iter().any(|s| s.name() == name)
-        })?;
+        let file = self
+            .files
+            .iter()
+            .find(|f| f.package() == package && f.service.iter().any(|s| s.name() == name))?;
         let service = file.service.iter().find(|s| s.name() == name)?;
         let methods = service
             .method
@@ -117,8 +119,13 @@ fn raw_files(mut buf: &[u8]) -> Result<Vec<&[u8]>, String> {
             files.push(file);
             buf = rest;
         } else {
-            skip_field(wire_type, tag, &mut buf, prost::encoding::DecodeContext::default())
-                .map_err(|e| e.to_string())?;
+            skip_field(
+                wire_type,
+                tag,
+                &mut buf,
+                prost::encoding::DecodeContext::default(),
+            )
+            .map_err(|e| e.to_string())?;
         }
     }
     Ok(files)

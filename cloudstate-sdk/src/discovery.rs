@@ -5,9 +5,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 use tracing::{error, info};
 
-use crate::protocol::cloudstate::{
-    self as pb, entity_discovery_server::EntityDiscovery,
-};
+use crate::protocol::cloudstate::{self as pb, entity_discovery_server::EntityDiscovery};
 
 /// Answers `discover` with a spec computed once at start-up, so repeated calls
 /// are cheap and identical.
@@ -17,13 +15,18 @@ pub(crate) struct Discovery {
 
 impl Discovery {
     pub(crate) fn new(spec: pb::EntitySpec) -> Self {
-        Self { spec: Arc::new(spec) }
+        Self {
+            spec: Arc::new(spec),
+        }
     }
 }
 
 #[tonic::async_trait]
 impl EntityDiscovery for Discovery {
-    async fn discover(&self, request: Request<pb::ProxyInfo>) -> Result<Response<pb::EntitySpec>, Status> {
+    async fn discover(
+        &self,
+        request: Request<pb::ProxyInfo>,
+    ) -> Result<Response<pb::EntitySpec>, Status> {
         let info = request.into_inner();
         info!(
             proxy = %info.proxy_name,
@@ -52,8 +55,14 @@ impl EntityDiscovery for Discovery {
         Ok(Response::new((*self.spec).clone()))
     }
 
-    async fn report_error(&self, request: Request<pb::UserFunctionError>) -> Result<Response<()>, Status> {
-        error!("Error reported from sidecar: {}", request.into_inner().message);
+    async fn report_error(
+        &self,
+        request: Request<pb::UserFunctionError>,
+    ) -> Result<Response<()>, Status> {
+        error!(
+            "Error reported from sidecar: {}",
+            request.into_inner().message
+        );
         Ok(Response::new(()))
     }
 }

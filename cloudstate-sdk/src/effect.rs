@@ -21,7 +21,11 @@ impl ServiceCall {
     /// A call of `command_name` on the fully qualified `service_name`; the
     /// payload must be the target method's input type, which the proxy decodes
     /// to find the target entity.
-    pub fn new(service_name: impl Into<String>, command_name: impl Into<String>, payload: Any) -> Self {
+    pub fn new(
+        service_name: impl Into<String>,
+        command_name: impl Into<String>,
+        payload: Any,
+    ) -> Self {
         Self {
             service_name: service_name.into(),
             command_name: command_name.into(),
@@ -184,7 +188,11 @@ impl<E: std::error::Error> From<E> for Failure {
 /// The result of a command handler.
 pub type CommandResult = Result<Reply, Failure>;
 
-pub(crate) fn failure_action(command_id: i64, description: String, restart: bool) -> pb::ClientAction {
+pub(crate) fn failure_action(
+    command_id: i64,
+    description: String,
+    restart: bool,
+) -> pb::ClientAction {
     pb::ClientAction {
         action: Some(pb::client_action::Action::Failure(pb::Failure {
             command_id,

@@ -34,14 +34,23 @@ pub mod testkit;
 
 /// The Cloudstate protocol, generated from the protos in `proto/`: messages,
 /// and server and client stubs of every protocol service.
-#[allow(missing_docs, unreachable_pub, non_camel_case_types, clippy::all, clippy::pedantic, rustdoc::all)]
+#[allow(
+    missing_docs,
+    unreachable_pub,
+    non_camel_case_types,
+    clippy::all,
+    clippy::pedantic,
+    rustdoc::all
+)]
 pub mod protocol {
     include!(concat!(env!("OUT_DIR"), "/protocol.rs"));
 }
 
 pub use effect::{CommandResult, Failure, Metadata, Reply, ServiceCall};
 pub use error::Error;
-pub use eventsourced::{Command, CommandContext, EventCodec, EventSourcedEntity, EventSourcedOptions};
+pub use eventsourced::{
+    Command, CommandContext, EventCodec, EventSourcedEntity, EventSourcedOptions,
+};
 pub use payload::{Any, PayloadError};
 pub use server::{
     CloudState, DEFAULT_MAX_MESSAGE_SIZE, PROTOCOL_VERSION, SUPPORT_LIBRARY_NAME, entity_type,

@@ -173,14 +173,55 @@ macro_rules! primitive {
     };
 }
 
-primitive!(String, "string", LengthDelimited, prost::encoding::string::encode, prost::encoding::string::merge);
-primitive!(Vec<u8>, "bytes", LengthDelimited, prost::encoding::bytes::encode, prost::encoding::bytes::merge);
-primitive!(i32, "int32", Varint, prost::encoding::int32::encode, prost::encoding::int32::merge);
-primitive!(i64, "int64", Varint, prost::encoding::int64::encode, prost::encoding::int64::merge);
-primitive!(f32, "float", ThirtyTwoBit, prost::encoding::float::encode, prost::encoding::float::merge);
-primitive!(f64, "double", SixtyFourBit, prost::encoding::double::encode, prost::encoding::double::merge);
-primitive!(bool, "bool", Varint, prost::encoding::bool::encode, prost::encoding::bool::merge);
-
+primitive!(
+    String,
+    "string",
+    LengthDelimited,
+    prost::encoding::string::encode,
+    prost::encoding::string::merge
+);
+primitive!(
+    Vec<u8>,
+    "bytes",
+    LengthDelimited,
+    prost::encoding::bytes::encode,
+    prost::encoding::bytes::merge
+);
+primitive!(
+    i32,
+    "int32",
+    Varint,
+    prost::encoding::int32::encode,
+    prost::encoding::int32::merge
+);
+primitive!(
+    i64,
+    "int64",
+    Varint,
+    prost::encoding::int64::encode,
+    prost::encoding::int64::merge
+);
+primitive!(
+    f32,
+    "float",
+    ThirtyTwoBit,
+    prost::encoding::float::encode,
+    prost::encoding::float::merge
+);
+primitive!(
+    f64,
+    "double",
+    SixtyFourBit,
+    prost::encoding::double::encode,
+    prost::encoding::double::merge
+);
+primitive!(
+    bool,
+    "bool",
+    Varint,
+    prost::encoding::bool::encode,
+    prost::encoding::bool::merge
+);
 
 #[cfg(test)]
 mod tests {
@@ -203,7 +244,11 @@ mod tests {
         assert_eq!(any.value, b"\x0a\x02hi");
         assert_eq!(String::from_any(&any).unwrap(), "hi");
         let any = (-1i32).to_any();
-        assert_eq!(any.value.len(), 11, "negative int32 is sign-extended to 10 varint bytes");
+        assert_eq!(
+            any.value.len(),
+            11,
+            "negative int32 is sign-extended to 10 varint bytes"
+        );
         assert_eq!(i32::from_any(&any).unwrap(), -1);
         assert_eq!(true.to_any().value, b"\x08\x01");
         assert_eq!(f32::from_any(&1.5f32.to_any()).unwrap(), 1.5);

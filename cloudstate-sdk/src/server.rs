@@ -15,9 +15,11 @@ use tracing::{info, warn};
 use crate::Error;
 use crate::descriptors::Descriptors;
 use crate::discovery::Discovery;
-use crate::eventsourced::{EventSourcedEntity, EventSourcedOptions, EventSourcedService, Registration};
-use crate::protocol::cloudstate::{self as pb, entity_discovery_server::EntityDiscoveryServer};
+use crate::eventsourced::{
+    EventSourcedEntity, EventSourcedOptions, EventSourcedService, Registration,
+};
 use crate::protocol::cloudstate::eventsourced::event_sourced_server::EventSourcedServer;
+use crate::protocol::cloudstate::{self as pb, entity_discovery_server::EntityDiscoveryServer};
 
 /// Entity type names of the protocol, as sent in `Entity.entity_type`.
 pub mod entity_type {
@@ -145,7 +147,10 @@ impl CloudState {
     pub async fn serve(self) -> Result<(), Error> {
         let addr = listen_address()?;
         let listener = TcpListener::bind(addr).await?;
-        info!("Cloudstate user function listening on {}", listener.local_addr()?);
+        info!(
+            "Cloudstate user function listening on {}",
+            listener.local_addr()?
+        );
         self.serve_with_listener(listener, shutdown_signal()).await
     }
 
@@ -164,7 +169,9 @@ impl CloudState {
         let (stop_tx, stop_rx) = watch::channel(false);
         let (health, health_service) = tonic_health::server::health_reporter();
         for name in built.served_protocols() {
-            health.set_service_status(name, ServingStatus::Serving).await;
+            health
+                .set_service_status(name, ServingStatus::Serving)
+                .await;
         }
         health.set_service_status("", ServingStatus::Serving).await;
 
@@ -177,9 +184,12 @@ impl CloudState {
             );
         if !built.event_sourced.is_empty() {
             router = router.add_service(
-                EventSourcedServer::new(EventSourcedService::new(built.event_sourced, stop_rx.clone()))
-                    .max_decoding_message_size(max)
-                    .max_encoding_message_size(max),
+                EventSourcedServer::new(EventSourcedService::new(
+                    built.event_sourced,
+                    stop_rx.clone(),
+                ))
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
             );
         }
 
@@ -187,11 +197,14 @@ impl CloudState {
         let shutdown = async move {
             signal.await;
             info!("shutting down: finishing in-flight commands");
-            health.set_service_status("", ServingStatus::NotServing).await;
+            health
+                .set_service_status("", ServingStatus::NotServing)
+                .await;
             let _ = stop_tx.send(true);
             let _ = signalled_tx.send(());
         };
-        let server = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown);
+        let server =
+            router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown);
         tokio::pin!(server);
         tokio::select! {
             result = &mut server => result?,
@@ -225,14 +238,20 @@ impl CloudState {
                     "service [{name}] is not in the descriptor sets given; add the set that declares it"
                 ))
             })?;
-            if let Some((method, _)) = service.methods.iter().find(|(_, m)| m.client_streaming || m.server_streaming) {
+            if let Some((method, _)) = service
+                .methods
+                .iter()
+                .find(|(_, m)| m.client_streaming || m.server_streaming)
+            {
                 return Err(Error::Registration(format!(
                     "event-sourced service [{name}] has a streaming method [{method}]; event-sourced entities take unary calls only"
                 )));
             }
             let pid = pending.options.persistence_id.clone();
             if pid.is_empty() {
-                return Err(Error::Registration(format!("event-sourced service [{name}] has an empty persistence id")));
+                return Err(Error::Registration(format!(
+                    "event-sourced service [{name}] has an empty persistence id"
+                )));
             }
             if let Some(other) = persistence_ids.insert(pid.clone(), name.clone()) {
                 return Err(Error::Registration(format!(
@@ -252,7 +271,9 @@ impl CloudState {
                 factory: pending.factory,
             };
             if event_sourced.insert(name.clone(), registration).is_some() {
-                return Err(Error::Registration(format!("service [{name}] is registered twice")));
+                return Err(Error::Registration(format!(
+                    "service [{name}] is registered twice"
+                )));
             }
         }
         let spec = pb::EntitySpec {
@@ -268,7 +289,10 @@ impl CloudState {
                 protocol_minor_version: PROTOCOL_VERSION.1,
             }),
         };
-        Ok(Built { spec, event_sourced })
+        Ok(Built {
+            spec,
+            event_sourced,
+        })
     }
 }
 
@@ -311,8 +335,12 @@ fn runtime_description() -> String {
 /// # Errors
 /// A value that is not an address or a port.
 pub fn listen_address() -> Result<SocketAddr, Error> {
-    let host = std::env::var("HOST").unwrap_or_else(|_| "127.0.0.1".to_owned());
-    let port = std::env::var("PORT").unwrap_or_else(|_| "8080".to_owned());
+    address_from(|key| std::env::var(key).ok())
+}
+
+fn address_from(var: impl Fn(&str) -> Option<String>) -> Result<SocketAddr, Error> {
+    let host = var("HOST").unwrap_or_else(|| "127.0.0.1".to_owned());
+    let port = var("PORT").unwrap_or_else(|| "8080".to_owned());
     let port: u16 = port
         .parse()
         .map_err(|_| Error::Address(format!("PORT [{port}] is not a port number")))?;
@@ -341,5 +369,40 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_address_follows_host_and_port() {
+        let none = |_: &str| None;
+        assert_eq!(
+            address_from(none).unwrap(),
+            "127.0.0.1:8080".parse().unwrap()
+        );
+        let set = |k: &str| Some(if k == "HOST" { "0.0.0.0" } else { "9001" }.to_owned());
+        assert_eq!(address_from(set).unwrap(), "0.0.0.0:9001".parse().unwrap());
+        let bad = |k: &str| (k == "PORT").then(|| "http".to_owned());
+        assert!(
+            address_from(bad)
+                .unwrap_err()
+                .to_string()
+                .contains("PORT [http]")
+        );
+    }
+
+    #[test]
+    fn passivation_is_sent_in_milliseconds_only_when_set() {
+        assert_eq!(passivation(None), None);
+        let Some(pb::EntityPassivationStrategy {
+            strategy: Some(pb::entity_passivation_strategy::Strategy::Timeout(t)),
+        }) = passivation(Some(Duration::from_millis(100)))
+        else {
+            panic!("no strategy")
+        };
+        assert_eq!(t.timeout, 100);
     }
 }

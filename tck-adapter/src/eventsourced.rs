@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use cloudstate_sdk::payload::{self, Any};
 use cloudstate_sdk::{
-    CloudState, Command, CommandContext, CommandResult, EventSourcedEntity, EventSourcedOptions, Failure,
-    PayloadError, Reply, ServiceCall,
+    CloudState, Command, CommandContext, CommandResult, EventSourcedEntity, EventSourcedOptions,
+    Failure, PayloadError, Reply, ServiceCall,
 };
 
 use crate::proto::cloudstate::tck::model::{Persisted, Request, Response, request_action::Action};
@@ -26,11 +26,16 @@ pub fn register(server: CloudState) -> CloudState {
             TckModel,
             EventSourcedOptions::new("event-sourced-tck-model").snapshot_every(5),
         )
-        .event_sourced(TWO, Empty, EventSourcedOptions::new("event-sourced-tck-model-two"))
+        .event_sourced(
+            TWO,
+            Empty,
+            EventSourcedOptions::new("event-sourced-tck-model-two"),
+        )
         .event_sourced(
             CONFIGURED,
             Empty,
-            EventSourcedOptions::new("event-sourced-configured").passivation_timeout(Duration::from_millis(100)),
+            EventSourcedOptions::new("event-sourced-configured")
+                .passivation_timeout(Duration::from_millis(100)),
         )
 }
 
@@ -52,14 +57,20 @@ impl EventSourcedEntity for TckModel {
     }
 
     fn snapshot(&self, state: &String) -> Option<Any> {
-        Some(payload::encode(&Persisted { value: state.clone() }))
+        Some(payload::encode(&Persisted {
+            value: state.clone(),
+        }))
     }
 
     fn restore(&self, _entity_id: &str, snapshot: &Any) -> Result<String, PayloadError> {
         Ok(payload::decode::<Persisted>(snapshot)?.value)
     }
 
-    fn handle_command(&self, command: &Command<'_>, ctx: &mut CommandContext<'_, Self>) -> CommandResult {
+    fn handle_command(
+        &self,
+        command: &Command<'_>,
+        ctx: &mut CommandContext<'_, Self>,
+    ) -> CommandResult {
         let request: Request = command.decode()?;
         let mut forward = None;
         for action in request.actions.into_iter().filter_map(|a| a.action) {
@@ -80,7 +91,14 @@ impl EventSourcedEntity for TckModel {
 }
 
 fn call(id: String) -> ServiceCall {
-    ServiceCall::message(TWO, "Call", &Request { id, actions: Vec::new() })
+    ServiceCall::message(
+        TWO,
+        "Call",
+        &Request {
+            id,
+            actions: Vec::new(),
+        },
+    )
 }
 
 /// `EventSourcedTwo` and `EventSourcedConfigured`: reply with an empty `Response`.
@@ -97,7 +115,11 @@ impl EventSourcedEntity for Empty {
         Err(PayloadError::unhandled(event))
     }
 
-    fn handle_command(&self, command: &Command<'_>, _ctx: &mut CommandContext<'_, Self>) -> CommandResult {
+    fn handle_command(
+        &self,
+        command: &Command<'_>,
+        _ctx: &mut CommandContext<'_, Self>,
+    ) -> CommandResult {
         let _: Request = command.decode()?;
         Ok(Reply::message(&Response::default()))
     }

@@ -7,7 +7,8 @@ use cloudstate_sdk::protocol::cloudstate::{self as pb, client_action::Action as 
 use cloudstate_sdk::testkit::{TestServer, eventsourced as es, proxy_info};
 use prost::Message;
 use tck_adapter::proto::cloudstate::tck::model::{
-    Effect, Emit, Fail, Forward, Persisted, Request, RequestAction, Response, request_action::Action,
+    Effect, Emit, Fail, Forward, Persisted, Request, RequestAction, Response,
+    request_action::Action,
 };
 
 const SVC: &str = "cloudstate.tck.model.EventSourcedTckModel";
@@ -44,7 +45,11 @@ fn p(v: &str) -> Persisted {
 fn resp(m: &str) -> Response {
     Response { message: m.into() }
 }
-fn cmd(n: i64, id: &str, actions: Vec<RequestAction>) -> cloudstate_sdk::protocol::cloudstate::eventsourced::EventSourcedStreamIn {
+fn cmd(
+    n: i64,
+    id: &str,
+    actions: Vec<RequestAction>,
+) -> cloudstate_sdk::protocol::cloudstate::eventsourced::EventSourcedStreamIn {
     es::command(n, id, "Process", &req(id, actions))
 }
 fn reply(n: i64, m: &str) -> es::ReplyBuilder {
@@ -79,17 +84,37 @@ async fn discovery() {
     let declared: Vec<String> = set
         .file
         .iter()
-        .flat_map(|f| f.service.iter().map(move |s| format!("{}.{}", f.package(), s.name())))
+        .flat_map(|f| {
+            f.service
+                .iter()
+                .map(move |s| format!("{}.{}", f.package(), s.name()))
+        })
         .collect();
     for entity in &spec.entities {
-        assert!(declared.contains(&entity.service_name), "{} not in descriptors", entity.service_name);
+        assert!(
+            declared.contains(&entity.service_name),
+            "{} not in descriptors",
+            entity.service_name
+        );
     }
-    let entity = |name: &str| spec.entities.iter().find(|e| e.service_name == name).unwrap().clone();
+    let entity = |name: &str| {
+        spec.entities
+            .iter()
+            .find(|e| e.service_name == name)
+            .unwrap()
+            .clone()
+    };
     for name in [SVC, TWO, CONFIGURED] {
-        assert_eq!(entity(name).entity_type, "cloudstate.eventsourced.EventSourced");
+        assert_eq!(
+            entity(name).entity_type,
+            "cloudstate.eventsourced.EventSourced"
+        );
     }
     assert_eq!(entity(SVC).persistence_id, "event-sourced-tck-model");
-    assert_eq!(entity(CONFIGURED).persistence_id, "event-sourced-configured");
+    assert_eq!(
+        entity(CONFIGURED).persistence_id,
+        "event-sourced-configured"
+    );
     assert_eq!(
         entity(CONFIGURED).passivation_strategy,
         Some(pb::EntityPassivationStrategy {
@@ -98,20 +123,35 @@ async fn discovery() {
             )),
         })
     );
-    assert_eq!(entity(SVC).passivation_strategy, None, "no strategy unless configured");
+    assert_eq!(
+        entity(SVC).passivation_strategy,
+        None,
+        "no strategy unless configured"
+    );
 
     let info = spec.service_info.clone().unwrap();
-    assert_eq!((info.protocol_major_version, info.protocol_minor_version), (0, 2));
+    assert_eq!(
+        (info.protocol_major_version, info.protocol_minor_version),
+        (0, 2)
+    );
     assert_eq!(info.support_library_name, "cloudstate-rust-sdk");
     assert_eq!(info.service_name, "tck-adapter");
-    assert!(info.service_runtime.starts_with("rustc "), "{}", info.service_runtime);
+    assert!(
+        info.service_runtime.starts_with("rustc "),
+        "{}",
+        info.service_runtime
+    );
 
     // Every import is in the set under its import path, and the entity_key
     // option (1080) survived on Request.id.
     let names: Vec<&str> = set.file.iter().map(|f| f.name()).collect();
     for f in &set.file {
         for dep in &f.dependency {
-            assert!(names.contains(&dep.as_str()), "{} imports missing {dep}", f.name());
+            assert!(
+                names.contains(&dep.as_str()),
+                "{} imports missing {dep}",
+                f.name()
+            );
         }
     }
     for needed in [
@@ -123,10 +163,18 @@ async fn discovery() {
     ] {
         assert!(names.contains(&needed), "{needed} missing");
     }
-    let pool = raw_field_options(&spec.proto, "cloudstate/tck/model/eventsourced.proto", "Request", "id");
+    let pool = raw_field_options(
+        &spec.proto,
+        "cloudstate/tck/model/eventsourced.proto",
+        "Request",
+        "id",
+    );
     assert_eq!(pool, vec![0xc0, 0x43, 0x01], "entity_key option bytes");
 
-    driver.report_error("a problem the proxy found").await.unwrap();
+    driver
+        .report_error("a problem the proxy found")
+        .await
+        .unwrap();
     // Still serving after reportError.
     assert_eq!(driver.discover(proxy_info()).await.unwrap(), spec);
 }
@@ -165,7 +213,11 @@ fn raw_field_options(set: &[u8], file: &str, message: &str, field: &str) -> Vec<
             for (_, fd) in mf.iter().filter(|(t, _)| *t == 2) {
                 let fdf = fields(fd);
                 if named(&fdf, field) {
-                    return fdf.iter().find(|(t, _)| *t == 8).map(|(_, v)| v.clone()).unwrap_or_default();
+                    return fdf
+                        .iter()
+                        .find(|(t, _)| *t == 8)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default();
                 }
             }
         }
@@ -200,8 +252,10 @@ async fn m03_multiple_emitted_events() {
     let s = server().await;
     let mut c = s.driver().await.event_sourced().await;
     c.send(es::init(SVC, "e3")).await;
-    c.send(cmd(1, "e3", vec![emit("A"), emit("B"), emit("C")])).await;
-    c.expect(with_events(reply(1, "ABC"), &["A", "B", "C"])).await;
+    c.send(cmd(1, "e3", vec![emit("A"), emit("B"), emit("C")]))
+        .await;
+    c.expect(with_events(reply(1, "ABC"), &["A", "B", "C"]))
+        .await;
     c.send(cmd(2, "e3", vec![])).await;
     c.expect(reply(2, "ABC")).await;
     c.passivate().await;
@@ -220,9 +274,12 @@ async fn m04_multiple_emitted_events_and_snapshots() {
         c.expect(reply(n, &state).event(&p(v))).await;
     }
     c.send(cmd(5, id, vec![emit("E")])).await;
-    c.expect(reply(5, "ABCDE").event(&p("E")).snapshot(&p("ABCDE"))).await;
-    c.send(cmd(6, id, vec![emit("F"), emit("G"), emit("H")])).await;
-    c.expect(with_events(reply(6, "ABCDEFGH"), &["F", "G", "H"])).await;
+    c.expect(reply(5, "ABCDE").event(&p("E")).snapshot(&p("ABCDE")))
+        .await;
+    c.send(cmd(6, id, vec![emit("F"), emit("G"), emit("H")]))
+        .await;
+    c.expect(with_events(reply(6, "ABCDEFGH"), &["F", "G", "H"]))
+        .await;
     c.send(cmd(7, id, vec![emit("I"), emit("J")])).await;
     c.expect(with_events(reply(7, "ABCDEFGHIJ"), &["I", "J"]).snapshot(&p("ABCDEFGHIJ")))
         .await;
@@ -239,9 +296,21 @@ async fn m04_multiple_emitted_events_and_snapshots() {
 async fn snapshot_table_from_sequence_five() {
     let s = server().await;
     let mut c = s.driver().await.event_sourced().await;
-    c.send(es::init_with_snapshot(SVC, "t", 5, payload::encode(&p("ABCDE")))).await;
-    c.send(cmd(1, "t", vec![emit("F"), emit("G"), emit("H"), emit("I")])).await;
-    c.expect(with_events(reply(1, "ABCDEFGHI"), &["F", "G", "H", "I"])).await;
+    c.send(es::init_with_snapshot(
+        SVC,
+        "t",
+        5,
+        payload::encode(&p("ABCDE")),
+    ))
+    .await;
+    c.send(cmd(
+        1,
+        "t",
+        vec![emit("F"), emit("G"), emit("H"), emit("I")],
+    ))
+    .await;
+    c.expect(with_events(reply(1, "ABCDEFGHI"), &["F", "G", "H", "I"]))
+        .await;
     c.send(cmd(2, "t", vec![emit("J"), emit("K")])).await;
     c.expect(with_events(reply(2, "ABCDEFGHIJK"), &["J", "K"]).snapshot(&p("ABCDEFGHIJK")))
         .await;
@@ -252,7 +321,13 @@ async fn snapshot_table_from_sequence_five() {
 async fn m05_initial_snapshot() {
     let s = server().await;
     let mut c = s.driver().await.event_sourced().await;
-    c.send(es::init_with_snapshot(SVC, "e5", 5, payload::encode(&p("ABCDE")))).await;
+    c.send(es::init_with_snapshot(
+        SVC,
+        "e5",
+        5,
+        payload::encode(&p("ABCDE")),
+    ))
+    .await;
     c.send(cmd(1, "e5", vec![])).await;
     c.expect(reply(1, "ABCDE")).await;
     c.passivate().await;
@@ -262,16 +337,28 @@ async fn m05_initial_snapshot() {
 async fn m06_initial_snapshot_and_events() {
     let s = server().await;
     let mut c = s.driver().await.event_sourced().await;
-    c.send(es::init_with_snapshot(SVC, "e6", 5, payload::encode(&p("ABCDE")))).await;
+    c.send(es::init_with_snapshot(
+        SVC,
+        "e6",
+        5,
+        payload::encode(&p("ABCDE")),
+    ))
+    .await;
     c.send(es::event(6, payload::encode(&p("F")))).await;
     c.send(es::event(7, payload::encode(&p("G")))).await;
     c.send(cmd(1, "e6", vec![])).await;
     c.expect(reply(1, "ABCDEFG")).await;
     // The next event is sequence 8: 8, 9 no snapshot; 10 snapshots.
     c.send(cmd(2, "e6", vec![emit("H"), emit("I")])).await;
-    c.expect(with_events(reply(2, "ABCDEFGHI"), &["H", "I"])).await;
+    c.expect(with_events(reply(2, "ABCDEFGHI"), &["H", "I"]))
+        .await;
     c.send(cmd(3, "e6", vec![emit("J")])).await;
-    c.expect(reply(3, "ABCDEFGHIJ").event(&p("J")).snapshot(&p("ABCDEFGHIJ"))).await;
+    c.expect(
+        reply(3, "ABCDEFGHIJ")
+            .event(&p("J"))
+            .snapshot(&p("ABCDEFGHIJ")),
+    )
+    .await;
     c.passivate().await;
 }
 
@@ -281,10 +368,13 @@ async fn m07_rehydration_after_passivation() {
     let d = s.driver().await;
     let mut c = d.event_sourced().await;
     c.send(es::init(SVC, "e7")).await;
-    c.send(cmd(1, "e7", vec![emit("A"), emit("B"), emit("C")])).await;
-    c.expect(with_events(reply(1, "ABC"), &["A", "B", "C"])).await;
+    c.send(cmd(1, "e7", vec![emit("A"), emit("B"), emit("C")]))
+        .await;
+    c.expect(with_events(reply(1, "ABC"), &["A", "B", "C"]))
+        .await;
     c.send(cmd(2, "e7", vec![emit("D"), emit("E")])).await;
-    c.expect(with_events(reply(2, "ABCDE"), &["D", "E"]).snapshot(&p("ABCDE"))).await;
+    c.expect(with_events(reply(2, "ABCDE"), &["D", "E"]).snapshot(&p("ABCDE")))
+        .await;
     c.send(cmd(3, "e7", vec![emit("F")])).await;
     c.expect(reply(3, "ABCDEF").event(&p("F"))).await;
     c.send(cmd(4, "e7", vec![emit("G")])).await;
@@ -292,7 +382,13 @@ async fn m07_rehydration_after_passivation() {
     c.passivate().await;
 
     let mut c = d.event_sourced().await;
-    c.send(es::init_with_snapshot(SVC, "e7", 5, payload::encode(&p("ABCDE")))).await;
+    c.send(es::init_with_snapshot(
+        SVC,
+        "e7",
+        5,
+        payload::encode(&p("ABCDE")),
+    ))
+    .await;
     c.send(es::event(6, payload::encode(&p("F")))).await;
     c.send(es::event(7, payload::encode(&p("G")))).await;
     c.send(cmd(1, "e7", vec![])).await;
@@ -305,8 +401,10 @@ async fn m08_forward_to_second_service() {
     let s = server().await;
     let mut c = s.driver().await.event_sourced().await;
     c.send(es::init(SVC, "e8")).await;
-    c.send(cmd(1, "e8", vec![emit("A"), emit("B"), emit("C")])).await;
-    c.expect(with_events(reply(1, "ABC"), &["A", "B", "C"])).await;
+    c.send(cmd(1, "e8", vec![emit("A"), emit("B"), emit("C")]))
+        .await;
+    c.expect(with_events(reply(1, "ABC"), &["A", "B", "C"]))
+        .await;
     c.send(cmd(2, "e8", vec![fwd("e8")])).await;
     c.expect(forward(2, "e8")).await;
     c.send(cmd(3, "e8", vec![])).await;
@@ -329,10 +427,14 @@ async fn m10_forward_with_emitted_events_and_snapshot() {
     let s = server().await;
     let mut c = s.driver().await.event_sourced().await;
     c.send(es::init(SVC, "e10")).await;
-    c.send(cmd(1, "e10", vec![emit("A"), emit("B"), emit("C")])).await;
-    c.expect(with_events(reply(1, "ABC"), &["A", "B", "C"])).await;
-    c.send(cmd(2, "e10", vec![emit("D"), emit("E"), fwd("e10")])).await;
-    c.expect(with_events(forward(2, "e10"), &["D", "E"]).snapshot(&p("ABCDE"))).await;
+    c.send(cmd(1, "e10", vec![emit("A"), emit("B"), emit("C")]))
+        .await;
+    c.expect(with_events(reply(1, "ABC"), &["A", "B", "C"]))
+        .await;
+    c.send(cmd(2, "e10", vec![emit("D"), emit("E"), fwd("e10")]))
+        .await;
+    c.expect(with_events(forward(2, "e10"), &["D", "E"]).snapshot(&p("ABCDE")))
+        .await;
     c.passivate().await;
 }
 
@@ -341,10 +443,13 @@ async fn m11_reply_with_side_effect() {
     let s = server().await;
     let mut c = s.driver().await.event_sourced().await;
     c.send(es::init(SVC, "e11")).await;
-    c.send(cmd(1, "e11", vec![emit("A"), emit("B"), emit("C")])).await;
-    c.expect(with_events(reply(1, "ABC"), &["A", "B", "C"])).await;
+    c.send(cmd(1, "e11", vec![emit("A"), emit("B"), emit("C")]))
+        .await;
+    c.expect(with_events(reply(1, "ABC"), &["A", "B", "C"]))
+        .await;
     c.send(cmd(2, "e11", vec![eff("e11", false)])).await;
-    c.expect(reply(2, "ABC").side_effect(se("e11", false))).await;
+    c.expect(reply(2, "ABC").side_effect(se("e11", false)))
+        .await;
     c.send(cmd(3, "e11", vec![])).await;
     c.expect(reply(3, "ABC")).await;
     c.passivate().await;
@@ -365,8 +470,10 @@ async fn m13_forward_and_side_effect() {
     let s = server().await;
     let mut c = s.driver().await.event_sourced().await;
     c.send(es::init(SVC, "e13")).await;
-    c.send(cmd(1, "e13", vec![eff("e13", false), fwd("e13")])).await;
-    c.expect(forward(1, "e13").side_effect(se("e13", false))).await;
+    c.send(cmd(1, "e13", vec![eff("e13", false), fwd("e13")]))
+        .await;
+    c.expect(forward(1, "e13").side_effect(se("e13", false)))
+        .await;
     c.passivate().await;
 }
 
@@ -375,7 +482,12 @@ async fn m14_reply_with_multiple_side_effects() {
     let s = server().await;
     let mut c = s.driver().await.event_sourced().await;
     c.send(es::init(SVC, "e14")).await;
-    c.send(cmd(1, "e14", vec![eff("1", false), eff("2", false), eff("3", false)])).await;
+    c.send(cmd(
+        1,
+        "e14",
+        vec![eff("1", false), eff("2", false), eff("3", false)],
+    ))
+    .await;
     c.expect(
         reply(1, "")
             .side_effect(se("1", false))
@@ -437,9 +549,12 @@ async fn m18_failure_does_not_retain_emitted_events() {
     let d = s.driver().await;
     let mut c = d.event_sourced().await;
     c.send(es::init(SVC, "e18")).await;
-    c.send(cmd(1, "e18", vec![emit("A"), emit("B"), emit("C")])).await;
-    c.expect(with_events(reply(1, "ABC"), &["A", "B", "C"])).await;
-    c.send(cmd(2, "e18", vec![emit("4"), emit("5"), fail("failure 1")])).await;
+    c.send(cmd(1, "e18", vec![emit("A"), emit("B"), emit("C")]))
+        .await;
+    c.expect(with_events(reply(1, "ABC"), &["A", "B", "C"]))
+        .await;
+    c.send(cmd(2, "e18", vec![emit("4"), emit("5"), fail("failure 1")]))
+        .await;
     c.expect(es::failure(2, "failure 1", true)).await;
     c.passivate().await;
 
@@ -450,7 +565,8 @@ async fn m18_failure_does_not_retain_emitted_events() {
     }
     c.send(cmd(1, "e18", vec![emit("D")])).await;
     c.expect(reply(1, "ABCD").event(&p("D"))).await;
-    c.send(cmd(2, "e18", vec![emit("6"), fail("failure 2"), emit("7")])).await;
+    c.send(cmd(2, "e18", vec![emit("6"), fail("failure 2"), emit("7")]))
+        .await;
     c.expect(es::failure(2, "failure 2", true)).await;
     c.passivate().await;
 
@@ -460,7 +576,8 @@ async fn m18_failure_does_not_retain_emitted_events() {
         c.send(es::event(n, payload::encode(&p(v)))).await;
     }
     c.send(cmd(1, "e18", vec![emit("E")])).await;
-    c.expect(reply(1, "ABCDE").event(&p("E")).snapshot(&p("ABCDE"))).await;
+    c.expect(reply(1, "ABCDE").event(&p("E")).snapshot(&p("ABCDE")))
+        .await;
     c.passivate().await;
 }
 
@@ -469,7 +586,12 @@ async fn m19_failure_does_not_allow_side_effects() {
     let s = server().await;
     let mut c = s.driver().await.event_sourced().await;
     c.send(es::init(SVC, "e19")).await;
-    c.send(cmd(1, "e19", vec![eff("e19", false), fail("expected failure")])).await;
+    c.send(cmd(
+        1,
+        "e19",
+        vec![eff("e19", false), fail("expected failure")],
+    ))
+    .await;
     c.expect(es::failure(1, "expected failure", false)).await;
     c.passivate().await;
 }
@@ -485,12 +607,17 @@ async fn second_and_configured_services_reply_empty_response() {
         c.send(es::init(service, "x")).await;
         c.send(es::command(1, "x", "Call", &req("x", vec![]))).await;
         let out = c.next_message().await;
-        let Some(Out::Reply(r)) = out.message else { panic!("{out:?}") };
+        let Some(Out::Reply(r)) = out.message else {
+            panic!("{out:?}")
+        };
         let Some(ClientAction::Reply(reply)) = r.client_action.and_then(|a| a.action) else {
             panic!("not a reply")
         };
         let payload = reply.payload.unwrap();
-        assert_eq!(payload.type_url, "type.googleapis.com/cloudstate.tck.model.Response");
+        assert_eq!(
+            payload.type_url,
+            "type.googleapis.com/cloudstate.tck.model.Response"
+        );
         assert!(payload.value.is_empty());
         assert!(r.events.is_empty() && r.snapshot.is_none() && reply.metadata.is_none());
         c.passivate().await;

@@ -33,11 +33,16 @@ pub trait EventSourcedEntity: Send + Sync + 'static {
     ///
     /// # Errors
     /// An event this entity cannot apply.
-    fn apply_event(&self, state: &mut Self::State, event: &Self::Event) -> Result<(), PayloadError>;
+    fn apply_event(&self, state: &mut Self::State, event: &Self::Event)
+    -> Result<(), PayloadError>;
 
     /// Handles one command. Emit events and add side effects through `ctx`;
     /// return the reply or forward, or a [`Failure`] that discards them all.
-    fn handle_command(&self, command: &Command<'_>, ctx: &mut CommandContext<'_, Self>) -> CommandResult;
+    fn handle_command(
+        &self,
+        command: &Command<'_>,
+        ctx: &mut CommandContext<'_, Self>,
+    ) -> CommandResult;
 
     /// The snapshot of a state, taken when the snapshot interval is reached.
     /// `None` (the default) never snapshots.

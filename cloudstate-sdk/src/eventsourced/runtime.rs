@@ -62,7 +62,10 @@ impl<E: EventSourcedEntity> Factory for Typed<E> {
         let state = match snapshot {
             None => self.0.initial_state(entity_id),
             Some(snapshot) => self.0.restore(entity_id, snapshot).map_err(|e| {
-                format!("No snapshot handler found for snapshot [{}]: {e}", snapshot.type_url)
+                format!(
+                    "No snapshot handler found for snapshot [{}]: {e}",
+                    snapshot.type_url
+                )
             })?,
         };
         Ok(Box::new(Live {
@@ -112,13 +115,19 @@ impl<E: EventSourcedEntity> Instance for Live<E> {
         } = ctx;
         if let Some(error) = emit_error {
             return Outcome::Failed {
-                description: format!("Unexpected failure: emitted event could not be applied: {error}"),
+                description: format!(
+                    "Unexpected failure: emitted event could not be applied: {error}"
+                ),
                 events_emitted: events.len() + 1,
             };
         }
         match result {
             Ok(reply) => {
-                let snapshot = if snapshot_due { entity.snapshot(&self.state) } else { None };
+                let snapshot = if snapshot_due {
+                    entity.snapshot(&self.state)
+                } else {
+                    None
+                };
                 Outcome::Success {
                     reply,
                     events,
@@ -141,7 +150,10 @@ pub(crate) struct EventSourcedService {
 }
 
 impl EventSourcedService {
-    pub(crate) fn new(entities: HashMap<String, Registration>, shutdown: watch::Receiver<bool>) -> Self {
+    pub(crate) fn new(
+        entities: HashMap<String, Registration>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
         Self {
             entities: Arc::new(entities),
             shutdown,
@@ -166,7 +178,11 @@ impl EventSourced for EventSourcedService {
             output: tx,
             shutdown: self.shutdown.clone(),
         };
-        tokio::spawn(stream.run().instrument(info_span!("cloudstate.event_sourced")));
+        tokio::spawn(
+            stream
+                .run()
+                .instrument(info_span!("cloudstate.event_sourced")),
+        );
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 }
@@ -243,7 +259,10 @@ impl EntityStream {
             Ok(Some(other)) => {
                 return Stop::Failure(
                     0,
-                    format!("Protocol error: Expected Init message, but received {}", describe(&other)),
+                    format!(
+                        "Protocol error: Expected Init message, but received {}",
+                        describe(&other)
+                    ),
                 );
             }
             Ok(None) => return Stop::Done,
@@ -276,6 +295,7 @@ impl EntityStream {
                     debug!("entity stopped");
                     return Stop::Done;
                 }
+                Err(Stop::Failure(id, description)) => return entity.stop(id, &description),
                 Err(stop) => return stop,
             };
             match message {
@@ -349,13 +369,23 @@ impl<'r> Entity<'r> {
             None => (0, None),
         };
         let factory = &registration.factory;
-        let created = catch_unwind(AssertUnwindSafe(|| factory.create(&init.entity_id, snapshot.as_ref())));
+        let created = catch_unwind(AssertUnwindSafe(|| {
+            factory.create(&init.entity_id, snapshot.as_ref())
+        }));
         let instance = match created {
             Ok(Ok(instance)) => instance,
-            Ok(Err(description)) => return Err(Stop::Failure(0, context(&description, registration, &init.entity_id))),
+            Ok(Err(description)) => {
+                return Err(Stop::Failure(
+                    0,
+                    context(&description, registration, &init.entity_id),
+                ));
+            }
             Err(panic) => {
                 let description = format!("Unexpected failure: {}", panic_message(&*panic));
-                return Err(Stop::Failure(0, context(&description, registration, &init.entity_id)));
+                return Err(Stop::Failure(
+                    0,
+                    context(&description, registration, &init.entity_id),
+                ));
             }
         };
         Ok(Self {
@@ -369,7 +399,10 @@ impl<'r> Entity<'r> {
 
     fn replay(&mut self, event: es::EventSourcedEvent) -> Result<(), Stop> {
         let Some(payload) = event.payload else {
-            return Err(self.stop(0, &format!("Protocol error: event {} has no payload", event.sequence)));
+            return Err(self.stop(
+                0,
+                &format!("Protocol error: event {} has no payload", event.sequence),
+            ));
         };
         let instance = &mut self.instance;
         match catch_unwind(AssertUnwindSafe(|| instance.apply(payload))) {
@@ -386,7 +419,10 @@ impl<'r> Entity<'r> {
     }
 
     fn stop(&self, command_id: i64, description: &str) -> Stop {
-        Stop::Failure(command_id, context(description, self.registration, &self.entity_id))
+        Stop::Failure(
+            command_id,
+            context(description, self.registration, &self.entity_id),
+        )
     }
 
     fn command(&mut self, command: pb::Command) -> Result<es::EventSourcedReply, Stop> {
@@ -404,7 +440,10 @@ impl<'r> Entity<'r> {
             ));
         }
         let Some(payload) = command.payload.as_ref() else {
-            return Err(self.stop(id, &format!("Protocol error: No command payload for command [{name}]")));
+            return Err(self.stop(
+                id,
+                &format!("Protocol error: No command payload for command [{name}]"),
+            ));
         };
         let service = &self.registration.service_name;
         let Some(method) = self.registration.service.methods.get(name) else {
@@ -436,7 +475,9 @@ impl<'r> Entity<'r> {
         };
         let instance = &mut self.instance;
         let (sequence, every) = (self.sequence, self.registration.snapshot_every);
-        let outcome = match catch_unwind(AssertUnwindSafe(|| instance.command(&view, sequence, every))) {
+        let outcome = match catch_unwind(AssertUnwindSafe(|| {
+            instance.command(&view, sequence, every)
+        })) {
             Ok(outcome) => outcome,
             Err(panic) => {
                 let description = format!(

@@ -6,8 +6,9 @@
 use crate::payload::{self, Any};
 use crate::protocol::cloudstate as pb;
 use crate::protocol::cloudstate::eventsourced::{
-    EventSourcedEvent, EventSourcedInit, EventSourcedReply, EventSourcedSnapshot, EventSourcedStreamIn,
-    EventSourcedStreamOut, event_sourced_stream_in::Message as In, event_sourced_stream_out::Message as Out,
+    EventSourcedEvent, EventSourcedInit, EventSourcedReply, EventSourcedSnapshot,
+    EventSourcedStreamIn, EventSourcedStreamOut, event_sourced_stream_in::Message as In,
+    event_sourced_stream_out::Message as Out,
 };
 
 /// `init` without a snapshot.
@@ -20,7 +21,12 @@ pub fn init(service: &str, entity_id: &str) -> EventSourcedStreamIn {
 }
 
 /// `init` with a snapshot taken at `sequence`.
-pub fn init_with_snapshot(service: &str, entity_id: &str, sequence: i64, snapshot: Any) -> EventSourcedStreamIn {
+pub fn init_with_snapshot(
+    service: &str,
+    entity_id: &str,
+    sequence: i64,
+    snapshot: Any,
+) -> EventSourcedStreamIn {
     input(In::Init(EventSourcedInit {
         service_name: service.to_owned(),
         entity_id: entity_id.to_owned(),
@@ -40,12 +46,22 @@ pub fn event(sequence: i64, payload: Any) -> EventSourcedStreamIn {
 }
 
 /// A command with a protobuf payload, as the proxy sends it.
-pub fn command<M: prost::Name>(id: i64, entity_id: &str, name: &str, message: &M) -> EventSourcedStreamIn {
+pub fn command<M: prost::Name>(
+    id: i64,
+    entity_id: &str,
+    name: &str,
+    message: &M,
+) -> EventSourcedStreamIn {
     command_any(id, entity_id, name, Some(payload::encode(message)))
 }
 
 /// A command with any payload (or none).
-pub fn command_any(id: i64, entity_id: &str, name: &str, payload: Option<Any>) -> EventSourcedStreamIn {
+pub fn command_any(
+    id: i64,
+    entity_id: &str,
+    name: &str,
+    payload: Option<Any>,
+) -> EventSourcedStreamIn {
     input(In::Command(pb::Command {
         entity_id: entity_id.to_owned(),
         id,
@@ -62,7 +78,9 @@ pub fn empty_input() -> EventSourcedStreamIn {
 }
 
 fn input(message: In) -> EventSourcedStreamIn {
-    EventSourcedStreamIn { message: Some(message) }
+    EventSourcedStreamIn {
+        message: Some(message),
+    }
 }
 
 /// A reply with a protobuf message.
@@ -77,7 +95,12 @@ pub fn reply<M: prost::Name>(command_id: i64, message: &M) -> ReplyBuilder {
 }
 
 /// A forward to `service`/`command` with a protobuf payload.
-pub fn forward<M: prost::Name>(command_id: i64, service: &str, command: &str, message: &M) -> ReplyBuilder {
+pub fn forward<M: prost::Name>(
+    command_id: i64,
+    service: &str,
+    command: &str,
+    message: &M,
+) -> ReplyBuilder {
     ReplyBuilder::new(
         command_id,
         pb::client_action::Action::Forward(pb::Forward {
@@ -114,7 +137,12 @@ pub fn stream_failure(command_id: i64, description: &str) -> EventSourcedStreamO
 }
 
 /// A side effect with a protobuf payload.
-pub fn side_effect<M: prost::Name>(service: &str, command: &str, message: &M, synchronous: bool) -> pb::SideEffect {
+pub fn side_effect<M: prost::Name>(
+    service: &str,
+    command: &str,
+    message: &M,
+    synchronous: bool,
+) -> pb::SideEffect {
     pb::SideEffect {
         service_name: service.to_owned(),
         command_name: command.to_owned(),
@@ -132,7 +160,9 @@ impl ReplyBuilder {
     fn new(command_id: i64, action: pb::client_action::Action) -> Self {
         Self(EventSourcedReply {
             command_id,
-            client_action: Some(pb::ClientAction { action: Some(action) }),
+            client_action: Some(pb::ClientAction {
+                action: Some(action),
+            }),
             ..Default::default()
         })
     }

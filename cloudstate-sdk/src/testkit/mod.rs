@@ -24,10 +24,10 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Status, Streaming};
 
-use crate::protocol::cloudstate::{self as pb, entity_discovery_client::EntityDiscoveryClient};
 use crate::protocol::cloudstate::eventsourced::{
     EventSourcedStreamIn, EventSourcedStreamOut, event_sourced_client::EventSourcedClient,
 };
+use crate::protocol::cloudstate::{self as pb, entity_discovery_client::EntityDiscoveryClient};
 use crate::server::entity_type;
 
 /// How long an expectation waits for a message before it fails. Generous: it
@@ -48,7 +48,9 @@ impl ProtocolDriver {
     /// # Errors
     /// When nothing accepts the connection.
     pub async fn connect(addr: SocketAddr) -> Result<Self, tonic::transport::Error> {
-        let channel = Endpoint::from_shared(format!("http://{addr}"))?.connect().await?;
+        let channel = Endpoint::from_shared(format!("http://{addr}"))?
+            .connect()
+            .await?;
         Ok(Self {
             channel,
             timeout: DEFAULT_TIMEOUT,
@@ -139,7 +141,10 @@ impl<I: Debug, O: Debug + PartialEq> DriverStream<I, O> {
     /// When the stream was completed, or the user function stopped reading.
     #[track_caller]
     pub fn send(&self, message: I) -> impl Future<Output = ()> + '_ {
-        let input = self.input.as_ref().expect("the input was already completed");
+        let input = self
+            .input
+            .as_ref()
+            .expect("the input was already completed");
         async move {
             input
                 .send(message)
@@ -162,7 +167,10 @@ impl<I: Debug, O: Debug + PartialEq> DriverStream<I, O> {
             Ok(Ok(Some(message))) => Some(Ok(message)),
             Ok(Ok(None)) => None,
             Ok(Err(status)) => Some(Err(status)),
-            Err(_) => panic!("no message from the user function within {:?}", self.timeout),
+            Err(_) => panic!(
+                "no message from the user function within {:?}",
+                self.timeout
+            ),
         }
     }
 
@@ -186,7 +194,10 @@ impl<I: Debug, O: Debug + PartialEq> DriverStream<I, O> {
     pub async fn expect(&mut self, expected: impl Into<O>) {
         let expected = expected.into();
         let actual = self.next_message().await;
-        assert_eq!(actual, expected, "unexpected message from the user function");
+        assert_eq!(
+            actual, expected,
+            "unexpected message from the user function"
+        );
     }
 
     /// Expects the output to end with status OK and nothing before it.
@@ -250,7 +261,9 @@ impl TestServer {
     /// # Panics
     /// When the connection fails.
     pub async fn driver(&self) -> ProtocolDriver {
-        ProtocolDriver::connect(self.addr).await.expect("connect to the test server")
+        ProtocolDriver::connect(self.addr)
+            .await
+            .expect("connect to the test server")
     }
 
     /// Signals a graceful shutdown and waits for the server to stop.
@@ -261,10 +274,15 @@ impl TestServer {
     /// # Panics
     /// When the server task panicked.
     pub async fn shutdown(mut self) -> Result<(), crate::Error> {
+        self.signal_shutdown();
+        (&mut self.task).await.expect("server task panicked")
+    }
+
+    /// Signals a graceful shutdown without waiting; [`join`](Self::join) waits.
+    pub fn signal_shutdown(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        (&mut self.task).await.expect("server task panicked")
     }
 
     /// Waits for the server to stop by itself (e.g. after a failed start).
