@@ -13,7 +13,7 @@
 //! ```
 //!
 //! The crate then includes the result with `cloudstate_sdk::include_protos!()`:
-//! a module per proto package with [prost] messages whose
+//! a module per proto package with [prost](https://docs.rs/prost) messages whose
 //! `prost::Name::type_url()` is `type.googleapis.com/<full name>`, and
 //! `FILE_DESCRIPTOR_SET`, the serialized descriptors of the compiled files and
 //! all their imports, as the proxy needs them at discovery.

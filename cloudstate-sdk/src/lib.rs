@@ -71,11 +71,7 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 /// Includes the code `cloudstate-build` generated in `build.rs`: a module per
 /// proto package and `FILE_DESCRIPTOR_SET`.
 ///
-/// ```ignore
-/// mod proto {
-///     cloudstate_sdk::include_protos!();
-/// }
-/// ```
+/// Use it as the body of a module, e.g. `mod proto { cloudstate_sdk::include_protos!(); }`.
 #[macro_export]
 macro_rules! include_protos {
     () => {

@@ -224,32 +224,30 @@ impl EntityStream {
 
     /// Waits for the next message; `None` at end of input or shutdown.
     async fn next(&mut self) -> Result<Option<In>, Stop> {
-        loop {
-            let message = tokio::select! {
-                biased;
-                message = self.input.message() => message,
-                _ = self.shutdown.wait_for(|stop| *stop) => return Ok(None),
-            };
-            return match message {
-                Ok(Some(es::EventSourcedStreamIn { message: Some(m) })) => Ok(Some(m)),
-                Ok(Some(es::EventSourcedStreamIn { message: None })) => Err(Stop::Failure(
-                    0,
-                    "Protocol error: Received empty/unknown message".to_owned(),
-                )),
-                Ok(None) => Ok(None),
-                Err(status) if is_disconnect(&status) => {
-                    debug!("proxy went away: {status}");
-                    Ok(None)
-                }
-                Err(status) => Err(Stop::Failure(
-                    0,
-                    format!(
-                        "Protocol error: could not read a message from the proxy: {} ({:?})",
-                        status.message(),
-                        status.code()
-                    ),
-                )),
-            };
+        let message = tokio::select! {
+            biased;
+            message = self.input.message() => message,
+            _ = self.shutdown.wait_for(|stop| *stop) => return Ok(None),
+        };
+        match message {
+            Ok(Some(es::EventSourcedStreamIn { message: Some(m) })) => Ok(Some(m)),
+            Ok(Some(es::EventSourcedStreamIn { message: None })) => Err(Stop::Failure(
+                0,
+                "Protocol error: Received empty/unknown message".to_owned(),
+            )),
+            Ok(None) => Ok(None),
+            Err(status) if is_disconnect(&status) => {
+                debug!("proxy went away: {status}");
+                Ok(None)
+            }
+            Err(status) => Err(Stop::Failure(
+                0,
+                format!(
+                    "Protocol error: could not read a message from the proxy: {} ({:?})",
+                    status.message(),
+                    status.code()
+                ),
+            )),
         }
     }
 

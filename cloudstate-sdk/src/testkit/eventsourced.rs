@@ -85,10 +85,20 @@ fn input(message: In) -> EventSourcedStreamIn {
 
 /// A reply with a protobuf message.
 pub fn reply<M: prost::Name>(command_id: i64, message: &M) -> ReplyBuilder {
+    reply_any(command_id, payload::encode(message))
+}
+
+/// A reply with `google.protobuf.Empty`.
+pub fn reply_empty(command_id: i64) -> ReplyBuilder {
+    reply_any(command_id, payload::empty())
+}
+
+/// A reply with any payload.
+pub fn reply_any(command_id: i64, payload: Any) -> ReplyBuilder {
     ReplyBuilder::new(
         command_id,
         pb::client_action::Action::Reply(pb::Reply {
-            payload: Some(payload::encode(message)),
+            payload: Some(payload),
             metadata: None,
         }),
     )
