@@ -20,7 +20,7 @@
 //!
 //! # Features
 //! * `testkit`: a proxy-role protocol driver and message builders for
-//!   conformance tests ([`testkit`]).
+//!   conformance tests (the `testkit` module).
 
 mod descriptors;
 mod discovery;
