@@ -47,6 +47,7 @@ pub mod protocol {
 }
 
 pub use effect::{CommandResult, Failure, Metadata, Reply, ServiceCall};
+pub use cloudstate_macros::event_sourced;
 pub use error::Error;
 pub use eventsourced::{
     Command, CommandContext, EventCodec, EventSourcedEntity, EventSourcedOptions,
