@@ -85,13 +85,18 @@ impl ServiceCall {
     }
 }
 
-/// A successful command's answer to its caller.
+/// A successful command's answer to its caller: a message of the method's
+/// output type `T`, or a forward to another method.
+///
+/// Any `T` converts into `Reply<T>`, so a handler can end with `Ok(message.into())`.
+/// The low-level API uses `Reply<Any>` (the default).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Reply {
-    /// Reply with a message of the method's output type.
+pub enum Reply<T = Any> {
+    /// Reply with a message.
     Message {
-        /// The payload; its type URL should name the method's output type.
-        payload: Any,
+        /// The message; for `Reply<Any>` its type URL should name the
+        /// method's output type.
+        payload: T,
         /// Metadata for the caller.
         metadata: Option<Metadata>,
     },
@@ -99,23 +104,13 @@ pub enum Reply {
     Forward(ServiceCall),
 }
 
-impl Reply {
-    /// Replies with a protobuf message.
-    pub fn message<M: prost::Name>(message: &M) -> Self {
-        Self::payload(payload::encode(message))
-    }
-
-    /// Replies with a payload that is already encoded.
-    pub fn payload(payload: Any) -> Self {
+impl<T> Reply<T> {
+    /// Replies with `payload`.
+    pub fn message(payload: T) -> Self {
         Self::Message {
             payload,
             metadata: None,
         }
-    }
-
-    /// Replies with `google.protobuf.Empty`.
-    pub fn empty() -> Self {
-        Self::payload(payload::empty())
     }
 
     /// Forwards the command to another method.
@@ -123,7 +118,7 @@ impl Reply {
         Self::Forward(call)
     }
 
-    /// Attaches metadata to a message reply (a forward takes the call's own).
+    /// Attaches metadata to the reply (for a forward, to the forwarded call).
     #[must_use]
     pub fn with_metadata(self, metadata: Metadata) -> Self {
         match self {
@@ -133,6 +128,35 @@ impl Reply {
             },
             Self::Forward(call) => Self::Forward(call.with_metadata(metadata)),
         }
+    }
+
+    /// Converts the message, keeping a forward as it is.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Reply<U> {
+        match self {
+            Self::Message { payload, metadata } => Reply::Message {
+                payload: f(payload),
+                metadata,
+            },
+            Self::Forward(call) => Reply::Forward(call),
+        }
+    }
+}
+
+impl<T> From<T> for Reply<T> {
+    fn from(payload: T) -> Self {
+        Self::message(payload)
+    }
+}
+
+impl Reply<Any> {
+    /// Replies with a protobuf message, encoded.
+    pub fn encode<M: prost::Name>(message: &M) -> Self {
+        Self::message(payload::encode(message))
+    }
+
+    /// Replies with `google.protobuf.Empty`.
+    pub fn empty() -> Self {
+        Self::message(payload::empty())
     }
 
     pub(crate) fn into_client_action(self) -> pb::ClientAction {
@@ -185,8 +209,8 @@ impl<E: std::error::Error> From<E> for Failure {
     }
 }
 
-/// The result of a command handler.
-pub type CommandResult = Result<Reply, Failure>;
+/// The result of a command handler: a reply of type `T`, or a failure.
+pub type CommandResult<T = Any> = Result<Reply<T>, Failure>;
 
 pub(crate) fn failure_action(
     command_id: i64,

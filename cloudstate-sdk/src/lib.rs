@@ -79,3 +79,38 @@ macro_rules! include_protos {
         include!(concat!(env!("OUT_DIR"), "/cloudstate_protos.rs"));
     };
 }
+
+/// A service that registers itself: what generated code implements, so a
+/// user writes `CloudState::new().register(entity, options)`.
+pub trait Service: Sized {
+    /// The registration options of this kind of service.
+    type Options;
+    /// Adds this service (and its descriptors) to `server`.
+    fn register(self, server: CloudState, options: Self::Options) -> CloudState;
+}
+
+impl CloudState {
+    /// Registers a generated service; see [`Service`].
+    #[must_use]
+    pub fn register<S: Service>(self, service: S, options: S::Options) -> Self {
+        service.register(self, options)
+    }
+}
+
+/// What generated code and macros use; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::effect::{CommandResult, Failure, Reply, ServiceCall};
+    pub use crate::eventsourced::{Command, CommandContext, EventCodec, EventSourcedEntity, EventSourcedOptions};
+    pub use crate::payload::{Any, PayloadError, decode, decode_as, empty, encode, type_name};
+    pub use crate::{CloudState, Service};
+
+    /// The failure for a command the generated dispatch does not know.
+    pub fn unhandled_command(command: &Command<'_>) -> Failure {
+        Failure::new(format!(
+            "No command handler found for command [{}] on entity [{}]",
+            command.name(),
+            command.entity_id()
+        ))
+    }
+}

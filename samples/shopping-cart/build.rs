@@ -1,12 +1,20 @@
-//! Generates the cart's messages and descriptor set from its protos.
+//! Generates the cart's messages, its typed entity trait and its descriptor set.
+
+use cloudstate_build::EventSourced;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    cloudstate_build::compile_protos(
-        &[
-            "shoppingcart/shoppingcart.proto",
-            "shoppingcart/persistence/domain.proto",
-        ],
-        &["proto"],
-    )?;
+    cloudstate_build::configure()
+        .event_sourced(
+            EventSourced::new("com.example.shoppingcart.ShoppingCart")
+                .events([
+                    "com.example.shoppingcart.persistence.ItemAdded",
+                    "com.example.shoppingcart.persistence.ItemRemoved",
+                ])
+                .snapshot("com.example.shoppingcart.persistence.Cart"),
+        )
+        .compile_protos(
+            &["shoppingcart/shoppingcart.proto", "shoppingcart/persistence/domain.proto"],
+            &["proto"],
+        )?;
     Ok(())
 }

@@ -83,7 +83,7 @@ impl EventSourcedEntity for TckModel {
         }
         Ok(match forward {
             Some(call) => Reply::forward(call),
-            None => Reply::message(&Response {
+            None => Reply::encode(&Response {
                 message: ctx.state().clone(),
             }),
         })
@@ -121,6 +121,6 @@ impl EventSourcedEntity for Empty {
         _ctx: &mut CommandContext<'_, Self>,
     ) -> CommandResult {
         let _: Request = command.decode()?;
-        Ok(Reply::message(&Response::default()))
+        Ok(Reply::encode(&Response::default()))
     }
 }

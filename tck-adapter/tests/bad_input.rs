@@ -53,7 +53,7 @@ impl EventSourcedEntity for Faulty {
         if request.id == "panic" {
             panic!("boom in the handler");
         }
-        Ok(Reply::message(&Response {
+        Ok(Reply::encode(&Response {
             message: ctx.state().clone(),
         }))
     }

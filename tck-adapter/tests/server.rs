@@ -141,7 +141,7 @@ impl EventSourcedEntity for Slow {
         let gate = GATE.get().unwrap().lock().unwrap();
         gate.0.send(()).unwrap();
         gate.1.recv().unwrap();
-        Ok(Reply::message(&Response {
+        Ok(Reply::encode(&Response {
             message: request.id,
         }))
     }

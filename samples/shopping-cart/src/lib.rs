@@ -1,150 +1,87 @@
 //! The canonical Cloudstate shopping cart as an event-sourced entity.
+//!
+//! `build.rs` declares `ShoppingCart` an event-sourced entity; the generated
+//! trait `shopping_cart::ShoppingCart` lists what to implement.
 
-use cloudstate_sdk::payload::{self, Any};
-use cloudstate_sdk::{
-    CloudState, Command, CommandContext, CommandResult, EventCodec, EventSourcedEntity,
-    EventSourcedOptions, Failure, PayloadError, Reply,
-};
+use cloudstate_sdk::{CloudState, CommandResult, EventSourcedOptions, Failure};
 
-/// The generated messages of `shoppingcart.proto` and `domain.proto`.
+/// The generated messages, entity trait and descriptor set.
 #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
 pub mod proto {
     cloudstate_sdk::include_protos!();
 }
 
-use proto::com::example::shoppingcart::{self as api, persistence as domain};
+use proto::com::example::shoppingcart::{self as api, persistence as domain, shopping_cart};
+use shopping_cart::Context;
 
 /// Full name of the cart's gRPC service.
-pub const SERVICE: &str = "com.example.shoppingcart.ShoppingCart";
+pub const SERVICE: &str = shopping_cart::SERVICE_NAME;
 
 /// Registers the cart, snapshotting every `snapshot_every` events.
 pub fn register(server: CloudState, snapshot_every: i64) -> CloudState {
-    server
-        .descriptor_set(proto::FILE_DESCRIPTOR_SET)
-        .event_sourced(
-            SERVICE,
-            ShoppingCart,
-            EventSourcedOptions::new("shopping-cart").snapshot_every(snapshot_every),
-        )
+    server.register(
+        shopping_cart::Entity(ShoppingCart),
+        EventSourcedOptions::new("shopping-cart").snapshot_every(snapshot_every),
+    )
 }
 
-/// The cart entity. Its state is the line items in the order they were added.
-#[derive(Debug, Clone, Copy)]
+/// The cart's business logic. The state is the line items in the order they
+/// were first added.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct ShoppingCart;
 
-/// The cart's events.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Event {
-    /// An item was added (quantities of one product add up).
-    ItemAdded(domain::ItemAdded),
-    /// A product was removed.
-    ItemRemoved(domain::ItemRemoved),
-}
-
-impl EventCodec for Event {
-    fn into_any(self) -> Any {
-        match self {
-            Self::ItemAdded(e) => payload::encode(&e),
-            Self::ItemRemoved(e) => payload::encode(&e),
-        }
-    }
-
-    fn from_any(any: Any) -> Result<Self, PayloadError> {
-        if payload::is::<domain::ItemAdded>(&any) {
-            payload::decode(&any).map(Self::ItemAdded)
-        } else if payload::is::<domain::ItemRemoved>(&any) {
-            payload::decode(&any).map(Self::ItemRemoved)
-        } else {
-            Err(PayloadError::unhandled(&any))
-        }
-    }
-}
-
-impl EventSourcedEntity for ShoppingCart {
+impl shopping_cart::ShoppingCart for ShoppingCart {
     type State = Vec<domain::LineItem>;
-    type Event = Event;
 
     fn initial_state(&self, _user_id: &str) -> Self::State {
         Vec::new()
     }
 
-    fn apply_event(&self, cart: &mut Self::State, event: &Event) -> Result<(), PayloadError> {
-        match event {
-            Event::ItemAdded(added) => {
-                let item = added.item.clone().unwrap_or_default();
-                match cart.iter_mut().find(|i| i.product_id == item.product_id) {
-                    Some(existing) => existing.quantity += item.quantity,
-                    None => cart.push(item),
-                }
-            }
-            Event::ItemRemoved(removed) => cart.retain(|i| i.product_id != removed.product_id),
+    fn add_item(&self, add: api::AddLineItem, ctx: &mut Context<'_, Self>) -> CommandResult<()> {
+        if add.quantity <= 0 {
+            let text = format!("Cannot add negative quantity of to item{}", add.product_id);
+            return Err(Failure::new(text));
         }
-        Ok(())
+        let item = domain::LineItem { product_id: add.product_id, name: add.name, quantity: add.quantity };
+        ctx.emit(domain::ItemAdded { item: Some(item) });
+        Ok(().into())
     }
 
-    fn snapshot(&self, cart: &Self::State) -> Option<Any> {
-        Some(payload::encode(&domain::Cart {
-            items: cart.clone(),
-        }))
-    }
-
-    fn restore(&self, _user_id: &str, snapshot: &Any) -> Result<Self::State, PayloadError> {
-        Ok(payload::decode::<domain::Cart>(snapshot)?.items)
-    }
-
-    fn handle_command(
-        &self,
-        command: &Command<'_>,
-        ctx: &mut CommandContext<'_, Self>,
-    ) -> CommandResult {
-        match command.name() {
-            "AddItem" => {
-                let add: api::AddLineItem = command.decode()?;
-                if add.quantity <= 0 {
-                    return Err(Failure::new(format!(
-                        "Cannot add negative quantity of to item{}",
-                        add.product_id
-                    )));
-                }
-                ctx.emit(Event::ItemAdded(domain::ItemAdded {
-                    item: Some(domain::LineItem {
-                        product_id: add.product_id,
-                        name: add.name,
-                        quantity: add.quantity,
-                    }),
-                }));
-                Ok(Reply::empty())
-            }
-            "RemoveItem" => {
-                let remove: api::RemoveLineItem = command.decode()?;
-                if !ctx
-                    .state()
-                    .iter()
-                    .any(|i| i.product_id == remove.product_id)
-                {
-                    return Err(Failure::new(format!(
-                        "Cannot remove item {} because it is not in the cart.",
-                        remove.product_id
-                    )));
-                }
-                ctx.emit(Event::ItemRemoved(domain::ItemRemoved {
-                    product_id: remove.product_id,
-                }));
-                Ok(Reply::empty())
-            }
-            "GetCart" => {
-                let items = ctx
-                    .state()
-                    .iter()
-                    .map(|i| api::LineItem {
-                        product_id: i.product_id.clone(),
-                        name: i.name.clone(),
-                        quantity: i.quantity,
-                    })
-                    .collect();
-                Ok(Reply::message(&api::Cart { items }))
-            }
-            other => Err(Failure::new(format!("unknown command {other}"))),
+    fn remove_item(&self, remove: api::RemoveLineItem, ctx: &mut Context<'_, Self>) -> CommandResult<()> {
+        if !ctx.state().iter().any(|item| item.product_id == remove.product_id) {
+            let text = format!("Cannot remove item {} because it is not in the cart.", remove.product_id);
+            return Err(Failure::new(text));
         }
+        ctx.emit(domain::ItemRemoved { product_id: remove.product_id });
+        Ok(().into())
+    }
+
+    fn get_cart(&self, _: api::GetShoppingCart, ctx: &mut Context<'_, Self>) -> CommandResult<api::Cart> {
+        let items = ctx.state().iter().map(|i| api::LineItem {
+            product_id: i.product_id.clone(),
+            name: i.name.clone(),
+            quantity: i.quantity,
+        });
+        Ok(api::Cart { items: items.collect() }.into())
+    }
+
+    fn on_item_added(&self, cart: &mut Self::State, added: &domain::ItemAdded) {
+        let item = added.item.clone().unwrap_or_default();
+        match cart.iter_mut().find(|i| i.product_id == item.product_id) {
+            Some(existing) => existing.quantity += item.quantity,
+            None => cart.push(item),
+        }
+    }
+
+    fn on_item_removed(&self, cart: &mut Self::State, removed: &domain::ItemRemoved) {
+        cart.retain(|item| item.product_id != removed.product_id);
+    }
+
+    fn snapshot(&self, cart: &Self::State) -> domain::Cart {
+        domain::Cart { items: cart.clone() }
+    }
+
+    fn restore(&self, _user_id: &str, snapshot: domain::Cart) -> Self::State {
+        snapshot.items
     }
 }

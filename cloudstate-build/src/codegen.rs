@@ -1,0 +1,298 @@
+//! Turns services into Rust: a module per service with typed call builders,
+//! and for event-sourced entities the handler trait, the event enum and the
+//! dispatch onto the SDK's low-level entity API.
+
+use std::collections::HashMap;
+
+use heck::{ToSnakeCase, ToUpperCamelCase};
+use proc_macro2::{Ident, Span, TokenStream};
+use prost_build::{Method, Service, ServiceGenerator};
+use quote::{format_ident, quote};
+
+use crate::EventSourced;
+
+/// Generates service code from prost's view of each service.
+pub(crate) struct Generator {
+    /// Declared event-sourced entities, by full service name.
+    pub(crate) event_sourced: HashMap<String, EventSourced>,
+    /// The SDK crate path, e.g. `::cloudstate_sdk`.
+    pub(crate) sdk: TokenStream,
+}
+
+impl ServiceGenerator for Generator {
+    fn generate(&mut self, service: Service, buf: &mut String) {
+        let full_name = full_name(&service.package, &service.proto_name);
+        let code = match self.event_sourced.get(&full_name) {
+            Some(decl) => self.event_sourced_module(&service, &full_name, decl),
+            None => self.service_module(&service, &full_name, TokenStream::new()),
+        };
+        let file: syn::File = match syn::parse2(code) {
+            Ok(file) => file,
+            Err(e) => panic!("cloudstate-build generated invalid code for {full_name}: {e}"),
+        };
+        buf.push('\n');
+        buf.push_str(&prettyplease::unparse(&file));
+    }
+}
+
+impl Generator {
+    /// `pub mod <service>`: the service name, typed call builders, and `extra`.
+    fn service_module(&self, service: &Service, full_name: &str, extra: TokenStream) -> TokenStream {
+        let sdk = &self.sdk;
+        let module = ident(&service.proto_name.to_snake_case());
+        let doc = format!(" Calls of `{full_name}`, for forwards and side effects.");
+        let calls = service
+            .methods
+            .iter()
+            .filter(|m| !m.client_streaming && !m.server_streaming)
+            .map(|m| {
+                let name = ident(&m.proto_name.to_snake_case());
+                let input = rust_type(&m.input_type);
+                let rpc = &m.proto_name;
+                let doc = format!(" A call of `{full_name}.{rpc}` with `request`.");
+                quote! {
+                    #[doc = #doc]
+                    pub fn #name(request: &#input) -> #sdk::__private::ServiceCall {
+                        #sdk::__private::ServiceCall::new(SERVICE_NAME, #rpc, #sdk::__private::encode(request))
+                    }
+                }
+            });
+        let service_doc = comments(&service.comments.leading);
+        quote! {
+            #[doc = #doc]
+            #service_doc
+            #[allow(dead_code, missing_docs, clippy::all, clippy::pedantic)]
+            pub mod #module {
+                /// The fully qualified service name.
+                pub const SERVICE_NAME: &str = #full_name;
+                #(#calls)*
+                #extra
+            }
+        }
+    }
+
+    fn event_sourced_module(&self, service: &Service, full_name: &str, decl: &EventSourced) -> TokenStream {
+        let sdk = &self.sdk;
+        let p = quote!(#sdk::__private);
+        let trait_name = format_ident!("{}", service.proto_name.to_upper_camel_case());
+        // Event and snapshot paths are relative to the package module; the
+        // generated module is one level below it.
+        let events: Vec<(Ident, TokenStream, Ident, &str)> = decl
+            .resolved_events
+            .iter()
+            .map(|(full, path)| {
+                let simple = full.rsplit('.').next().unwrap_or(full);
+                let variant = format_ident!("{}", simple.to_upper_camel_case());
+                let handler = ident(&format!("on_{}", simple.to_snake_case()));
+                (variant, rust_type(path), handler, full.as_str())
+            })
+            .collect();
+        let variants = events.iter().map(|(v, ty, _, full)| {
+            let doc = format!(" `{full}`");
+            quote!(#[doc = #doc] #v(#ty))
+        });
+        let froms = events.iter().map(|(v, ty, _, _)| {
+            quote! {
+                impl ::core::convert::From<#ty> for Event {
+                    fn from(event: #ty) -> Self { Self::#v(event) }
+                }
+            }
+        });
+        let encode_arms = events
+            .iter()
+            .map(|(v, _, _, _)| quote!(Self::#v(event) => #p::encode(&event)));
+        let decode_arms = events
+            .iter()
+            .map(|(v, _, _, full)| quote!(#full => #p::decode_as(&any).map(Self::#v)));
+        let handler_fns = events.iter().map(|(_, ty, handler, full)| {
+            let doc = format!(" Applies `{full}` to the state: on replay, and when a command emits it.");
+            quote!(#[doc = #doc] fn #handler(&self, state: &mut Self::State, event: &#ty);)
+        });
+        let apply_arms = events
+            .iter()
+            .map(|(v, _, handler, _)| quote!(Event::#v(event) => self.0.#handler(state, event)));
+
+        let (snapshot_fns, snapshot_impl) = match &decl.resolved_snapshot {
+            Some((full, path)) => {
+                let ty = rust_type(path);
+                let doc = format!(" The `{full}` snapshot of a state.");
+                let fns = quote! {
+                    #[doc = #doc]
+                    fn snapshot(&self, state: &Self::State) -> #ty;
+                    /// Rebuilds a state from a snapshot.
+                    fn restore(&self, entity_id: &str, snapshot: #ty) -> Self::State;
+                };
+                let implementation = quote! {
+                    fn snapshot(&self, state: &Self::State) -> ::core::option::Option<#p::Any> {
+                        ::core::option::Option::Some(#p::encode(&self.0.snapshot(state)))
+                    }
+                    fn restore(&self, entity_id: &str, snapshot: &#p::Any) -> ::core::result::Result<Self::State, #p::PayloadError> {
+                        let snapshot = #p::decode::<#ty>(snapshot)?;
+                        ::core::result::Result::Ok(self.0.restore(entity_id, snapshot))
+                    }
+                };
+                (fns, implementation)
+            }
+            None => (TokenStream::new(), TokenStream::new()),
+        };
+
+        let command_fns = service.methods.iter().map(|m| {
+            let name = ident(&m.proto_name.to_snake_case());
+            let input = rust_type(&m.input_type);
+            let output = rust_type(&m.output_type);
+            let doc = comments(&m.comments.leading);
+            quote! {
+                #doc
+                fn #name(&self, request: #input, ctx: &mut Context<'_, Self>) -> #p::CommandResult<#output>;
+            }
+        });
+        let dispatch_arms = service.methods.iter().map(|m| {
+            let name = ident(&m.proto_name.to_snake_case());
+            let rpc = &m.proto_name;
+            let to_any = reply_conversion(m, &p);
+            quote! {
+                #rpc => {
+                    let request = command.decode()?;
+                    self.0.#name(request, ctx).map(|reply| reply.map(#to_any))
+                }
+            }
+        });
+
+        let depth = service.package.split('.').filter(|s| !s.is_empty()).count() + 1;
+        let supers = (0..depth).map(|_| quote!(super::));
+        let trait_doc = format!(
+            " The handlers of the event-sourced entity `{full_name}`: one per rpc, one per event type, \
+             and the snapshot pair when a snapshot type is declared."
+        );
+        let entity_doc = format!(
+            " Serves a [`{trait_name}`] implementation; register it with \
+             `CloudState::register(Entity(handlers), options)`."
+        );
+        let extra = quote! {
+            /// The events of this entity.
+            #[derive(Clone, PartialEq, Debug)]
+            pub enum Event {
+                #(#variants,)*
+            }
+            #(#froms)*
+            impl #p::EventCodec for Event {
+                fn into_any(self) -> #p::Any {
+                    match self {
+                        #(#encode_arms,)*
+                    }
+                }
+                fn from_any(any: #p::Any) -> ::core::result::Result<Self, #p::PayloadError> {
+                    match #p::type_name(&any.type_url) {
+                        #(#decode_arms,)*
+                        _ => ::core::result::Result::Err(#p::PayloadError::unhandled(&any)),
+                    }
+                }
+            }
+
+            /// The context of a command handler: state, `emit`, `effect`.
+            pub type Context<'a, T> = #p::CommandContext<'a, Entity<T>>;
+
+            #[doc = #trait_doc]
+            pub trait #trait_name: ::core::marker::Send + ::core::marker::Sync + ::core::marker::Sized + 'static {
+                /// The state of one entity instance.
+                type State: ::core::marker::Send + 'static;
+                /// The state of an entity with no snapshot.
+                fn initial_state(&self, entity_id: &str) -> Self::State;
+                #(#handler_fns)*
+                #snapshot_fns
+                #(#command_fns)*
+            }
+
+            #[doc = #entity_doc]
+            #[derive(Clone, Debug, Default)]
+            pub struct Entity<T>(pub T);
+
+            impl<T: #trait_name> #p::EventSourcedEntity for Entity<T> {
+                type State = T::State;
+                type Event = Event;
+                fn initial_state(&self, entity_id: &str) -> Self::State {
+                    self.0.initial_state(entity_id)
+                }
+                #[allow(unreachable_code, unused_variables)]
+                fn apply_event(&self, state: &mut Self::State, event: &Event) -> ::core::result::Result<(), #p::PayloadError> {
+                    match event {
+                        #(#apply_arms,)*
+                    }
+                    ::core::result::Result::Ok(())
+                }
+                #snapshot_impl
+                fn handle_command(&self, command: &#p::Command<'_>, ctx: &mut #p::CommandContext<'_, Self>) -> #p::CommandResult {
+                    match command.name() {
+                        #(#dispatch_arms)*
+                        _ => ::core::result::Result::Err(#p::unhandled_command(command)),
+                    }
+                }
+            }
+
+            impl<T: #trait_name> #p::Service for Entity<T> {
+                type Options = #p::EventSourcedOptions;
+                fn register(self, server: #p::CloudState, options: Self::Options) -> #p::CloudState {
+                    server
+                        .descriptor_set(#(#supers)* FILE_DESCRIPTOR_SET)
+                        .event_sourced(SERVICE_NAME, self, options)
+                }
+            }
+        };
+        self.service_module(service, full_name, extra)
+    }
+}
+
+/// How a typed reply becomes the `Any` on the wire.
+fn reply_conversion(method: &Method, p: &TokenStream) -> TokenStream {
+    match method.output_proto_type.trim_start_matches('.') {
+        "google.protobuf.Empty" => quote!(|()| #p::empty()),
+        "google.protobuf.Any" => quote!(|any| any),
+        _ => quote!(|message| #p::encode(&message)),
+    }
+}
+
+/// A Rust type path as prost wrote it (relative to the package module), seen
+/// from the service module one level below.
+fn rust_type(path: &str) -> TokenStream {
+    let path = if path == "()" || path.starts_with("::") {
+        path.to_owned()
+    } else {
+        format!("super::{path}")
+    };
+    match syn::parse_str::<syn::Type>(&path) {
+        Ok(ty) => quote!(#ty),
+        Err(e) => panic!("cloudstate-build: unparsable type path {path}: {e}"),
+    }
+}
+
+fn full_name(package: &str, name: &str) -> String {
+    if package.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{package}.{name}")
+    }
+}
+
+/// An identifier, raw when it is a keyword.
+pub(crate) fn ident(name: &str) -> Ident {
+    const KEYWORDS: &[&str] = &[
+        "as", "async", "await", "break", "const", "continue", "dyn", "else", "enum", "extern", "false", "fn", "for",
+        "gen", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "static",
+        "struct", "trait", "true", "type", "unsafe", "use", "where", "while", "abstract", "become", "box", "do",
+        "final", "macro", "override", "priv", "try", "typeof", "unsized", "virtual", "yield",
+    ];
+    if KEYWORDS.contains(&name) {
+        Ident::new_raw(name, Span::call_site())
+    } else {
+        Ident::new(name, Span::call_site())
+    }
+}
+
+/// Proto comments as doc attributes.
+fn comments(lines: &[String]) -> TokenStream {
+    let docs = lines.iter().map(|line| {
+        let line = format!(" {}", line.trim_end());
+        quote!(#[doc = #line])
+    });
+    quote!(#(#docs)*)
+}

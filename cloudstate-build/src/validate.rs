@@ -1,0 +1,204 @@
+//! Checks of the entity declarations against the compiled protos, before any
+//! code is written; errors name the proto file and line where there is one.
+
+use std::collections::{HashMap, HashSet};
+
+use heck::{ToSnakeCase, ToUpperCamelCase};
+use prost_types::FileDescriptorSet;
+use protox::prost_reflect::{DescriptorPool, MessageDescriptor, MethodDescriptor};
+
+use crate::{Error, EventSourced};
+
+/// Names the generated trait takes for itself.
+const RESERVED: &[&str] = &["initial_state", "snapshot", "restore"];
+
+/// Validates one declaration and resolves its message types to Rust paths.
+pub(crate) fn event_sourced(
+    decl: &EventSourced,
+    pool: &DescriptorPool,
+    fds: &FileDescriptorSet,
+    sdk: &str,
+) -> Result<EventSourced, Error> {
+    let name = &decl.service;
+    let Some(service) = pool.get_service_by_name(name) else {
+        let known: Vec<String> = pool.services().map(|s| s.full_name().to_owned()).collect();
+        return Err(Error::Proto(format!(
+            "event-sourced service [{name}] is not in the compiled protos; services found: [{}]",
+            known.join(", ")
+        )));
+    };
+    let package = service.package_name().to_owned();
+    let mut trait_names: HashMap<String, String> =
+        RESERVED.iter().map(|r| ((*r).to_owned(), "the generated trait".to_owned())).collect();
+
+    for method in service.methods() {
+        let at = location(fds, method.parent_file().name(), method.path());
+        if method.is_client_streaming() || method.is_server_streaming() {
+            return Err(Error::Proto(format!(
+                "{at}: rpc [{}] of event-sourced service [{name}] is streaming; \
+                 event-sourced entities take unary calls only",
+                method.name()
+            )));
+        }
+        if !has_entity_key(&method, pool) {
+            println!(
+                "cargo:warning={at}: the input [{}] of rpc [{name}.{}] has no field marked \
+                 (cloudstate.entity_key): every call would go to one entity, and the \
+                 official proxy refuses such event-sourced methods",
+                method.input().full_name(),
+                method.name()
+            );
+        }
+        claim(&mut trait_names, method.name().to_snake_case(), format!("rpc [{}]", method.name()), &at)?;
+    }
+
+    let mut seen = HashSet::new();
+    let mut resolved_events = Vec::new();
+    for event in &decl.events {
+        let message = message(pool, event, name, "event")?;
+        if !seen.insert(event.clone()) {
+            return Err(Error::Proto(format!("event type [{event}] is declared twice for [{name}]")));
+        }
+        let simple = message.name();
+        let at = location(fds, message.parent_file().name(), message.path());
+        claim(&mut trait_names, format!("on_{}", simple.to_snake_case()), format!("event [{event}]"), &at)?;
+        resolved_events.push((event.clone(), rust_path(&package, &message, sdk)));
+    }
+    let resolved_snapshot = match &decl.snapshot {
+        Some(snapshot) => {
+            let message = message(pool, snapshot, name, "snapshot")?;
+            Some((snapshot.clone(), rust_path(&package, &message, sdk)))
+        }
+        None => None,
+    };
+    Ok(EventSourced {
+        resolved_events,
+        resolved_snapshot,
+        ..decl.clone()
+    })
+}
+
+/// The generated module of a service must not clash with prost's module for a
+/// message's nested types in the same package.
+pub(crate) fn module_names(pool: &DescriptorPool) -> Result<(), Error> {
+    for service in pool.services() {
+        let module = service.name().to_snake_case();
+        let clash = pool.all_messages().find(|m| {
+            m.package_name() == service.package_name()
+                && m.parent_message().is_none()
+                && m.name().to_snake_case() == module
+                && (m.child_messages().next().is_some()
+                    || m.child_enums().next().is_some()
+                    || m.oneofs().next().is_some())
+        });
+        if let Some(message) = clash {
+            return Err(Error::Proto(format!(
+                "service [{}] and message [{}] would both generate the Rust module `{module}`; rename one",
+                service.full_name(),
+                message.full_name()
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn claim(names: &mut HashMap<String, String>, name: String, what: String, at: &str) -> Result<(), Error> {
+    if let Some(other) = names.get(&name) {
+        return Err(Error::Proto(format!(
+            "{at}: {what} would generate the trait method `{name}`, which {other} already uses"
+        )));
+    }
+    names.insert(name, what);
+    Ok(())
+}
+
+fn message(pool: &DescriptorPool, name: &str, service: &str, role: &str) -> Result<MessageDescriptor, Error> {
+    pool.get_message_by_name(name).ok_or_else(|| {
+        let hint = pool
+            .all_messages()
+            .find(|m| m.name() == name.rsplit('.').next().unwrap_or(name))
+            .map(|m| format!(" (did you mean [{}]?)", m.full_name()))
+            .unwrap_or_default();
+        Error::Proto(format!(
+            "{role} type [{name}] declared for event-sourced service [{service}] is not a message \
+             in the compiled protos{hint}; give its fully qualified name and compile the file that declares it"
+        ))
+    })
+}
+
+fn has_entity_key(method: &MethodDescriptor, pool: &DescriptorPool) -> bool {
+    let keys: Vec<_> = ["cloudstate.entity_key", "cloudstate.legacy_entity_key"]
+        .iter()
+        .filter_map(|n| pool.get_extension_by_name(n))
+        .collect();
+    method.input().fields().any(|field| {
+        let options = field.options();
+        keys.iter().any(|key| {
+            options.has_extension(key) && options.get_extension(key).as_bool() == Some(true)
+        })
+    })
+}
+
+/// `file:line` of the element at `path`, or just the file.
+fn location(fds: &FileDescriptorSet, file: &str, path: &[i32]) -> String {
+    let line = fds
+        .file
+        .iter()
+        .find(|f| f.name() == file)
+        .and_then(|f| f.source_code_info.as_ref())
+        .and_then(|info| info.location.iter().find(|l| l.path == path))
+        .and_then(|l| l.span.first())
+        .map(|line| line + 1);
+    match line {
+        Some(line) => format!("{file}:{line}"),
+        None => file.to_owned(),
+    }
+}
+
+/// The Rust path of `message` as seen from the module of package `from`, as
+/// prost lays modules out.
+fn rust_path(from: &str, message: &MessageDescriptor, sdk: &str) -> String {
+    let package = message.package_name();
+    let local: Vec<&str> = message
+        .full_name()
+        .strip_prefix(package)
+        .unwrap_or(message.full_name())
+        .trim_start_matches('.')
+        .split('.')
+        .collect();
+    let type_path = |prefix: Vec<String>| {
+        let mut parts = prefix;
+        for (i, segment) in local.iter().enumerate() {
+            if i + 1 == local.len() {
+                parts.push(segment.to_upper_camel_case());
+            } else {
+                parts.push(segment.to_snake_case());
+            }
+        }
+        parts.join("::")
+    };
+    if package == "google.protobuf" {
+        return match local.as_slice() {
+            ["Empty"] => "()".to_owned(),
+            _ => format!("::prost_types::{}", local.join("::")),
+        };
+    }
+    if package == "google.api" || package == "cloudstate" || package.starts_with("cloudstate.") && is_protocol(package) {
+        let mut prefix = vec![format!("{sdk}::protocol")];
+        prefix.extend(package.split('.').map(str::to_owned));
+        return type_path(prefix);
+    }
+    let from: Vec<&str> = from.split('.').filter(|s| !s.is_empty()).collect();
+    let to: Vec<&str> = package.split('.').filter(|s| !s.is_empty()).collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut prefix: Vec<String> = std::iter::repeat_n("super".to_owned(), from.len() - common).collect();
+    prefix.extend(to[common..].iter().map(|s| s.to_snake_case()));
+    type_path(prefix)
+}
+
+fn is_protocol(package: &str) -> bool {
+    matches!(
+        package,
+        "cloudstate.eventsourced" | "cloudstate.valueentity" | "cloudstate.crdt" | "cloudstate.action"
+    )
+}
