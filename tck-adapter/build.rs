@@ -1,15 +1,27 @@
-//! Generates the TCK model messages and descriptor set.
+//! Generates the TCK model messages, entity traits and descriptor set.
+
+use cloudstate_build::EventSourced;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    cloudstate_build::compile_protos(
-        &[
-            "cloudstate/tck/model/eventsourced.proto",
-            "cloudstate/tck/model/valueentity.proto",
-            "cloudstate/tck/model/action.proto",
-            "cloudstate/tck/model/crdt.proto",
-            "cloudstate/tck/model/eventlogeventing.proto",
-        ],
-        &["proto"],
-    )?;
+    cloudstate_build::configure()
+        .event_sourced(
+            EventSourced::new("cloudstate.tck.model.EventSourcedTckModel")
+                .event("cloudstate.tck.model.Persisted")
+                .snapshot("cloudstate.tck.model.Persisted"),
+        )
+        .event_sourced(EventSourced::new("cloudstate.tck.model.EventSourcedTwo"))
+        .event_sourced(EventSourced::new(
+            "cloudstate.tck.model.EventSourcedConfigured",
+        ))
+        .compile_protos(
+            &[
+                "cloudstate/tck/model/eventsourced.proto",
+                "cloudstate/tck/model/valueentity.proto",
+                "cloudstate/tck/model/action.proto",
+                "cloudstate/tck/model/crdt.proto",
+                "cloudstate/tck/model/eventlogeventing.proto",
+            ],
+            &["proto"],
+        )?;
     Ok(())
 }

@@ -37,7 +37,12 @@ impl ServiceGenerator for Generator {
 
 impl Generator {
     /// `pub mod <service>`: the service name, typed call builders, and `extra`.
-    fn service_module(&self, service: &Service, full_name: &str, extra: TokenStream) -> TokenStream {
+    fn service_module(
+        &self,
+        service: &Service,
+        full_name: &str,
+        extra: TokenStream,
+    ) -> TokenStream {
         let sdk = &self.sdk;
         let module = ident(&service.proto_name.to_snake_case());
         let doc = format!(" Calls of `{full_name}`, for forwards and side effects.");
@@ -71,7 +76,12 @@ impl Generator {
         }
     }
 
-    fn event_sourced_module(&self, service: &Service, full_name: &str, decl: &EventSourced) -> TokenStream {
+    fn event_sourced_module(
+        &self,
+        service: &Service,
+        full_name: &str,
+        decl: &EventSourced,
+    ) -> TokenStream {
         let sdk = &self.sdk;
         let p = quote!(#sdk::__private);
         let trait_name = format_ident!("{}", service.proto_name.to_upper_camel_case());
@@ -105,12 +115,13 @@ impl Generator {
             .iter()
             .map(|(v, _, _, full)| quote!(#full => #p::decode_as(&any).map(Self::#v)));
         let handler_fns = events.iter().map(|(_, ty, handler, full)| {
-            let doc = format!(" Applies `{full}` to the state: on replay, and when a command emits it.");
+            let doc =
+                format!(" Applies `{full}` to the state: on replay, and when a command emits it.");
             quote!(#[doc = #doc] fn #handler(&self, state: &mut Self::State, event: &#ty);)
         });
-        let apply_arms = events
-            .iter()
-            .map(|(v, _, handler, _)| quote!(Event::#v(event) => self.0.#handler(state, event)));
+        let apply_arms = events.iter().map(
+            |(v, _, handler, _)| quote!(Event::#v(ref event) => self.0.#handler(state, event)),
+        );
 
         let (snapshot_fns, snapshot_impl) = match &decl.resolved_snapshot {
             Some((full, path)) => {
@@ -215,7 +226,7 @@ impl Generator {
                 }
                 #[allow(unreachable_code, unused_variables)]
                 fn apply_event(&self, state: &mut Self::State, event: &Event) -> ::core::result::Result<(), #p::PayloadError> {
-                    match event {
+                    match *event {
                         #(#apply_arms,)*
                     }
                     ::core::result::Result::Ok(())
@@ -276,10 +287,11 @@ fn full_name(package: &str, name: &str) -> String {
 /// An identifier, raw when it is a keyword.
 pub(crate) fn ident(name: &str) -> Ident {
     const KEYWORDS: &[&str] = &[
-        "as", "async", "await", "break", "const", "continue", "dyn", "else", "enum", "extern", "false", "fn", "for",
-        "gen", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "static",
-        "struct", "trait", "true", "type", "unsafe", "use", "where", "while", "abstract", "become", "box", "do",
-        "final", "macro", "override", "priv", "try", "typeof", "unsized", "virtual", "yield",
+        "as", "async", "await", "break", "const", "continue", "dyn", "else", "enum", "extern",
+        "false", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "match", "mod", "move",
+        "mut", "pub", "ref", "return", "static", "struct", "trait", "true", "type", "unsafe",
+        "use", "where", "while", "abstract", "become", "box", "do", "final", "macro", "override",
+        "priv", "try", "typeof", "unsized", "virtual", "yield",
     ];
     if KEYWORDS.contains(&name) {
         Ident::new_raw(name, Span::call_site())

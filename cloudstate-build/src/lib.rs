@@ -311,10 +311,9 @@ impl Builder {
                 );
             }
         }
-        let sdk: proc_macro2::TokenStream = self
-            .sdk_path
-            .parse()
-            .map_err(|_| Error::Proto(format!("sdk_path [{}] is not a Rust path", self.sdk_path)))?;
+        let sdk: proc_macro2::TokenStream = self.sdk_path.parse().map_err(|_| {
+            Error::Proto(format!("sdk_path [{}] is not a Rust path", self.sdk_path))
+        })?;
         config.service_generator(Box::new(codegen::Generator { event_sourced, sdk }));
         let own = FileDescriptorSet { file: own };
         config.compile_fds(own)?;

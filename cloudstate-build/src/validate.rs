@@ -28,8 +28,10 @@ pub(crate) fn event_sourced(
         )));
     };
     let package = service.package_name().to_owned();
-    let mut trait_names: HashMap<String, String> =
-        RESERVED.iter().map(|r| ((*r).to_owned(), "the generated trait".to_owned())).collect();
+    let mut trait_names: HashMap<String, String> = RESERVED
+        .iter()
+        .map(|r| ((*r).to_owned(), "the generated trait".to_owned()))
+        .collect();
 
     for method in service.methods() {
         let at = location(fds, method.parent_file().name(), method.path());
@@ -49,7 +51,12 @@ pub(crate) fn event_sourced(
                 method.name()
             );
         }
-        claim(&mut trait_names, method.name().to_snake_case(), format!("rpc [{}]", method.name()), &at)?;
+        claim(
+            &mut trait_names,
+            method.name().to_snake_case(),
+            format!("rpc [{}]", method.name()),
+            &at,
+        )?;
     }
 
     let mut seen = HashSet::new();
@@ -57,11 +64,18 @@ pub(crate) fn event_sourced(
     for event in &decl.events {
         let message = message(pool, event, name, "event")?;
         if !seen.insert(event.clone()) {
-            return Err(Error::Proto(format!("event type [{event}] is declared twice for [{name}]")));
+            return Err(Error::Proto(format!(
+                "event type [{event}] is declared twice for [{name}]"
+            )));
         }
         let simple = message.name();
         let at = location(fds, message.parent_file().name(), message.path());
-        claim(&mut trait_names, format!("on_{}", simple.to_snake_case()), format!("event [{event}]"), &at)?;
+        claim(
+            &mut trait_names,
+            format!("on_{}", simple.to_snake_case()),
+            format!("event [{event}]"),
+            &at,
+        )?;
         resolved_events.push((event.clone(), rust_path(&package, &message, sdk)));
     }
     let resolved_snapshot = match &decl.snapshot {
@@ -102,7 +116,12 @@ pub(crate) fn module_names(pool: &DescriptorPool) -> Result<(), Error> {
     Ok(())
 }
 
-fn claim(names: &mut HashMap<String, String>, name: String, what: String, at: &str) -> Result<(), Error> {
+fn claim(
+    names: &mut HashMap<String, String>,
+    name: String,
+    what: String,
+    at: &str,
+) -> Result<(), Error> {
     if let Some(other) = names.get(&name) {
         return Err(Error::Proto(format!(
             "{at}: {what} would generate the trait method `{name}`, which {other} already uses"
@@ -112,7 +131,12 @@ fn claim(names: &mut HashMap<String, String>, name: String, what: String, at: &s
     Ok(())
 }
 
-fn message(pool: &DescriptorPool, name: &str, service: &str, role: &str) -> Result<MessageDescriptor, Error> {
+fn message(
+    pool: &DescriptorPool,
+    name: &str,
+    service: &str,
+    role: &str,
+) -> Result<MessageDescriptor, Error> {
     pool.get_message_by_name(name).ok_or_else(|| {
         let hint = pool
             .all_messages()
@@ -183,7 +207,10 @@ fn rust_path(from: &str, message: &MessageDescriptor, sdk: &str) -> String {
             _ => format!("::prost_types::{}", local.join("::")),
         };
     }
-    if package == "google.api" || package == "cloudstate" || package.starts_with("cloudstate.") && is_protocol(package) {
+    if package == "google.api"
+        || package == "cloudstate"
+        || package.starts_with("cloudstate.") && is_protocol(package)
+    {
         let mut prefix = vec![format!("{sdk}::protocol")];
         prefix.extend(package.split('.').map(str::to_owned));
         return type_path(prefix);
@@ -191,7 +218,8 @@ fn rust_path(from: &str, message: &MessageDescriptor, sdk: &str) -> String {
     let from: Vec<&str> = from.split('.').filter(|s| !s.is_empty()).collect();
     let to: Vec<&str> = package.split('.').filter(|s| !s.is_empty()).collect();
     let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
-    let mut prefix: Vec<String> = std::iter::repeat_n("super".to_owned(), from.len() - common).collect();
+    let mut prefix: Vec<String> =
+        std::iter::repeat_n("super".to_owned(), from.len() - common).collect();
     prefix.extend(to[common..].iter().map(|s| s.to_snake_case()));
     type_path(prefix)
 }
@@ -199,6 +227,9 @@ fn rust_path(from: &str, message: &MessageDescriptor, sdk: &str) -> String {
 fn is_protocol(package: &str) -> bool {
     matches!(
         package,
-        "cloudstate.eventsourced" | "cloudstate.valueentity" | "cloudstate.crdt" | "cloudstate.action"
+        "cloudstate.eventsourced"
+            | "cloudstate.valueentity"
+            | "cloudstate.crdt"
+            | "cloudstate.action"
     )
 }

@@ -1,126 +1,127 @@
-//! The event-sourced TCK models (`eventsourced.proto`), on the SDK's
-//! low-level entity API.
+//! The event-sourced TCK models (`eventsourced.proto`), written against the
+//! generated traits as a user would.
 
 use std::time::Duration;
 
-use cloudstate_sdk::payload::{self, Any};
-use cloudstate_sdk::{
-    CloudState, Command, CommandContext, CommandResult, EventSourcedEntity, EventSourcedOptions,
-    Failure, PayloadError, Reply, ServiceCall,
+use cloudstate_sdk::{CloudState, CommandResult, EventSourcedOptions, Failure, Reply};
+
+use crate::proto::cloudstate::tck::model::{
+    Persisted, Request, Response, event_sourced_configured, event_sourced_tck_model,
+    event_sourced_two, request_action::Action,
 };
-
-use crate::proto::cloudstate::tck::model::{Persisted, Request, Response, request_action::Action};
-
-/// Full name of the main model service.
-pub const TCK_MODEL: &str = "cloudstate.tck.model.EventSourcedTckModel";
-/// Full name of the forward and side-effect target.
-pub const TWO: &str = "cloudstate.tck.model.EventSourcedTwo";
-/// Full name of the service with configured passivation.
-pub const CONFIGURED: &str = "cloudstate.tck.model.EventSourcedConfigured";
 
 /// Registers the three event-sourced model services.
 pub fn register(server: CloudState) -> CloudState {
     server
-        .event_sourced(
-            TCK_MODEL,
-            TckModel,
+        .register(
+            event_sourced_tck_model::Entity(TckModel),
             EventSourcedOptions::new("event-sourced-tck-model").snapshot_every(5),
         )
-        .event_sourced(
-            TWO,
-            Empty,
+        .register(
+            event_sourced_two::Entity(Two),
             EventSourcedOptions::new("event-sourced-tck-model-two"),
         )
-        .event_sourced(
-            CONFIGURED,
-            Empty,
+        .register(
+            event_sourced_configured::Entity(Configured),
             EventSourcedOptions::new("event-sourced-configured")
                 .passivation_timeout(Duration::from_millis(100)),
         )
 }
 
 /// `EventSourcedTckModel`: the state is the concatenation of every `Persisted` value.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct TckModel;
 
-impl EventSourcedEntity for TckModel {
+impl event_sourced_tck_model::EventSourcedTckModel for TckModel {
     type State = String;
-    type Event = Any;
 
     fn initial_state(&self, _entity_id: &str) -> String {
         String::new()
     }
 
-    fn apply_event(&self, state: &mut String, event: &Any) -> Result<(), PayloadError> {
-        state.push_str(&payload::decode::<Persisted>(event)?.value);
-        Ok(())
-    }
-
-    fn snapshot(&self, state: &String) -> Option<Any> {
-        Some(payload::encode(&Persisted {
-            value: state.clone(),
-        }))
-    }
-
-    fn restore(&self, _entity_id: &str, snapshot: &Any) -> Result<String, PayloadError> {
-        Ok(payload::decode::<Persisted>(snapshot)?.value)
-    }
-
-    fn handle_command(
+    fn process(
         &self,
-        command: &Command<'_>,
-        ctx: &mut CommandContext<'_, Self>,
-    ) -> CommandResult {
-        let request: Request = command.decode()?;
+        request: Request,
+        ctx: &mut event_sourced_tck_model::Context<'_, Self>,
+    ) -> CommandResult<Response> {
         let mut forward = None;
         for action in request.actions.into_iter().filter_map(|a| a.action) {
             match action {
-                Action::Emit(emit) => ctx.emit(payload::encode(&Persisted { value: emit.value })),
-                Action::Forward(f) => forward = Some(call(f.id)),
-                Action::Effect(effect) => ctx.effect(call(effect.id), effect.synchronous),
+                Action::Emit(emit) => ctx.emit(Persisted { value: emit.value }),
+                Action::Forward(f) => {
+                    forward = Some(event_sourced_two::call(&Request {
+                        id: f.id,
+                        actions: Vec::new(),
+                    }))
+                }
+                Action::Effect(e) => {
+                    ctx.effect(
+                        event_sourced_two::call(&Request {
+                            id: e.id,
+                            actions: Vec::new(),
+                        }),
+                        e.synchronous,
+                    );
+                }
                 Action::Fail(fail) => return Err(Failure::new(fail.message)),
             }
         }
         Ok(match forward {
             Some(call) => Reply::forward(call),
-            None => Reply::encode(&Response {
+            None => Response {
                 message: ctx.state().clone(),
-            }),
+            }
+            .into(),
         })
+    }
+
+    fn on_persisted(&self, state: &mut String, event: &Persisted) {
+        state.push_str(&event.value);
+    }
+
+    fn snapshot(&self, state: &String) -> Persisted {
+        Persisted {
+            value: state.clone(),
+        }
+    }
+
+    fn restore(&self, _entity_id: &str, snapshot: Persisted) -> String {
+        snapshot.value
     }
 }
 
-fn call(id: String) -> ServiceCall {
-    ServiceCall::message(
-        TWO,
-        "Call",
-        &Request {
-            id,
-            actions: Vec::new(),
-        },
-    )
-}
+/// `EventSourcedTwo`: the forward and side-effect target; replies with an empty `Response`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Two;
 
-/// `EventSourcedTwo` and `EventSourcedConfigured`: reply with an empty `Response`.
-#[derive(Debug, Clone, Copy)]
-pub struct Empty;
-
-impl EventSourcedEntity for Empty {
+impl event_sourced_two::EventSourcedTwo for Two {
     type State = ();
-    type Event = Any;
 
     fn initial_state(&self, _entity_id: &str) {}
 
-    fn apply_event(&self, _state: &mut (), event: &Any) -> Result<(), PayloadError> {
-        Err(PayloadError::unhandled(event))
-    }
-
-    fn handle_command(
+    fn call(
         &self,
-        command: &Command<'_>,
-        _ctx: &mut CommandContext<'_, Self>,
-    ) -> CommandResult {
-        let _: Request = command.decode()?;
-        Ok(Reply::encode(&Response::default()))
+        _: Request,
+        _: &mut event_sourced_two::Context<'_, Self>,
+    ) -> CommandResult<Response> {
+        Ok(Response::default().into())
+    }
+}
+
+/// `EventSourcedConfigured`: passivated after 100 ms; replies with an empty `Response`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Configured;
+
+impl event_sourced_configured::EventSourcedConfigured for Configured {
+    type State = ();
+
+    fn initial_state(&self, _entity_id: &str) {}
+
+    fn call(
+        &self,
+        _: Request,
+        _: &mut event_sourced_configured::Context<'_, Self>,
+    ) -> CommandResult<Response> {
+        Ok(Response::default().into())
     }
 }

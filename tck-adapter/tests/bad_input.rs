@@ -65,7 +65,9 @@ fn server(config: impl FnOnce(CloudState) -> CloudState) -> CloudState {
             .descriptor_set(tck_adapter::proto::FILE_DESCRIPTOR_SET)
             .event_sourced(
                 SVC,
-                tck_adapter::eventsourced::TckModel,
+                tck_adapter::proto::cloudstate::tck::model::event_sourced_tck_model::Entity(
+                    tck_adapter::eventsourced::TckModel,
+                ),
                 EventSourcedOptions::new("model"),
             )
             .event_sourced(FAULTY, Faulty, EventSourcedOptions::new("faulty")),

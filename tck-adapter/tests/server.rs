@@ -9,7 +9,10 @@ use cloudstate_sdk::{
     CloudState, Command, CommandContext, CommandResult, EventSourcedEntity, EventSourcedOptions,
     PayloadError, Reply,
 };
-use tck_adapter::eventsourced::TckModel;
+use tck_adapter::proto::cloudstate::tck::model::event_sourced_tck_model::Entity;
+
+const TCK_MODEL: Entity<tck_adapter::eventsourced::TckModel> =
+    Entity(tck_adapter::eventsourced::TckModel);
 use tck_adapter::proto::FILE_DESCRIPTOR_SET;
 use tck_adapter::proto::cloudstate::tck::model::{Request, Response};
 
@@ -30,7 +33,7 @@ async fn registration_errors_stop_start_up_with_a_clear_message() {
 
     let e = start_error(base().event_sourced(
         "com.example.Missing",
-        TckModel,
+        TCK_MODEL,
         EventSourcedOptions::new("m"),
     ))
     .await;
@@ -39,15 +42,15 @@ async fn registration_errors_stop_start_up_with_a_clear_message() {
         "{e}"
     );
 
-    let e = start_error(base().event_sourced(SVC, TckModel, EventSourcedOptions::new(""))).await;
+    let e = start_error(base().event_sourced(SVC, TCK_MODEL, EventSourcedOptions::new(""))).await;
     assert!(e.contains("empty persistence id"), "{e}");
 
     let e = start_error(
         base()
-            .event_sourced(SVC, TckModel, EventSourcedOptions::new("same"))
+            .event_sourced(SVC, TCK_MODEL, EventSourcedOptions::new("same"))
             .event_sourced(
                 "cloudstate.tck.model.EventSourcedTwo",
-                TckModel,
+                TCK_MODEL,
                 EventSourcedOptions::new("same"),
             ),
     )
@@ -56,7 +59,7 @@ async fn registration_errors_stop_start_up_with_a_clear_message() {
 
     let e = start_error(base().event_sourced(
         "cloudstate.tck.model.action.ActionTckModel",
-        TckModel,
+        TCK_MODEL,
         EventSourcedOptions::new("a"),
     ))
     .await;
@@ -76,14 +79,14 @@ async fn registration_errors_stop_start_up_with_a_clear_message() {
     let e = start_error(
         base()
             .descriptor_set(&prost::Message::encode_to_vec(&set))
-            .event_sourced(SVC, TckModel, EventSourcedOptions::new("m")),
+            .event_sourced(SVC, TCK_MODEL, EventSourcedOptions::new("m")),
     )
     .await;
     assert!(e.contains("[a.proto] imports [b.proto]"), "{e}");
 
     let e = start_error(CloudState::new().descriptor_set(b"\xff\xff").event_sourced(
         SVC,
-        TckModel,
+        TCK_MODEL,
         EventSourcedOptions::new("m"),
     ))
     .await;

@@ -42,27 +42,51 @@ impl shopping_cart::ShoppingCart for ShoppingCart {
             let text = format!("Cannot add negative quantity of to item{}", add.product_id);
             return Err(Failure::new(text));
         }
-        let item = domain::LineItem { product_id: add.product_id, name: add.name, quantity: add.quantity };
+        let item = domain::LineItem {
+            product_id: add.product_id,
+            name: add.name,
+            quantity: add.quantity,
+        };
         ctx.emit(domain::ItemAdded { item: Some(item) });
         Ok(().into())
     }
 
-    fn remove_item(&self, remove: api::RemoveLineItem, ctx: &mut Context<'_, Self>) -> CommandResult<()> {
-        if !ctx.state().iter().any(|item| item.product_id == remove.product_id) {
-            let text = format!("Cannot remove item {} because it is not in the cart.", remove.product_id);
+    fn remove_item(
+        &self,
+        remove: api::RemoveLineItem,
+        ctx: &mut Context<'_, Self>,
+    ) -> CommandResult<()> {
+        if !ctx
+            .state()
+            .iter()
+            .any(|item| item.product_id == remove.product_id)
+        {
+            let text = format!(
+                "Cannot remove item {} because it is not in the cart.",
+                remove.product_id
+            );
             return Err(Failure::new(text));
         }
-        ctx.emit(domain::ItemRemoved { product_id: remove.product_id });
+        ctx.emit(domain::ItemRemoved {
+            product_id: remove.product_id,
+        });
         Ok(().into())
     }
 
-    fn get_cart(&self, _: api::GetShoppingCart, ctx: &mut Context<'_, Self>) -> CommandResult<api::Cart> {
+    fn get_cart(
+        &self,
+        _: api::GetShoppingCart,
+        ctx: &mut Context<'_, Self>,
+    ) -> CommandResult<api::Cart> {
         let items = ctx.state().iter().map(|i| api::LineItem {
             product_id: i.product_id.clone(),
             name: i.name.clone(),
             quantity: i.quantity,
         });
-        Ok(api::Cart { items: items.collect() }.into())
+        Ok(api::Cart {
+            items: items.collect(),
+        }
+        .into())
     }
 
     fn on_item_added(&self, cart: &mut Self::State, added: &domain::ItemAdded) {
@@ -78,7 +102,9 @@ impl shopping_cart::ShoppingCart for ShoppingCart {
     }
 
     fn snapshot(&self, cart: &Self::State) -> domain::Cart {
-        domain::Cart { items: cart.clone() }
+        domain::Cart {
+            items: cart.clone(),
+        }
     }
 
     fn restore(&self, _user_id: &str, snapshot: domain::Cart) -> Self::State {
