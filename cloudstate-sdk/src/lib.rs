@@ -46,8 +46,8 @@ pub mod protocol {
     include!(concat!(env!("OUT_DIR"), "/protocol.rs"));
 }
 
-pub use effect::{CommandResult, Failure, Metadata, Reply, ServiceCall};
 pub use cloudstate_macros::event_sourced;
+pub use effect::{CommandResult, Failure, Metadata, Reply, ServiceCall};
 pub use error::Error;
 pub use eventsourced::{
     Command, CommandContext, EventCodec, EventSourcedEntity, EventSourcedOptions,
@@ -101,7 +101,9 @@ impl CloudState {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::effect::{CommandResult, Failure, Reply, ServiceCall};
-    pub use crate::eventsourced::{Command, CommandContext, EventCodec, EventSourcedEntity, EventSourcedOptions};
+    pub use crate::eventsourced::{
+        Command, CommandContext, EventCodec, EventSourcedEntity, EventSourcedOptions,
+    };
     pub use crate::payload::{Any, PayloadError, decode, decode_as, empty, encode, type_name};
     pub use crate::{CloudState, Service};
 

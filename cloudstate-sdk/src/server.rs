@@ -267,10 +267,13 @@ impl CloudState {
             let registration = Registration {
                 service_name: name.clone(),
                 snapshot_every: pending.options.snapshot_every,
-                service,
+                service: Some(service),
                 factory: pending.factory,
             };
-            if event_sourced.insert(name.clone(), registration).is_some() {
+            if event_sourced
+                .insert(name.clone(), Arc::new(registration))
+                .is_some()
+            {
                 return Err(Error::Registration(format!(
                     "service [{name}] is registered twice"
                 )));
@@ -298,7 +301,7 @@ impl CloudState {
 
 struct Built {
     spec: pb::EntitySpec,
-    event_sourced: HashMap<String, Registration>,
+    event_sourced: HashMap<String, Arc<Registration>>,
 }
 
 impl Built {

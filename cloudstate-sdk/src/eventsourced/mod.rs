@@ -4,7 +4,7 @@
 //! Implement [`EventSourcedEntity`] (generated code does it for you from a
 //! `.proto`), then register it with [`CloudState::event_sourced`](crate::CloudState::event_sourced).
 
-mod runtime;
+pub(crate) mod runtime;
 
 use std::time::Duration;
 

@@ -25,7 +25,9 @@ use crate::protocol::cloudstate::eventsourced::{
 pub(crate) struct Registration {
     pub(crate) service_name: String,
     pub(crate) snapshot_every: i64,
-    pub(crate) service: ServiceInfo,
+    /// The service's methods, to refuse unknown commands before dispatch;
+    /// `None` leaves that to the entity (the in-memory test kit).
+    pub(crate) service: Option<ServiceInfo>,
     pub(crate) factory: Arc<dyn Factory>,
 }
 
@@ -59,27 +61,41 @@ pub(crate) struct Typed<E>(pub(crate) Arc<E>);
 
 impl<E: EventSourcedEntity> Factory for Typed<E> {
     fn create(&self, entity_id: &str, snapshot: Option<&Any>) -> Result<Box<dyn Instance>, String> {
+        Ok(Box::new(Live::new(
+            Arc::clone(&self.0),
+            entity_id,
+            snapshot,
+        )?))
+    }
+}
+
+pub(crate) struct Live<E: EventSourcedEntity> {
+    entity: Arc<E>,
+    entity_id: String,
+    pub(crate) state: E::State,
+}
+
+impl<E: EventSourcedEntity> Live<E> {
+    pub(crate) fn new(
+        entity: Arc<E>,
+        entity_id: &str,
+        snapshot: Option<&Any>,
+    ) -> Result<Self, String> {
         let state = match snapshot {
-            None => self.0.initial_state(entity_id),
-            Some(snapshot) => self.0.restore(entity_id, snapshot).map_err(|e| {
+            None => entity.initial_state(entity_id),
+            Some(snapshot) => entity.restore(entity_id, snapshot).map_err(|e| {
                 format!(
                     "No snapshot handler found for snapshot [{}]: {e}",
                     snapshot.type_url
                 )
             })?,
         };
-        Ok(Box::new(Live {
-            entity: Arc::clone(&self.0),
+        Ok(Self {
+            entity,
             entity_id: entity_id.to_owned(),
             state,
-        }))
+        })
     }
-}
-
-struct Live<E: EventSourcedEntity> {
-    entity: Arc<E>,
-    entity_id: String,
-    state: E::State,
 }
 
 impl<E: EventSourcedEntity> Instance for Live<E> {
@@ -145,13 +161,13 @@ impl<E: EventSourcedEntity> Instance for Live<E> {
 
 /// The `cloudstate.eventsourced.EventSourced` gRPC service.
 pub(crate) struct EventSourcedService {
-    entities: Arc<HashMap<String, Registration>>,
+    entities: Arc<HashMap<String, Arc<Registration>>>,
     shutdown: watch::Receiver<bool>,
 }
 
 impl EventSourcedService {
     pub(crate) fn new(
-        entities: HashMap<String, Registration>,
+        entities: HashMap<String, Arc<Registration>>,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         Self {
@@ -188,14 +204,14 @@ impl EventSourced for EventSourcedService {
 }
 
 struct EntityStream {
-    entities: Arc<HashMap<String, Registration>>,
+    entities: Arc<HashMap<String, Arc<Registration>>>,
     input: Streaming<es::EventSourcedStreamIn>,
     output: Sender,
     shutdown: watch::Receiver<bool>,
 }
 
 /// Why a stream stops.
-enum Stop {
+pub(crate) enum Stop {
     /// The proxy completed its side, the server is shutting down, or the
     /// proxy went away: end with OK.
     Done,
@@ -266,8 +282,7 @@ impl EntityStream {
             Ok(None) => return Stop::Done,
             Err(stop) => return stop,
         };
-        let entities = Arc::clone(&self.entities);
-        let Some(registration) = entities.get(&init.service_name) else {
+        let Some(registration) = self.entities.get(&init.service_name).map(Arc::clone) else {
             return Stop::Failure(
                 0,
                 format!(
@@ -284,7 +299,7 @@ impl EntityStream {
         }
     }
 
-    async fn serve_entity(&mut self, mut entity: Entity<'_>) -> Stop {
+    async fn serve_entity(&mut self, mut entity: Entity<dyn Instance>) -> Stop {
         debug!(sequence = entity.sequence, "entity started");
         loop {
             let message = match self.next().await {
@@ -346,19 +361,19 @@ fn describe(message: &In) -> String {
 
 /// The protocol state of one stream: which entity, its sequence number, and
 /// whether its state can still be trusted.
-struct Entity<'r> {
-    registration: &'r Registration,
+pub(crate) struct Entity<I: Instance + ?Sized> {
+    registration: Arc<Registration>,
     entity_id: String,
     sequence: i64,
-    instance: Box<dyn Instance>,
+    pub(crate) instance: Box<I>,
     /// Set when the state was left half-changed (a failed command that had
     /// emitted events, a panic); the proxy restarts the entity from the
     /// journal, and until then every command is refused.
     poisoned: bool,
 }
 
-impl<'r> Entity<'r> {
-    fn init(registration: &'r Registration, init: es::EventSourcedInit) -> Result<Self, Stop> {
+impl Entity<dyn Instance> {
+    fn init(registration: Arc<Registration>, init: es::EventSourcedInit) -> Result<Self, Stop> {
         let (sequence, snapshot) = match init.snapshot {
             Some(es::EventSourcedSnapshot {
                 snapshot_sequence,
@@ -375,14 +390,14 @@ impl<'r> Entity<'r> {
             Ok(Err(description)) => {
                 return Err(Stop::Failure(
                     0,
-                    context(&description, registration, &init.entity_id),
+                    context(&description, &registration, &init.entity_id),
                 ));
             }
             Err(panic) => {
                 let description = format!("Unexpected failure: {}", panic_message(&*panic));
                 return Err(Stop::Failure(
                     0,
-                    context(&description, registration, &init.entity_id),
+                    context(&description, &registration, &init.entity_id),
                 ));
             }
         };
@@ -394,8 +409,31 @@ impl<'r> Entity<'r> {
             poisoned: false,
         })
     }
+}
 
-    fn replay(&mut self, event: es::EventSourcedEvent) -> Result<(), Stop> {
+#[cfg_attr(not(feature = "testkit"), allow(dead_code))]
+impl<I: Instance + ?Sized> Entity<I> {
+    /// An entity whose instance is already built (the in-memory test kit).
+    pub(crate) fn with_instance(
+        registration: Arc<Registration>,
+        entity_id: String,
+        sequence: i64,
+        instance: Box<I>,
+    ) -> Self {
+        Self {
+            registration,
+            entity_id,
+            sequence,
+            instance,
+            poisoned: false,
+        }
+    }
+
+    pub(crate) fn sequence(&self) -> i64 {
+        self.sequence
+    }
+
+    pub(crate) fn replay(&mut self, event: es::EventSourcedEvent) -> Result<(), Stop> {
         let Some(payload) = event.payload else {
             return Err(self.stop(
                 0,
@@ -419,11 +457,11 @@ impl<'r> Entity<'r> {
     fn stop(&self, command_id: i64, description: &str) -> Stop {
         Stop::Failure(
             command_id,
-            context(description, self.registration, &self.entity_id),
+            context(description, &self.registration, &self.entity_id),
         )
     }
 
-    fn command(&mut self, command: pb::Command) -> Result<es::EventSourcedReply, Stop> {
+    pub(crate) fn command(&mut self, command: pb::Command) -> Result<es::EventSourcedReply, Stop> {
         let id = command.id;
         let name = command.name.as_str();
         let _span = tracing::debug_span!("command", id, name).entered();
@@ -444,14 +482,20 @@ impl<'r> Entity<'r> {
             ));
         };
         let service = &self.registration.service_name;
-        let Some(method) = self.registration.service.methods.get(name) else {
-            let description = format!(
-                "No command handler found for command [{name}] on entity [{}] of service [{service}] \
-                 (payload type URL [{}])",
-                self.entity_id, payload.type_url
-            );
-            warn!("{description}");
-            return Ok(failed(id, description, false));
+        let method = match &self.registration.service {
+            Some(service_info) => match service_info.methods.get(name) {
+                Some(method) => Some(method),
+                None => {
+                    let description = format!(
+                        "No command handler found for command [{name}] on entity [{}] of service [{service}] \
+                         (payload type URL [{}])",
+                        self.entity_id, payload.type_url
+                    );
+                    warn!("{description}");
+                    return Ok(failed(id, description, false));
+                }
+            },
+            None => None,
         };
         if self.poisoned {
             let description = format!(
@@ -467,7 +511,7 @@ impl<'r> Entity<'r> {
             entity_id: &self.entity_id,
             id,
             name,
-            input_type: &method.input_type,
+            input_type: method.map_or("", |m| m.input_type.as_str()),
             payload,
             metadata: command.metadata.as_ref(),
         };
@@ -495,7 +539,7 @@ impl<'r> Entity<'r> {
                 side_effects,
                 snapshot,
             } => {
-                if let Reply::Message { payload, .. } = &reply
+                if let (Reply::Message { payload, .. }, Some(method)) = (&reply, method)
                     && crate::payload::type_name(&payload.type_url) != method.output_type
                 {
                     warn!(

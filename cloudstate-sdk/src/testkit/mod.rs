@@ -1,4 +1,5 @@
-//! A proxy-role protocol driver for conformance tests: connect to a user
+//! Testing user functions. [`EventSourcedTestKit`] runs an entity in memory
+//! for unit tests. [`ProtocolDriver`] is a proxy-role driver for conformance tests: connect to a user
 //! function, play the proxy's part message by message, and expect its answers
 //! by protobuf equality.
 //!
@@ -13,7 +14,10 @@
 //! # }
 //! ```
 
+mod entity;
 pub mod eventsourced;
+
+pub use entity::{CommandOutcome, EventSourcedTestKit};
 
 use std::fmt::Debug;
 use std::net::SocketAddr;
