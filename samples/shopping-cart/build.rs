@@ -13,7 +13,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .snapshot("com.example.shoppingcart.persistence.Cart"),
         )
         .compile_protos(
-            &["shoppingcart/shoppingcart.proto", "shoppingcart/persistence/domain.proto"],
+            &[
+                "shoppingcart/shoppingcart.proto",
+                "shoppingcart/persistence/domain.proto",
+            ],
             &["proto"],
         )?;
     Ok(())
