@@ -217,6 +217,18 @@ impl Builder {
         protos: &[impl AsRef<Path>],
         includes: &[impl AsRef<Path>],
     ) -> Result<(), Error> {
+        for warning in self.generate(protos, includes)? {
+            println!("cargo:warning={warning}");
+        }
+        Ok(())
+    }
+
+    /// Generates the code; returns the warnings.
+    fn generate(
+        &self,
+        protos: &[impl AsRef<Path>],
+        includes: &[impl AsRef<Path>],
+    ) -> Result<Vec<String>, Error> {
         let out_dir = match &self.out_dir {
             Some(dir) => dir.clone(),
             None => PathBuf::from(std::env::var_os("OUT_DIR").ok_or(Error::NoOutDir)?),
@@ -254,9 +266,11 @@ impl Builder {
         }
         let pool = with_docs.descriptor_pool();
         let mut declared = HashMap::new();
+        let mut warnings = Vec::new();
         let fds = with_docs.file_descriptor_set();
         for decl in &self.event_sourced {
-            let resolved = validate::event_sourced(decl, &pool, &fds, &self.sdk_path)?;
+            let resolved =
+                validate::event_sourced(decl, &pool, &fds, &self.sdk_path, &mut warnings)?;
             if declared.insert(decl.service.clone(), resolved).is_some() {
                 return Err(Error::Proto(format!(
                     "service [{}] is declared as an event-sourced entity twice",
@@ -279,7 +293,7 @@ impl Builder {
             "pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(\"{DESCRIPTOR_FILE}\");"
         );
         write_if_changed(&out_dir.join(GENERATED_FILE), code.as_bytes())?;
-        Ok(())
+        Ok(warnings)
     }
 
     fn generate_messages(
@@ -354,4 +368,196 @@ fn write_if_changed(path: &Path, content: &[u8]) -> std::io::Result<()> {
         std::fs::create_dir_all(parent)?;
     }
     std::fs::write(path, content)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+
+    fn out_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "cloudstate-build-test-{name}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn counter() -> EventSourced {
+        EventSourced::new("example.counter.Counter")
+            .events([
+                "example.counter.domain.Increased",
+                "example.counter.domain.Reset",
+            ])
+            .snapshot("example.counter.domain.Snapshot")
+    }
+
+    fn run(decl: EventSourced, proto: &str, name: &str) -> Result<Vec<String>, Error> {
+        configure()
+            .out_dir(out_dir(name))
+            .emit_rerun_if_changed(false)
+            .event_sourced(decl)
+            .generate(&[proto], &[FIXTURES])
+    }
+
+    /// The generated code for the counter fixture is the committed golden
+    /// file; `UPDATE_GOLDEN=1` rewrites it after a deliberate change.
+    #[test]
+    fn counter_matches_golden_file() {
+        let dir = out_dir("golden");
+        let warnings = configure()
+            .out_dir(&dir)
+            .emit_rerun_if_changed(false)
+            .event_sourced(counter())
+            .generate(&["counter/counter.proto"], &[FIXTURES])
+            .unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+        for file in [
+            "example.counter.rs",
+            "example.counter.domain.rs",
+            GENERATED_FILE,
+            PROST_INCLUDE_FILE,
+        ] {
+            let generated = std::fs::read_to_string(dir.join(file)).unwrap();
+            let path = golden.join(file);
+            if std::env::var_os("UPDATE_GOLDEN").is_some() {
+                std::fs::write(&path, &generated).unwrap();
+            }
+            let expected = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(
+                generated == expected,
+                "{file} differs from {}; rerun with UPDATE_GOLDEN=1",
+                path.display()
+            );
+        }
+        // The embedded set holds the files and all their imports.
+        let set = std::fs::read(dir.join(DESCRIPTOR_FILE)).unwrap();
+        let set = <FileDescriptorSet as protox::prost::Message>::decode(set.as_slice()).unwrap();
+        let names: Vec<_> = set.file.iter().map(|f| f.name().to_owned()).collect();
+        for name in [
+            "counter/counter.proto",
+            "counter/domain.proto",
+            "cloudstate/entity_key.proto",
+            "google/protobuf/descriptor.proto",
+            "google/protobuf/empty.proto",
+        ] {
+            assert!(
+                names.iter().any(|n| n == name),
+                "{name} missing from {names:?}"
+            );
+        }
+        assert!(
+            set.file.iter().all(|f| f.source_code_info.is_none()),
+            "no comments shipped"
+        );
+    }
+
+    #[test]
+    fn unknown_service_lists_the_services_found() {
+        let e = run(
+            EventSourced::new("example.counter.Counterr"),
+            "counter/counter.proto",
+            "unknown",
+        )
+        .unwrap_err();
+        let e = e.to_string();
+        assert!(
+            e.contains("[example.counter.Counterr] is not in the compiled protos"),
+            "{e}"
+        );
+        assert!(e.contains("example.counter.Counter"), "{e}");
+    }
+
+    #[test]
+    fn unknown_event_suggests_the_full_name() {
+        let decl = EventSourced::new("example.counter.Counter").event("Increased");
+        let e = run(decl, "counter/counter.proto", "event")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("event type [Increased]"), "{e}");
+        assert!(
+            e.contains("did you mean [example.counter.domain.Increased]"),
+            "{e}"
+        );
+        let decl =
+            EventSourced::new("example.counter.Counter").snapshot("example.counter.domain.Nope");
+        let e = run(decl, "counter/counter.proto", "snapshot")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("snapshot type [example.counter.domain.Nope]"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn streaming_rpc_is_an_error_with_file_and_line() {
+        let e = run(
+            EventSourced::new("example.invalid.Streaming"),
+            "invalid.proto",
+            "stream",
+        )
+        .unwrap_err();
+        let e = e.to_string();
+        assert!(e.starts_with("invalid.proto:13: rpc [Watch]"), "{e}");
+        assert!(e.contains("unary calls only"), "{e}");
+    }
+
+    #[test]
+    fn input_without_entity_key_is_a_warning() {
+        let warnings = run(
+            EventSourced::new("example.invalid.NoKey"),
+            "invalid.proto",
+            "nokey",
+        )
+        .unwrap();
+        assert_eq!(warnings.len(), 1);
+        assert!(
+            warnings[0].starts_with("invalid.proto:17: the input [example.invalid.Keyless]"),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings[0].contains("(cloudstate.entity_key)"),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn rpc_named_like_a_generated_method_is_an_error() {
+        let e = run(
+            EventSourced::new("example.invalid.Clash"),
+            "invalid.proto",
+            "clash",
+        )
+        .unwrap_err();
+        let e = e.to_string();
+        assert!(
+            e.contains(
+                "invalid.proto:21: rpc [Snapshot] would generate the trait method `snapshot`"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn proto_syntax_errors_name_file_and_line() {
+        let dir = out_dir("syntax");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("broken.proto"),
+            "syntax = \"proto3\";\nmessage X {\n  string a = ;\n}\n",
+        )
+        .unwrap();
+        let e = configure()
+            .out_dir(dir.join("out"))
+            .emit_rerun_if_changed(false)
+            .generate(&["broken.proto"], &[&dir])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("broken.proto"), "{e}");
+        assert!(e.contains("3:"), "{e}");
+    }
 }

@@ -18,6 +18,7 @@ pub(crate) fn event_sourced(
     pool: &DescriptorPool,
     fds: &FileDescriptorSet,
     sdk: &str,
+    warnings: &mut Vec<String>,
 ) -> Result<EventSourced, Error> {
     let name = &decl.service;
     let Some(service) = pool.get_service_by_name(name) else {
@@ -43,13 +44,13 @@ pub(crate) fn event_sourced(
             )));
         }
         if !has_entity_key(&method, pool) {
-            println!(
-                "cargo:warning={at}: the input [{}] of rpc [{name}.{}] has no field marked \
+            warnings.push(format!(
+                "{at}: the input [{}] of rpc [{name}.{}] has no field marked \
                  (cloudstate.entity_key): every call would go to one entity, and the \
                  official proxy refuses such event-sourced methods",
                 method.input().full_name(),
                 method.name()
-            );
+            ));
         }
         claim(
             &mut trait_names,

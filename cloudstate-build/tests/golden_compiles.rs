@@ -1,0 +1,126 @@
+//! The golden output compiles against the SDK, a user implementation of the
+//! generated trait builds, and it behaves as an entity.
+
+#[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
+mod example {
+    pub mod counter {
+        include!("golden/example.counter.rs");
+        pub mod domain {
+            include!("golden/example.counter.domain.rs");
+        }
+    }
+}
+
+/// Stands in for the embedded set; this test never serves.
+const FILE_DESCRIPTOR_SET: &[u8] = &[];
+
+use cloudstate_sdk::CommandResult;
+use cloudstate_sdk::testkit::EventSourcedTestKit;
+use example::counter::{GetRequest, IncreaseRequest, Value, counter, domain};
+
+struct Counter;
+
+impl counter::Counter for Counter {
+    type State = i64;
+
+    fn initial_state(&self, _entity_id: &str) -> i64 {
+        0
+    }
+
+    fn on_increased(&self, state: &mut i64, event: &domain::Increased) {
+        *state += event.by;
+    }
+
+    fn on_reset(&self, state: &mut i64, _event: &domain::Reset) {
+        *state = 0;
+    }
+
+    fn snapshot(&self, state: &i64) -> domain::Snapshot {
+        domain::Snapshot { value: *state }
+    }
+
+    fn restore(&self, _entity_id: &str, snapshot: domain::Snapshot) -> i64 {
+        snapshot.value
+    }
+
+    fn increase(
+        &self,
+        request: IncreaseRequest,
+        ctx: &mut counter::Context<'_, Self>,
+    ) -> CommandResult<()> {
+        if request.by == 0 {
+            ctx.emit(domain::Reset {});
+        } else {
+            ctx.emit(domain::Increased { by: request.by });
+        }
+        Ok(().into())
+    }
+
+    fn get(
+        &self,
+        _request: GetRequest,
+        ctx: &mut counter::Context<'_, Self>,
+    ) -> CommandResult<Value> {
+        Ok(Value {
+            value: *ctx.state(),
+        }
+        .into())
+    }
+}
+
+#[test]
+fn generated_entity_runs() {
+    let mut kit = EventSourcedTestKit::new(counter::Entity(Counter), "c").snapshot_every(2);
+    let id = || "c".to_owned();
+    let outcome = kit.command(
+        "Increase",
+        &IncreaseRequest {
+            counter_id: id(),
+            by: 3,
+        },
+    );
+    assert_eq!(
+        outcome.events(),
+        vec![counter::Event::Increased(domain::Increased { by: 3 })]
+    );
+    assert_eq!(
+        outcome.reply_payload().unwrap().type_url,
+        "type.googleapis.com/google.protobuf.Empty"
+    );
+    let outcome = kit.command(
+        "Increase",
+        &IncreaseRequest {
+            counter_id: id(),
+            by: 4,
+        },
+    );
+    assert_eq!(
+        outcome.snapshot(),
+        Some(&cloudstate_sdk::payload::encode(&domain::Snapshot {
+            value: 7
+        }))
+    );
+    assert_eq!(
+        kit.command("Get", &GetRequest { counter_id: id() })
+            .reply::<Value>()
+            .value,
+        7
+    );
+    kit.command(
+        "Increase",
+        &IncreaseRequest {
+            counter_id: id(),
+            by: 0,
+        },
+    );
+    assert_eq!(*kit.state(), 0);
+    assert_eq!(counter::SERVICE_NAME, "example.counter.Counter");
+    let call = counter::increase(&IncreaseRequest {
+        counter_id: id(),
+        by: 1,
+    });
+    assert_eq!(
+        (call.service_name(), call.command_name()),
+        ("example.counter.Counter", "Increase")
+    );
+}
