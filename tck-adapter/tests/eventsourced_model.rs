@@ -171,6 +171,12 @@ async fn discovery() {
     );
     assert_eq!(pool, vec![0xc0, 0x43, 0x01], "entity_key option bytes");
 
+    // A proxy without event-sourcing support still gets every entity, so it
+    // can say why it refuses them.
+    let mut limited = proxy_info();
+    limited.supported_entity_types = vec!["cloudstate.action.ActionProtocol".into()];
+    assert_eq!(driver.discover(limited).await.unwrap(), spec);
+
     driver
         .report_error("a problem the proxy found")
         .await
