@@ -82,6 +82,11 @@ macro_rules! include_protos {
 
 /// A service that registers itself: what generated code implements, so a
 /// user writes `CloudState::new().register(entity, options)`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a registrable Cloudstate service",
+    label = "expected a generated service wrapper",
+    note = "wrap your implementation of the generated trait: `register(<service module>::Entity(handlers), options)`"
+)]
 pub trait Service: Sized {
     /// The registration options of this kind of service.
     type Options;
