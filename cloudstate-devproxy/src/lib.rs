@@ -1,0 +1,376 @@
+//! An embedded Cloudstate proxy for local development and tests.
+//!
+//! It does, for one user function on one machine, what the official proxy
+//! does in its in-memory dev mode: discovers the user function's services,
+//! serves them over gRPC and HTTP/JSON on one port, runs one stream per active
+//! event-sourced entity, persists events and snapshots (in memory or SQLite)
+//! before replying, performs side effects and forwards, passivates idle
+//! entities and restarts failed ones from the journal.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), cloudstate_devproxy::Error> {
+//! use cloudstate_devproxy::{DevProxy, DevProxyConfig};
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:9000").await?;
+//! let proxy = DevProxy::start(DevProxyConfig::new("127.0.0.1:8080"), listener).await?;
+//! println!("serving on {}", proxy.local_addr());
+//! proxy.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod discovery;
+mod entity;
+mod error;
+mod grpc;
+pub mod http;
+pub mod model;
+pub mod observe;
+mod router;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use cloudstate_sdk::payload::Any;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+pub use discovery::{DiscoveryError, proxy_info};
+pub use error::ProxyError;
+pub use observe::{Observed, Observer};
+pub use store::Store;
+
+use crate::entity::{Entities, Shared};
+use crate::grpc::{MethodService, RawCodec};
+use crate::http::HttpRules;
+use crate::model::Model;
+use crate::router::Router;
+
+/// How the dev proxy runs.
+#[derive(Debug, Clone)]
+pub struct DevProxyConfig {
+    /// `host:port` of the user function.
+    pub user_function: String,
+    /// Where journals and snapshots go.
+    pub store: Store,
+    /// Passivation of entities that configure none (the official default: 30 s).
+    pub default_passivation: Duration,
+    /// How long a command may wait for its entity (official: 1 min).
+    pub relay_timeout: Duration,
+    /// How long to keep trying discovery before giving up.
+    pub discovery_timeout: Duration,
+    /// The largest message each way (official: 12 MiB).
+    pub max_message_size: usize,
+    /// How long shutdown waits for calls and entity streams.
+    pub shutdown_grace: Duration,
+    /// Where observed traffic goes (tests subscribe before starting).
+    pub observer: Observer,
+}
+
+impl DevProxyConfig {
+    /// Defaults of the official proxy, for the user function at `user_function`.
+    pub fn new(user_function: impl Into<String>) -> Self {
+        Self {
+            user_function: user_function.into(),
+            store: Store::memory(),
+            default_passivation: Duration::from_secs(30),
+            relay_timeout: Duration::from_secs(60),
+            discovery_timeout: Duration::from_secs(60),
+            max_message_size: 12 * 1024 * 1024,
+            shutdown_grace: Duration::from_secs(10),
+            observer: Observer::new(),
+        }
+    }
+}
+
+/// Why the dev proxy stopped or could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Discovery failed: the user function is unreachable or its spec was refused.
+    #[error(transparent)]
+    Discovery(#[from] DiscoveryError),
+    /// The HTTP rules of a method are invalid.
+    #[error("HTTP rules: {0}")]
+    HttpRules(String),
+    /// Binding or serving failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Starts dev proxies.
+#[derive(Debug)]
+pub struct DevProxy;
+
+/// A running dev proxy.
+#[derive(Debug)]
+pub struct DevProxyHandle {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+struct App {
+    router: Arc<Router>,
+    http: HttpRules,
+    max_message_size: usize,
+}
+
+impl DevProxy {
+    /// Discovers the user function, then serves on `listener` (bound by the
+    /// caller, e.g. to port 0 in tests; connections wait until discovery is done).
+    ///
+    /// # Errors
+    /// Discovery failed, or the user function's HTTP rules are invalid.
+    pub async fn start(
+        config: DevProxyConfig,
+        listener: TcpListener,
+    ) -> Result<DevProxyHandle, Error> {
+        let channel = discovery::channel(&config.user_function, config.max_message_size)?;
+        let model = discovery::discover(
+            &channel,
+            &config.user_function,
+            config.discovery_timeout,
+            config.default_passivation,
+            config.max_message_size,
+            &config.observer,
+        )
+        .await?;
+        let served: Vec<&str> = model.services.keys().map(String::as_str).collect();
+        let http = HttpRules::new(&model.pool, &served).map_err(Error::HttpRules)?;
+        let model = Arc::new(model);
+        let entities = Entities::new(Shared {
+            channel: channel.clone(),
+            store: config.store.clone(),
+            observer: config.observer.clone(),
+            max_message_size: config.max_message_size,
+            streams: AtomicU64::new(0),
+        });
+        let router = Arc::new(Router {
+            model,
+            entities: Arc::clone(&entities),
+            channel,
+            observer: config.observer.clone(),
+            relay_timeout: config.relay_timeout,
+        });
+        let app = Arc::new(App {
+            router,
+            http,
+            max_message_size: config.max_message_size,
+        });
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health
+            .set_service_status("", tonic_health::ServingStatus::Serving)
+            .await;
+        let mut routes = axum::Router::new()
+            .route("/healthz", axum::routing::get(|| async { "ok" }))
+            .route_service("/grpc.health.v1.Health/Check", health_service.clone())
+            .route_service("/grpc.health.v1.Health/Watch", health_service);
+        routes = with_reflection(routes, &app.router.model);
+        let routes = routes.fallback(serve).with_state(app);
+
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let grace = config.shutdown_grace;
+        let task = tokio::spawn(async move {
+            let server = axum::serve(listener, routes).with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            });
+            let result = tokio::select! {
+                result = server.into_future() => result,
+            };
+            if let Err(e) = result {
+                warn!("dev proxy server: {e}");
+            }
+            health
+                .set_service_status("", tonic_health::ServingStatus::NotServing)
+                .await;
+            entities.shutdown(grace).await;
+        });
+        info!(
+            "Cloudstate dev proxy listening on {addr} for the user function at {}",
+            config.user_function
+        );
+        Ok(DevProxyHandle {
+            addr,
+            stop: Some(stop),
+            task,
+        })
+    }
+}
+
+impl DevProxyHandle {
+    /// Where it serves.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, lets calls finish, passivates every entity.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+
+    /// Waits until the proxy stops by itself (it does not, unless it fails).
+    pub async fn wait(mut self) {
+        let _ = (&mut self.task).await;
+    }
+}
+
+/// Server reflection (v1 and v1alpha) over the served services, so
+/// `grpcurl` works. Unknown symbols answer NOT_FOUND where the official proxy
+/// answers an empty response.
+fn with_reflection(routes: axum::Router<Arc<App>>, model: &Model) -> axum::Router<Arc<App>> {
+    let Ok(set) =
+        <prost_types::FileDescriptorSet as prost::Message>::decode(model.spec.proto.as_slice())
+    else {
+        return routes;
+    };
+    let builder = |set: prost_types::FileDescriptorSet| {
+        model.services.keys().fold(
+            tonic_reflection::server::Builder::configure().register_file_descriptor_set(set),
+            |b, name| b.with_service_name(name.clone()),
+        )
+    };
+    let v1 = builder(set.clone())
+        .with_service_name("grpc.reflection.v1.ServerReflection")
+        .build_v1();
+    let v1alpha = builder(set)
+        .with_service_name("grpc.reflection.v1alpha.ServerReflection")
+        .build_v1alpha();
+    match (v1, v1alpha) {
+        (Ok(v1), Ok(v1alpha)) => routes
+            .route_service(
+                "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+                v1,
+            )
+            .route_service(
+                "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+                v1alpha,
+            ),
+        (Err(e), _) | (_, Err(e)) => {
+            warn!("server reflection is off: {e}");
+            routes
+        }
+    }
+}
+
+/// Everything that is not a fixed route: the user function's methods over
+/// gRPC (by content type) or HTTP/JSON.
+async fn serve(State(app): State<Arc<App>>, request: Request) -> Response {
+    let grpc = request
+        .headers()
+        .get(::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"));
+    if grpc {
+        serve_grpc(&app, request).await
+    } else {
+        serve_http(&app, request).await
+    }
+}
+
+async fn serve_grpc(app: &Arc<App>, request: Request) -> Response {
+    let Some(method) = app
+        .router
+        .model
+        .methods_by_path
+        .get(request.uri().path())
+        .cloned()
+    else {
+        let status = tonic::Status::unimplemented(format!("no method at {}", request.uri().path()));
+        return status.into_http::<Body>().into_response();
+    };
+    let service = MethodService {
+        router: Arc::clone(&app.router),
+        method,
+    };
+    let mut grpc = tonic::server::Grpc::new(RawCodec)
+        .max_decoding_message_size(app.max_message_size)
+        .max_encoding_message_size(app.max_message_size);
+    grpc.streaming(service, request).await.into_response()
+}
+
+async fn serve_http(app: &Arc<App>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let Some(found) = app.http.route(&parts.method, parts.uri.path()) else {
+        return (::http::StatusCode::NOT_FOUND, "Not Found").into_response();
+    };
+    let body = match axum::body::to_bytes(body, app.max_message_size).await {
+        Ok(body) => body,
+        Err(_) => return (::http::StatusCode::BAD_REQUEST, "Bad Request").into_response(),
+    };
+    let content_type = parts
+        .headers
+        .get(::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let input = match found.request(parts.uri.query(), content_type, &body) {
+        Ok(input) => input,
+        Err(bad) => {
+            info!("bad HTTP request to {}: {}", parts.uri.path(), bad.0);
+            return (::http::StatusCode::BAD_REQUEST, "Bad Request").into_response();
+        }
+    };
+    let full_name = found.method().full_name().to_owned();
+    let Some((service, _)) = full_name.rsplit_once('.') else {
+        return (::http::StatusCode::NOT_FOUND, "Not Found").into_response();
+    };
+    let Some(method) = app
+        .router
+        .model
+        .services
+        .get(service)
+        .and_then(|s| s.methods.get(found.method().name()))
+        .cloned()
+    else {
+        return (::http::StatusCode::NOT_FOUND, "Not Found").into_response();
+    };
+    let payload = Any {
+        type_url: method.input_type_url(),
+        value: input,
+    };
+    match app.router.route(&method, payload, &full_name).await {
+        Ok(Some(answer)) => match found.response(&answer.message) {
+            Ok((content_type, body)) => {
+                let mut response =
+                    ([(::http::header::CONTENT_TYPE, content_type)], body).into_response();
+                if let Some(metadata) = &answer.metadata {
+                    for entry in &metadata.entries {
+                        if let (
+                            Some(cloudstate_sdk::protocol::cloudstate::metadata_entry::Value::StringValue(v)),
+                            Ok(name),
+                        ) = (&entry.value, ::http::HeaderName::try_from(entry.key.as_str()))
+                            && let Ok(value) = ::http::HeaderValue::try_from(v.as_str())
+                        {
+                            response.headers_mut().insert(name, value);
+                        }
+                    }
+                }
+                response
+            }
+            Err(e) => (::http::StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
+        },
+        Ok(None) => (
+            ::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "The user function sent no reply message",
+        )
+            .into_response(),
+        Err(e) => {
+            let (status, text) = e.http();
+            (
+                status,
+                [(::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                text,
+            )
+                .into_response()
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! What the user function serves, built from its `EntitySpec`: services,
+//! methods, entity keys, as the official proxy validates them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cloudstate_sdk::protocol::cloudstate as pb;
+use prost_reflect::{DescriptorPool, DynamicMessage, FieldDescriptor, MethodDescriptor, Value};
+
+/// The kinds of entity the protocol knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntityType {
+    /// `cloudstate.eventsourced.EventSourced`
+    EventSourced,
+    /// `cloudstate.valueentity.ValueEntity`
+    ValueEntity,
+    /// `cloudstate.crdt.Crdt`
+    Crdt,
+    /// `cloudstate.action.ActionProtocol`
+    Action,
+}
+
+impl EntityType {
+    /// Every type, as this proxy reports them in `ProxyInfo`.
+    pub const ALL: [EntityType; 4] = [
+        Self::Crdt,
+        Self::Action,
+        Self::EventSourced,
+        Self::ValueEntity,
+    ];
+
+    /// The protocol service name used as `entity_type`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::EventSourced => "cloudstate.eventsourced.EventSourced",
+            Self::ValueEntity => "cloudstate.valueentity.ValueEntity",
+            Self::Crdt => "cloudstate.crdt.Crdt",
+            Self::Action => "cloudstate.action.ActionProtocol",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.name() == name)
+    }
+}
+
+/// One served service.
+#[derive(Debug)]
+pub struct ServiceModel {
+    /// Fully qualified name.
+    pub name: String,
+    /// What kind of entity serves it.
+    pub entity_type: EntityType,
+    /// Journal / store namespace and shard name.
+    pub persistence_id: String,
+    /// Idle time after which an entity is passivated.
+    pub passivation: Duration,
+    /// Methods by name.
+    pub methods: HashMap<String, Arc<MethodModel>>,
+}
+
+/// One method of a served service.
+#[derive(Debug)]
+pub struct MethodModel {
+    /// Full name of the service.
+    pub service: String,
+    /// The method's descriptor (input/output types, streaming flags, options).
+    pub descriptor: MethodDescriptor,
+    /// The input fields marked as entity key, in declaration order.
+    pub key_fields: Vec<FieldDescriptor>,
+    /// What kind of entity serves it.
+    pub entity_type: EntityType,
+}
+
+impl MethodModel {
+    /// The method name.
+    pub fn name(&self) -> &str {
+        self.descriptor.name()
+    }
+
+    /// `type.googleapis.com/<input type>`, the type URL of commands.
+    pub fn input_type_url(&self) -> String {
+        format!(
+            "type.googleapis.com/{}",
+            self.descriptor.input().full_name()
+        )
+    }
+
+    /// The entity id of a request: the key fields' values in declaration
+    /// order joined with `-`, as the official proxy does.
+    ///
+    /// # Errors
+    /// Bytes that are not an encoding of the input type.
+    pub fn entity_id(&self, request: &[u8]) -> Result<String, prost::DecodeError> {
+        if self.key_fields.is_empty() {
+            return Ok(String::new());
+        }
+        let message = DynamicMessage::decode(self.descriptor.input(), request)?;
+        let parts: Vec<String> = self
+            .key_fields
+            .iter()
+            .map(|field| key_text(&message.get_field(field)))
+            .collect();
+        Ok(parts.join("-"))
+    }
+}
+
+/// A key value as text, as the JVM's `toString` would print it.
+fn key_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => b.to_string(),
+        Value::I32(n) | Value::EnumNumber(n) => n.to_string(),
+        Value::I64(n) => n.to_string(),
+        Value::U32(n) => n.to_string(),
+        Value::U64(n) => n.to_string(),
+        Value::F32(n) => n.to_string(),
+        Value::F64(n) => n.to_string(),
+        Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Everything the proxy serves.
+#[derive(Debug)]
+pub struct Model {
+    /// The user function's descriptors, options intact.
+    pub pool: DescriptorPool,
+    /// Served services by full name.
+    pub services: HashMap<String, Arc<ServiceModel>>,
+    /// Methods by gRPC path `/<service>/<method>`.
+    pub methods_by_path: HashMap<String, Arc<MethodModel>>,
+    /// The spec as the user function sent it.
+    pub spec: pb::EntitySpec,
+}
+
+/// Why a spec is refused; the text goes to the user function's `reportError`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SpecError(pub String);
+
+impl Model {
+    /// Validates `spec` as the official proxy does and builds the model.
+    ///
+    /// # Errors
+    /// The first problem found, with the official proxy's wording where it has one.
+    pub fn build(spec: pb::EntitySpec, default_passivation: Duration) -> Result<Self, SpecError> {
+        let pool = DescriptorPool::decode(spec.proto.as_slice())
+            .map_err(|e| SpecError(format!("Descriptors could not be built: {e}")))?;
+        if spec.entities.is_empty() {
+            return Err(SpecError(
+                "No entities were reported by the discover call!".into(),
+            ));
+        }
+        let keys: Vec<_> = ["cloudstate.entity_key", "cloudstate.legacy_entity_key"]
+            .iter()
+            .filter_map(|n| pool.get_extension_by_name(n))
+            .collect();
+        let mut services = HashMap::new();
+        let mut methods_by_path = HashMap::new();
+        for entity in &spec.entities {
+            let name = &entity.service_name;
+            let descriptor = pool
+                .get_service_by_name(name)
+                .ok_or_else(|| SpecError(format!("Service [{name}] not found in descriptors!")))?;
+            let entity_type = EntityType::from_name(&entity.entity_type).ok_or_else(|| {
+                SpecError(format!(
+                    "Service [{name}] has declared an unsupported entity type [{}]. Supported types are {}",
+                    entity.entity_type,
+                    EntityType::ALL.map(EntityType::name).join(", ")
+                ))
+            })?;
+            let mut methods = HashMap::new();
+            let (mut streamed, mut keyless) = (Vec::new(), Vec::new());
+            for method in descriptor.methods() {
+                let key_fields: Vec<FieldDescriptor> = method
+                    .input()
+                    .fields()
+                    .filter(|field| {
+                        let options = field.options();
+                        keys.iter().any(|k| {
+                            options.has_extension(k)
+                                && options.get_extension(k).as_bool() == Some(true)
+                        })
+                    })
+                    .collect();
+                let streaming = match entity_type {
+                    EntityType::EventSourced | EntityType::ValueEntity => {
+                        method.is_client_streaming() || method.is_server_streaming()
+                    }
+                    EntityType::Crdt => method.is_client_streaming(),
+                    EntityType::Action => false,
+                };
+                if streaming {
+                    streamed.push(method.name().to_owned());
+                }
+                if entity_type != EntityType::Action && key_fields.is_empty() {
+                    keyless.push(method.name().to_owned());
+                }
+                let model = Arc::new(MethodModel {
+                    service: name.clone(),
+                    descriptor: method.clone(),
+                    key_fields,
+                    entity_type,
+                });
+                methods_by_path.insert(format!("/{name}/{}", method.name()), Arc::clone(&model));
+                methods.insert(method.name().to_owned(), model);
+            }
+            let kind = match entity_type {
+                EntityType::EventSourced => "Event sourced entities",
+                EntityType::ValueEntity => "Value based entities",
+                EntityType::Crdt => "CRDT entities",
+                EntityType::Action => "Actions",
+            };
+            if !streamed.is_empty() {
+                return Err(SpecError(format!(
+                    "{kind} do not support streamed methods, but {name} has the following streamed methods: {}",
+                    streamed.join(",")
+                )));
+            }
+            if !keyless.is_empty() {
+                return Err(SpecError(format!(
+                    "{kind} do not support methods whose parameters do not have at least one field marked as \
+                     entity_key, but {name} has the following methods without keys: {}",
+                    keyless.join(",")
+                )));
+            }
+            if entity_type != EntityType::Action && entity.persistence_id.is_empty() {
+                return Err(SpecError(format!(
+                    "Service [{name}] has an empty persistence id"
+                )));
+            }
+            let passivation = match &entity.passivation_strategy {
+                Some(pb::EntityPassivationStrategy {
+                    strategy: Some(pb::entity_passivation_strategy::Strategy::Timeout(t)),
+                }) if t.timeout > 0 => Duration::from_millis(t.timeout.unsigned_abs()),
+                _ => default_passivation,
+            };
+            let model = ServiceModel {
+                name: name.clone(),
+                entity_type,
+                persistence_id: entity.persistence_id.clone(),
+                passivation,
+                methods,
+            };
+            services.insert(name.clone(), Arc::new(model));
+        }
+        Ok(Self {
+            pool,
+            services,
+            methods_by_path,
+            spec,
+        })
+    }
+}

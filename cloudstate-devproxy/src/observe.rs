@@ -1,0 +1,81 @@
+//! A tap on everything the proxy exchanges with the user function, for tests
+//! (what the official TCK's interceptor sees), without a second hop.
+
+use cloudstate_sdk::protocol::cloudstate as pb;
+use cloudstate_sdk::protocol::cloudstate::eventsourced::{
+    EventSourcedStreamIn, EventSourcedStreamOut,
+};
+use tokio::sync::broadcast;
+
+/// One observed exchange.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Observed {
+    /// The discovery call and its answer.
+    Discovery {
+        /// What the proxy sent.
+        proxy_info: pb::ProxyInfo,
+        /// What the user function answered.
+        spec: pb::EntitySpec,
+    },
+    /// A `reportError` call.
+    ReportError(String),
+    /// An entity stream was opened.
+    StreamOpened {
+        /// A number unique to the stream.
+        stream: u64,
+        /// The entity's service.
+        service: String,
+        /// The entity id.
+        entity_id: String,
+    },
+    /// An event-sourced message sent to the user function.
+    EventSourcedIn(u64, EventSourcedStreamIn),
+    /// An event-sourced message received from the user function.
+    EventSourcedOut(u64, EventSourcedStreamOut),
+    /// The proxy completed its side of a stream.
+    InputClosed(u64),
+    /// The user function completed its side of a stream (`ok` is false for an error status).
+    OutputClosed {
+        /// The stream.
+        stream: u64,
+        /// Whether it ended with status OK.
+        ok: bool,
+    },
+}
+
+/// Broadcasts [`Observed`] items to subscribers; costs nothing without any.
+#[derive(Debug, Clone)]
+pub struct Observer {
+    tx: broadcast::Sender<Observed>,
+}
+
+impl Default for Observer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Observer {
+    /// An observer with room for 65 536 unread items per subscriber.
+    pub fn new() -> Self {
+        Self {
+            tx: broadcast::channel(1 << 16).0,
+        }
+    }
+
+    /// A new subscription, seeing what happens from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Observed> {
+        self.tx.subscribe()
+    }
+
+    /// Whether anyone listens (so callers can skip building items).
+    pub(crate) fn active(&self) -> bool {
+        self.tx.receiver_count() > 0
+    }
+
+    pub(crate) fn emit(&self, item: impl FnOnce() -> Observed) {
+        if self.active() {
+            let _ = self.tx.send(item());
+        }
+    }
+}

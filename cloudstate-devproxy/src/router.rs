@@ -1,0 +1,210 @@
+//! Routing a command to its entity, then its side effects and forwards, as
+//! the official proxy's `UserFunctionRouter` does.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cloudstate_sdk::payload::Any;
+use cloudstate_sdk::protocol::cloudstate::{
+    self as pb, client_action::Action, entity_discovery_client::EntityDiscoveryClient,
+};
+use tokio::sync::oneshot;
+use tonic::transport::Channel;
+use tracing::{error, warn};
+
+use crate::entity::{Entities, Envelope, UfReply};
+use crate::error::ProxyError;
+use crate::model::{EntityType, MethodModel, Model};
+use crate::observe::{Observed, Observer};
+
+/// A reply to the client: the message bytes of the method's output type, and
+/// the reply's metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Answer {
+    /// Encoded output message.
+    pub(crate) message: Vec<u8>,
+    /// Metadata the user function attached.
+    pub(crate) metadata: Option<pb::Metadata>,
+}
+
+/// Routes commands to entities.
+pub(crate) struct Router {
+    pub(crate) model: Arc<Model>,
+    pub(crate) entities: Arc<Entities>,
+    pub(crate) channel: Channel,
+    pub(crate) observer: Observer,
+    pub(crate) relay_timeout: Duration,
+}
+
+type Routed<'a> = Pin<Box<dyn Future<Output = Result<Option<Answer>, ProxyError>> + Send + 'a>>;
+
+impl Router {
+    /// Sends `payload` to `method` and returns the client's answer (`None`
+    /// when the user function replied without a message).
+    pub(crate) fn route<'a>(
+        self: &'a Arc<Self>,
+        method: &'a Arc<MethodModel>,
+        payload: Any,
+        trace: &'a str,
+    ) -> Routed<'a> {
+        Box::pin(async move {
+            let reply = self.call_entity(method, payload).await?;
+            for effect in reply.side_effects {
+                self.side_effect(method, effect).await?;
+            }
+            match reply.client_action.and_then(|a| a.action) {
+                Some(Action::Reply(reply)) => {
+                    let Some(payload) = reply.payload else {
+                        return Ok(None);
+                    };
+                    self.check_reply_type(method, &payload).await;
+                    Ok(Some(Answer {
+                        message: payload.value,
+                        metadata: reply.metadata,
+                    }))
+                }
+                Some(Action::Forward(forward)) => {
+                    let here = format!("{}.{}", method.service, method.name());
+                    let target = self
+                        .target(
+                            &forward.service_name,
+                            &forward.command_name,
+                            &format!("forwarded from {here}"),
+                        )
+                        .await?;
+                    let payload = forward.payload.unwrap_or_default();
+                    let trace = format!("{trace}\n  forwarded from {here}");
+                    self.route(&target, payload, &trace).await
+                }
+                Some(Action::Failure(failure)) => Err(ProxyError::Failure(failure.description)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    async fn call_entity(
+        self: &Arc<Self>,
+        method: &Arc<MethodModel>,
+        payload: Any,
+    ) -> Result<UfReply, ProxyError> {
+        let service =
+            self.model.services.get(&method.service).ok_or_else(|| {
+                ProxyError::Internal(format!("Service [{}] unknown", method.service))
+            })?;
+        match method.entity_type {
+            EntityType::EventSourced => {
+                let entity_id = method.entity_id(&payload.value).map_err(|e| {
+                    ProxyError::BadRequest(format!(
+                        "the request is not a valid {}: {e}",
+                        method.descriptor.input().full_name()
+                    ))
+                })?;
+                let (tx, rx) = oneshot::channel();
+                let envelope = Envelope {
+                    name: method.name().to_owned(),
+                    payload,
+                    reply: tx,
+                };
+                self.entities.dispatch(service, entity_id, envelope).await;
+                match tokio::time::timeout(self.relay_timeout, rx).await {
+                    Ok(Ok(result)) => result,
+                    Ok(Err(_)) => Err(ProxyError::Failure("Entity terminated".into())),
+                    Err(_) => Err(ProxyError::Internal(format!(
+                        "no reply from the entity within {:?}",
+                        self.relay_timeout
+                    ))),
+                }
+            }
+            other => Err(ProxyError::Unimplemented(format!(
+                "the dev proxy does not serve {} entities yet ({})",
+                other.name(),
+                method.service
+            ))),
+        }
+    }
+
+    async fn side_effect(
+        self: &Arc<Self>,
+        origin: &MethodModel,
+        effect: pb::SideEffect,
+    ) -> Result<(), ProxyError> {
+        let here = format!("side-effect of {}.{}", origin.service, origin.name());
+        let target = self
+            .target(&effect.service_name, &effect.command_name, &here)
+            .await;
+        let payload = effect.payload.unwrap_or_default();
+        if effect.synchronous {
+            let target = target?;
+            // A side effect's own failure does not fail the caller.
+            match self.route(&target, payload, &here).await {
+                Ok(_) | Err(ProxyError::Failure(_)) => Ok(()),
+                Err(e) => Err(e),
+            }
+        } else {
+            let Ok(target) = target else { return Ok(()) };
+            let router = Arc::clone(self);
+            tokio::spawn(async move {
+                if let Err(e) = router.route(&target, payload, &here).await {
+                    warn!("asynchronous {here} failed: {e}");
+                }
+            });
+            Ok(())
+        }
+    }
+
+    /// Looks up a forward or side-effect target; an unknown one is reported
+    /// to the user function, as the official proxy does.
+    async fn target(
+        &self,
+        service: &str,
+        command: &str,
+        trace: &str,
+    ) -> Result<Arc<MethodModel>, ProxyError> {
+        let Some(model) = self.model.services.get(service) else {
+            let text = format!("Service [{service}] unknown\n  {trace}");
+            self.report_error(&text).await;
+            return Err(ProxyError::Internal(text));
+        };
+        match model.methods.get(command) {
+            Some(method) => Ok(Arc::clone(method)),
+            None => {
+                let text = format!(
+                    "Service [{service}] does not have a command named: [{command}]\n  {trace}"
+                );
+                self.report_error(&text).await;
+                Err(ProxyError::Internal(text))
+            }
+        }
+    }
+
+    async fn check_reply_type(&self, method: &MethodModel, payload: &Any) {
+        let expected = format!(
+            "type.googleapis.com/{}",
+            method.descriptor.output().full_name()
+        );
+        if payload.type_url != expected {
+            let text = format!(
+                "Warning: {}.{}: Expected reply type_url to be [{expected}] but was [{}].",
+                method.service,
+                method.name(),
+                payload.type_url
+            );
+            warn!("{text}");
+            self.report_error(&text).await;
+        }
+    }
+
+    pub(crate) async fn report_error(&self, text: &str) {
+        self.observer
+            .emit(|| Observed::ReportError(text.to_owned()));
+        let mut client = EntityDiscoveryClient::new(self.channel.clone());
+        let request = pb::UserFunctionError {
+            message: text.to_owned(),
+        };
+        if let Err(status) = client.report_error(request).await {
+            error!("reportError to the user function failed: {status}");
+        }
+    }
+}

@@ -1,0 +1,439 @@
+//! Journal and snapshot storage: in memory (the default, lost at exit) or
+//! SQLite (one owner thread; the async side never blocks on it).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use cloudstate_sdk::payload::Any;
+use tokio::sync::oneshot;
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    /// 1-based, contiguous per entity.
+    pub sequence: i64,
+    /// The event as the user function emitted it.
+    pub payload: Any,
+}
+
+/// The latest snapshot of an entity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSnapshot {
+    /// The sequence number of the last event it covers.
+    pub sequence: i64,
+    /// The snapshot as the user function sent it.
+    pub payload: Any,
+}
+
+/// What recovery needs: the latest snapshot and the events after it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Recovery {
+    /// The latest snapshot, if any.
+    pub snapshot: Option<StoredSnapshot>,
+    /// Events after the snapshot, in order.
+    pub events: Vec<StoredEvent>,
+}
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+#[error("store: {0}")]
+pub struct StoreError(String);
+
+/// Where journals and snapshots live.
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// In this process only.
+    Memory(Arc<Mutex<MemoryStore>>),
+    /// A SQLite file.
+    Sqlite(SqliteStore),
+}
+
+impl Store {
+    /// An empty in-memory store.
+    pub fn memory() -> Self {
+        Self::Memory(Arc::default())
+    }
+
+    /// Opens (creating if needed) a SQLite store at `path`.
+    ///
+    /// # Errors
+    /// When the file cannot be opened or its tables created.
+    pub fn sqlite(path: &Path) -> Result<Self, StoreError> {
+        SqliteStore::open(path).map(Self::Sqlite)
+    }
+
+    /// Parses `memory` or `sqlite:PATH`.
+    ///
+    /// # Errors
+    /// Anything else, or a SQLite file that cannot be opened.
+    pub fn from_spec(spec: &str) -> Result<Self, StoreError> {
+        match spec.split_once(':') {
+            None if spec == "memory" => Ok(Self::memory()),
+            Some(("sqlite", path)) if !path.is_empty() => Self::sqlite(Path::new(path)),
+            _ => Err(StoreError(format!(
+                "unknown store [{spec}]; use `memory` or `sqlite:PATH`"
+            ))),
+        }
+    }
+
+    /// The latest snapshot of `<persistence_id>|<entity_id>` and the events after it.
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub async fn recover(
+        &self,
+        persistence_id: &str,
+        entity_id: &str,
+    ) -> Result<Recovery, StoreError> {
+        let key = journal_key(persistence_id, entity_id);
+        match self {
+            Self::Memory(m) => Ok(m.lock().map_err(poisoned)?.recover(&key)),
+            Self::Sqlite(s) => s.call(move |db| db.recover(&key)).await,
+        }
+    }
+
+    /// Appends `events` (numbered from `first_sequence`) and, if given, a
+    /// snapshot at the last event's sequence number, atomically.
+    ///
+    /// # Errors
+    /// A storage failure, or a sequence number already taken.
+    pub async fn append(
+        &self,
+        persistence_id: &str,
+        entity_id: &str,
+        first_sequence: i64,
+        events: Vec<Any>,
+        snapshot: Option<Any>,
+    ) -> Result<(), StoreError> {
+        let key = journal_key(persistence_id, entity_id);
+        let tag = persistence_id.to_owned();
+        match self {
+            Self::Memory(m) => {
+                m.lock()
+                    .map_err(poisoned)?
+                    .append(&key, first_sequence, events, snapshot)
+            }
+            Self::Sqlite(s) => {
+                s.call(move |db| db.append(&key, &tag, first_sequence, events, snapshot))
+                    .await
+            }
+        }
+    }
+}
+
+fn journal_key(persistence_id: &str, entity_id: &str) -> String {
+    format!("{persistence_id}|{entity_id}")
+}
+
+fn poisoned<T>(_: T) -> StoreError {
+    StoreError("in-memory store lock poisoned".into())
+}
+
+/// The in-memory journal: events per entity and the latest snapshot.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    events: HashMap<String, Vec<StoredEvent>>,
+    snapshots: HashMap<String, StoredSnapshot>,
+}
+
+impl MemoryStore {
+    fn recover(&self, key: &str) -> Recovery {
+        let snapshot = self.snapshots.get(key).cloned();
+        let after = snapshot.as_ref().map_or(0, |s| s.sequence);
+        let events = self
+            .events
+            .get(key)
+            .map(|events| {
+                events
+                    .iter()
+                    .filter(|e| e.sequence > after)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        Recovery { snapshot, events }
+    }
+
+    fn append(
+        &mut self,
+        key: &str,
+        first: i64,
+        events: Vec<Any>,
+        snapshot: Option<Any>,
+    ) -> Result<(), StoreError> {
+        let journal = self.events.entry(key.to_owned()).or_default();
+        let next = journal.last().map_or(1, |e| e.sequence + 1);
+        if first != next {
+            return Err(StoreError(format!(
+                "journal of [{key}] expects sequence {next}, got {first}"
+            )));
+        }
+        let last = first + events.len() as i64 - 1;
+        journal.extend(
+            events
+                .into_iter()
+                .zip(first..)
+                .map(|(payload, sequence)| StoredEvent { sequence, payload }),
+        );
+        if let Some(payload) = snapshot {
+            self.snapshots.insert(
+                key.to_owned(),
+                StoredSnapshot {
+                    sequence: last,
+                    payload,
+                },
+            );
+        }
+        Ok(())
+    }
+}
+
+type Job = Box<dyn FnOnce(&mut SqliteDb) + Send>;
+
+/// A SQLite store: one thread owns the connection; requests arrive on a channel.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    jobs: std::sync::mpsc::Sender<Job>,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = SqliteDb::open(path)?;
+        let (jobs, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("devproxy-sqlite".into())
+            .spawn(move || {
+                let mut db = db;
+                while let Ok(job) = rx.recv() {
+                    job(&mut db);
+                }
+            })
+            .map_err(|e| StoreError(format!("starting the SQLite thread: {e}")))?;
+        Ok(Self {
+            jobs,
+            path: path.to_owned(),
+        })
+    }
+
+    async fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut SqliteDb) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.jobs
+            .send(Box::new(move |db| {
+                let _ = tx.send(f(db));
+            }))
+            .map_err(|_| {
+                StoreError(format!("SQLite thread for {} stopped", self.path.display()))
+            })?;
+        rx.await
+            .map_err(|_| StoreError(format!("SQLite thread for {} stopped", self.path.display())))?
+    }
+}
+
+/// The connection and its statements.
+pub struct SqliteDb {
+    conn: rusqlite::Connection,
+}
+
+fn sql(e: rusqlite::Error) -> StoreError {
+    StoreError(format!("SQLite: {e}"))
+}
+
+impl SqliteDb {
+    fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = rusqlite::Connection::open(path).map_err(sql)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
+             CREATE TABLE IF NOT EXISTS journal (
+                 ordering INTEGER PRIMARY KEY AUTOINCREMENT,
+                 persistence_id TEXT NOT NULL,
+                 sequence_number INTEGER NOT NULL,
+                 tag TEXT NOT NULL,
+                 type_url TEXT NOT NULL,
+                 payload BLOB NOT NULL,
+                 written_at INTEGER NOT NULL,
+                 UNIQUE (persistence_id, sequence_number)
+             );
+             CREATE INDEX IF NOT EXISTS journal_tag ON journal (tag, ordering);
+             CREATE TABLE IF NOT EXISTS snapshot (
+                 persistence_id TEXT NOT NULL,
+                 sequence_number INTEGER NOT NULL,
+                 type_url TEXT NOT NULL,
+                 payload BLOB NOT NULL,
+                 created INTEGER NOT NULL,
+                 PRIMARY KEY (persistence_id, sequence_number)
+             );",
+        )
+        .map_err(sql)?;
+        Ok(Self { conn })
+    }
+
+    fn recover(&mut self, key: &str) -> Result<Recovery, StoreError> {
+        let snapshot = self
+            .conn
+            .query_row(
+                "SELECT sequence_number, type_url, payload FROM snapshot
+                 WHERE persistence_id = ?1 ORDER BY sequence_number DESC LIMIT 1",
+                [key],
+                |row| {
+                    Ok(StoredSnapshot {
+                        sequence: row.get(0)?,
+                        payload: Any {
+                            type_url: row.get(1)?,
+                            value: row.get(2)?,
+                        },
+                    })
+                },
+            )
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })
+            .map_err(sql)?;
+        let after = snapshot.as_ref().map_or(0, |s| s.sequence);
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT sequence_number, type_url, payload FROM journal
+                 WHERE persistence_id = ?1 AND sequence_number > ?2 ORDER BY sequence_number",
+            )
+            .map_err(sql)?;
+        let events = statement
+            .query_map(rusqlite::params![key, after], |row| {
+                Ok(StoredEvent {
+                    sequence: row.get(0)?,
+                    payload: Any {
+                        type_url: row.get(1)?,
+                        value: row.get(2)?,
+                    },
+                })
+            })
+            .map_err(sql)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(sql)?;
+        Ok(Recovery { snapshot, events })
+    }
+
+    fn append(
+        &mut self,
+        key: &str,
+        tag: &str,
+        first: i64,
+        events: Vec<Any>,
+        snapshot: Option<Any>,
+    ) -> Result<(), StoreError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let tx = self.conn.transaction().map_err(sql)?;
+        let last = first + events.len() as i64 - 1;
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO journal (persistence_id, sequence_number, tag, type_url, payload, written_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(sql)?;
+            for (event, sequence) in events.iter().zip(first..) {
+                insert
+                    .execute(rusqlite::params![
+                        key,
+                        sequence,
+                        tag,
+                        event.type_url,
+                        event.value,
+                        now
+                    ])
+                    .map_err(sql)?;
+            }
+            if let Some(snapshot) = &snapshot {
+                tx.execute(
+                    "INSERT OR REPLACE INTO snapshot (persistence_id, sequence_number, type_url, payload, created)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    rusqlite::params![key, last, snapshot.type_url, snapshot.value, now],
+                )
+                .map_err(sql)?;
+            }
+        }
+        tx.commit().map_err(sql)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn any(v: &str) -> Any {
+        Any {
+            type_url: "type.googleapis.com/x.E".into(),
+            value: v.as_bytes().to_vec(),
+        }
+    }
+
+    async fn exercise(store: &Store) {
+        assert_eq!(store.recover("p", "a").await.unwrap(), Recovery::default());
+        store
+            .append("p", "a", 1, vec![any("1"), any("2")], None)
+            .await
+            .unwrap();
+        store
+            .append("p", "a", 3, vec![any("3")], Some(any("S3")))
+            .await
+            .unwrap();
+        store
+            .append("p", "a", 4, vec![any("4")], None)
+            .await
+            .unwrap();
+        store
+            .append("p", "b", 1, vec![any("b1")], None)
+            .await
+            .unwrap();
+        let r = store.recover("p", "a").await.unwrap();
+        assert_eq!(
+            r.snapshot,
+            Some(StoredSnapshot {
+                sequence: 3,
+                payload: any("S3")
+            })
+        );
+        assert_eq!(
+            r.events,
+            vec![StoredEvent {
+                sequence: 4,
+                payload: any("4")
+            }]
+        );
+        assert!(
+            store
+                .append("p", "a", 4, vec![any("x")], None)
+                .await
+                .is_err(),
+            "sequence taken"
+        );
+        assert_eq!(store.recover("p", "b").await.unwrap().events.len(), 1);
+        assert_eq!(store.recover("q", "a").await.unwrap(), Recovery::default());
+    }
+
+    #[tokio::test]
+    async fn memory_store() {
+        exercise(&Store::memory()).await;
+    }
+
+    #[tokio::test]
+    async fn sqlite_store_survives_reopening() {
+        let path = std::env::temp_dir().join(format!("devproxy-store-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        exercise(&Store::sqlite(&path).unwrap()).await;
+        let reopened = Store::from_spec(&format!("sqlite:{}", path.display())).unwrap();
+        let r = reopened.recover("p", "a").await.unwrap();
+        assert_eq!(r.snapshot.unwrap().sequence, 3);
+        assert_eq!(r.events.len(), 1);
+        assert!(Store::from_spec("postgres:x").is_err());
+    }
+}

@@ -1,0 +1,104 @@
+//! The shopping cart end to end through the dev proxy: the README's requests,
+//! over HTTP/JSON and gRPC.
+
+mod support;
+
+use shopping_cart::proto::com::example::shoppingcart as api;
+use support::{grpc, http, start};
+
+fn cart() -> cloudstate_sdk::CloudState {
+    shopping_cart::register(cloudstate_sdk::CloudState::new(), 5)
+}
+
+#[tokio::test]
+async fn readme_curl_examples_answer_as_printed() {
+    let s = start(cart()).await;
+    let addr = s.proxy.local_addr();
+    let add = r#"{"productId":"apple","name":"Apple","quantity":2}"#;
+    let (status, _, body) = http(addr, "POST", "/cart/alice/items/add", Some(add)).await;
+    assert_eq!((status, body.as_str()), (200, "{}"));
+    let (status, content_type, body) = http(addr, "GET", "/carts/alice", None).await;
+    assert_eq!(status, 200);
+    assert!(content_type.starts_with("application/json"));
+    assert_eq!(
+        body,
+        r#"{"items":[{"productId":"apple","name":"Apple","quantity":2}]}"#
+    );
+    let (status, _, body) = http(addr, "GET", "/carts/alice/items", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        r#"[{"productId":"apple","name":"Apple","quantity":2}]"#
+    );
+    let (status, _, body) = http(addr, "POST", "/cart/alice/items/apple/remove", None).await;
+    assert_eq!((status, body.as_str()), (200, "{}"));
+    let (_, _, body) = http(addr, "GET", "/carts/alice", None).await;
+    assert_eq!(body, r#"{"items":[]}"#);
+    let bad = r#"{"productId":"kiwi","name":"Kiwi","quantity":0}"#;
+    let (status, _, body) = http(addr, "POST", "/cart/alice/items/add", Some(bad)).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (500, "Cannot add negative quantity of to itemkiwi")
+    );
+    let (status, _, body) = http(addr, "POST", "/cart/alice/items/kiwi/remove", None).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            500,
+            "Cannot remove item kiwi because it is not in the cart."
+        )
+    );
+}
+
+#[tokio::test]
+async fn grpc_clients_see_the_same_cart() {
+    let s = start(cart()).await;
+    let addr = s.proxy.local_addr();
+    let add = api::AddLineItem {
+        user_id: "bob".into(),
+        product_id: "pear".into(),
+        name: "Pear".into(),
+        quantity: 3,
+    };
+    let () = grpc::<_, ()>(
+        addr,
+        "/com.example.shoppingcart.ShoppingCart/AddItem",
+        add.clone(),
+    )
+    .await
+    .unwrap();
+    let () = grpc::<_, ()>(addr, "/com.example.shoppingcart.ShoppingCart/AddItem", add)
+        .await
+        .unwrap();
+    let got: api::Cart = grpc(
+        addr,
+        "/com.example.shoppingcart.ShoppingCart/GetCart",
+        api::GetShoppingCart {
+            user_id: "bob".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(got.items.len(), 1);
+    assert_eq!(got.items[0].quantity, 6);
+    let (_, _, body) = http(addr, "GET", "/carts/bob", None).await;
+    assert_eq!(
+        body,
+        r#"{"items":[{"productId":"pear","name":"Pear","quantity":6}]}"#
+    );
+    let status = grpc::<_, ()>(
+        addr,
+        "/com.example.shoppingcart.ShoppingCart/RemoveItem",
+        api::RemoveLineItem {
+            user_id: "bob".into(),
+            product_id: "fig".into(),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unknown);
+    assert_eq!(
+        status.message(),
+        "Cannot remove item fig because it is not in the cart."
+    );
+}
