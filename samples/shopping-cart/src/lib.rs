@@ -30,6 +30,7 @@ pub fn register(server: CloudState, snapshot_every: i64) -> CloudState {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ShoppingCart;
 
+#[cloudstate_sdk::event_sourced]
 impl shopping_cart::ShoppingCart for ShoppingCart {
     type State = Vec<domain::LineItem>;
 
@@ -89,7 +90,8 @@ impl shopping_cart::ShoppingCart for ShoppingCart {
         .into())
     }
 
-    fn on_item_added(&self, cart: &mut Self::State, added: &domain::ItemAdded) {
+    #[event_handler]
+    fn item_added(&self, cart: &mut Self::State, added: &domain::ItemAdded) {
         let item = added.item.clone().unwrap_or_default();
         match cart.iter_mut().find(|i| i.product_id == item.product_id) {
             Some(existing) => existing.quantity += item.quantity,
@@ -97,17 +99,20 @@ impl shopping_cart::ShoppingCart for ShoppingCart {
         }
     }
 
-    fn on_item_removed(&self, cart: &mut Self::State, removed: &domain::ItemRemoved) {
+    #[event_handler]
+    fn item_removed(&self, cart: &mut Self::State, removed: &domain::ItemRemoved) {
         cart.retain(|item| item.product_id != removed.product_id);
     }
 
-    fn snapshot(&self, cart: &Self::State) -> domain::Cart {
+    #[snapshot]
+    fn to_snapshot(&self, cart: &Self::State) -> domain::Cart {
         domain::Cart {
             items: cart.clone(),
         }
     }
 
-    fn restore(&self, _user_id: &str, snapshot: domain::Cart) -> Self::State {
+    #[snapshot_handler]
+    fn from_snapshot(&self, _user_id: &str, snapshot: domain::Cart) -> Self::State {
         snapshot.items
     }
 }
