@@ -123,6 +123,11 @@ fn claim(
     what: String,
     at: &str,
 ) -> Result<(), Error> {
+    if matches!(name.as_str(), "self" | "super" | "crate") {
+        return Err(Error::Proto(format!(
+            "{at}: {what} would generate the trait method `{name}`, which Rust does not allow as a name"
+        )));
+    }
     if let Some(other) = names.get(&name) {
         return Err(Error::Proto(format!(
             "{at}: {what} would generate the trait method `{name}`, which {other} already uses"
