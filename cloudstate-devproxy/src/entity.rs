@@ -193,7 +193,40 @@ struct EventSourcedTask {
 struct Stream {
     number: u64,
     input: Option<mpsc::Sender<EventSourcedStreamIn>>,
-    output: Streaming<EventSourcedStreamOut>,
+    output: Output,
+}
+
+/// The response side of a stream. Some servers (grpc-go) send response
+/// headers only with their first message, which comes after the first
+/// command: the call is therefore not awaited before commands are sent.
+enum Output {
+    Pending(JoinHandle<Result<tonic::Response<Streaming<EventSourcedStreamOut>>, tonic::Status>>),
+    Open(Streaming<EventSourcedStreamOut>),
+    Failed,
+}
+
+impl Stream {
+    async fn message(&mut self) -> Result<Option<EventSourcedStreamOut>, tonic::Status> {
+        if let Output::Pending(call) = &mut self.output {
+            self.output = match call.await {
+                Ok(Ok(response)) => Output::Open(response.into_inner()),
+                Ok(Err(status)) => {
+                    self.output = Output::Failed;
+                    return Err(status);
+                }
+                Err(e) => {
+                    self.output = Output::Failed;
+                    return Err(tonic::Status::internal(e.to_string()));
+                }
+            };
+        }
+        match &mut self.output {
+            Output::Open(streaming) => streaming.message().await,
+            _ => Err(tonic::Status::unavailable(
+                "the stream to the user function failed",
+            )),
+        }
+    }
 }
 
 impl EventSourcedTask {
@@ -288,16 +321,12 @@ impl EventSourcedTask {
             tx.try_send(message)
                 .map_err(|_| "the replay did not fit its channel".to_owned())?;
         }
-        let output = client
-            .handle(ReceiverStream::new(rx))
-            .await
-            .map_err(|status| format!("Could not reach the user function: {}", status.message()))?
-            .into_inner();
+        let call = tokio::spawn(async move { client.handle(ReceiverStream::new(rx)).await });
         Ok((
             Stream {
                 number,
                 input: Some(tx),
-                output,
+                output: Output::Pending(call),
             },
             sequence,
         ))
@@ -338,7 +367,7 @@ impl EventSourcedTask {
                 None => false,
             };
             let out = if sent {
-                stream.output.message().await
+                stream.message().await
             } else {
                 Ok(None)
             };
@@ -439,7 +468,7 @@ impl EventSourcedTask {
             .emit(|| Observed::InputClosed(stream.number));
         let drain = async {
             loop {
-                match stream.output.message().await {
+                match stream.message().await {
                     Ok(Some(out)) => shared
                         .observer
                         .emit(|| Observed::EventSourcedOut(stream.number, out)),
