@@ -201,7 +201,7 @@ struct Stream {
 /// command: the call is therefore not awaited before commands are sent.
 enum Output {
     Pending(JoinHandle<Result<tonic::Response<Streaming<EventSourcedStreamOut>>, tonic::Status>>),
-    Open(Streaming<EventSourcedStreamOut>),
+    Open(Box<Streaming<EventSourcedStreamOut>>),
     Failed,
 }
 
@@ -209,7 +209,7 @@ impl Stream {
     async fn message(&mut self) -> Result<Option<EventSourcedStreamOut>, tonic::Status> {
         if let Output::Pending(call) = &mut self.output {
             self.output = match call.await {
-                Ok(Ok(response)) => Output::Open(response.into_inner()),
+                Ok(Ok(response)) => Output::Open(Box::new(response.into_inner())),
                 Ok(Err(status)) => {
                     self.output = Output::Failed;
                     return Err(status);
