@@ -24,6 +24,7 @@ mod grpc;
 pub mod http;
 pub mod model;
 pub mod observe;
+mod reflection;
 mod router;
 pub mod store;
 
@@ -225,39 +226,35 @@ impl DevProxyHandle {
     }
 }
 
-/// Server reflection (v1 and v1alpha) over the served services, so
-/// `grpcurl` works. Unknown symbols answer NOT_FOUND where the official proxy
-/// answers an empty response.
+/// Server reflection over the served services, so `grpcurl` works: v1alpha
+/// answers as the official proxy does (see `reflection`); v1, which the
+/// official proxy lacks, comes from tonic-reflection.
 fn with_reflection(routes: axum::Router<Arc<App>>, model: &Model) -> axum::Router<Arc<App>> {
+    let served: Vec<&str> = model.services.keys().map(String::as_str).collect();
+    let routes = routes.route_service(
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        reflection::Reflection::server(model.pool.clone(), &served),
+    );
     let Ok(set) =
         <prost_types::FileDescriptorSet as prost::Message>::decode(model.spec.proto.as_slice())
     else {
         return routes;
     };
-    let builder = |set: prost_types::FileDescriptorSet| {
-        model.services.keys().fold(
+    let v1 = served
+        .iter()
+        .fold(
             tonic_reflection::server::Builder::configure().register_file_descriptor_set(set),
-            |b, name| b.with_service_name(name.clone()),
+            |b, name| b.with_service_name(*name),
         )
-    };
-    let v1 = builder(set.clone())
         .with_service_name("grpc.reflection.v1.ServerReflection")
         .build_v1();
-    let v1alpha = builder(set)
-        .with_service_name("grpc.reflection.v1alpha.ServerReflection")
-        .build_v1alpha();
-    match (v1, v1alpha) {
-        (Ok(v1), Ok(v1alpha)) => routes
-            .route_service(
-                "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
-                v1,
-            )
-            .route_service(
-                "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
-                v1alpha,
-            ),
-        (Err(e), _) | (_, Err(e)) => {
-            warn!("server reflection is off: {e}");
+    match v1 {
+        Ok(v1) => routes.route_service(
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            v1,
+        ),
+        Err(e) => {
+            warn!("server reflection v1 is off: {e}");
             routes
         }
     }
