@@ -95,20 +95,17 @@ impl ProtocolDriver {
 
     /// Opens an event-sourced entity stream.
     ///
-    /// # Panics
-    /// When the user function refuses the stream.
+    /// The call is not awaited here: some user functions send response
+    /// headers only with their first reply, so messages must flow first.
     pub async fn event_sourced(&self) -> DriverStream<EventSourcedStreamIn, EventSourcedStreamOut> {
         let (tx, rx) = mpsc::channel(64);
         let mut client = EventSourcedClient::new(self.channel.clone())
             .max_decoding_message_size(self.max_message_size)
             .max_encoding_message_size(self.max_message_size);
-        let response = client
-            .handle(ReceiverStream::new(rx))
-            .await
-            .expect("the user function refused the event-sourced stream");
+        let call = tokio::spawn(async move { client.handle(ReceiverStream::new(rx)).await });
         DriverStream {
             input: Some(tx),
-            output: response.into_inner(),
+            output: Output::Pending(call),
             timeout: self.timeout,
         }
     }
@@ -134,8 +131,29 @@ pub fn proxy_info() -> pb::ProxyInfo {
 #[derive(Debug)]
 pub struct DriverStream<I, O> {
     input: Option<mpsc::Sender<I>>,
-    output: Streaming<O>,
+    output: Output<O>,
     timeout: Duration,
+}
+
+#[derive(Debug)]
+enum Output<O> {
+    Pending(tokio::task::JoinHandle<Result<tonic::Response<Streaming<O>>, Status>>),
+    Open(Streaming<O>),
+}
+
+impl<O> Output<O> {
+    async fn message(&mut self) -> Result<Option<O>, Status> {
+        if let Self::Pending(call) = self {
+            let response = call
+                .await
+                .map_err(|e| Status::internal(format!("the stream task failed: {e}")))??;
+            *self = Self::Open(response.into_inner());
+        }
+        match self {
+            Self::Open(streaming) => streaming.message().await,
+            Self::Pending(_) => unreachable!("opened above"),
+        }
+    }
 }
 
 impl<I: Debug, O: Debug + PartialEq> DriverStream<I, O> {
