@@ -138,7 +138,7 @@ pub struct DriverStream<I, O> {
 #[derive(Debug)]
 enum Output<O> {
     Pending(tokio::task::JoinHandle<Result<tonic::Response<Streaming<O>>, Status>>),
-    Open(Streaming<O>),
+    Open(Box<Streaming<O>>),
 }
 
 impl<O> Output<O> {
@@ -147,7 +147,7 @@ impl<O> Output<O> {
             let response = call
                 .await
                 .map_err(|e| Status::internal(format!("the stream task failed: {e}")))??;
-            *self = Self::Open(response.into_inner());
+            *self = Self::Open(Box::new(response.into_inner()));
         }
         match self {
             Self::Open(streaming) => streaming.message().await,
