@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic_health::ServingStatus;
 use tracing::{info, warn};
 
@@ -203,8 +202,10 @@ impl CloudState {
             let _ = stop_tx.send(true);
             let _ = signalled_tx.send(());
         };
-        let server =
-            router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown);
+        // Replies are small and latency-bound: no Nagle delay.
+        let incoming =
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+        let server = router.serve_with_incoming_shutdown(incoming, shutdown);
         tokio::pin!(server);
         tokio::select! {
             result = &mut server => result?,

@@ -5,8 +5,10 @@ use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, watch};
-use tokio_stream::wrappers::ReceiverStream;
+use std::pin::Pin;
+
+use futures_util::Stream;
+use tokio::sync::watch;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{Instrument, debug, error, info_span, warn};
 
@@ -177,37 +179,47 @@ impl EventSourcedService {
     }
 }
 
-type Sender = mpsc::Sender<Result<es::EventSourcedStreamOut, Status>>;
+type Replies = Pin<Box<dyn Stream<Item = Result<es::EventSourcedStreamOut, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl EventSourced for EventSourcedService {
-    type handleStream = ReceiverStream<Result<es::EventSourcedStreamOut, Status>>;
+    type handleStream = Replies;
 
+    /// The entity runs inside its response stream: each poll reads input
+    /// until there is something to answer, so replies take no extra hop
+    /// between tasks (the stream is driven by the connection's task for it).
     async fn handle(
         &self,
         request: Request<Streaming<es::EventSourcedStreamIn>>,
     ) -> Result<Response<Self::handleStream>, Status> {
-        let (tx, rx) = mpsc::channel(16);
         let stream = EntityStream {
             entities: Arc::clone(&self.entities),
             input: request.into_inner(),
-            output: tx,
             shutdown: self.shutdown.clone(),
+            phase: Phase::AwaitingInit,
+            span: info_span!("cloudstate.event_sourced"),
         };
-        tokio::spawn(
-            stream
-                .run()
-                .instrument(info_span!("cloudstate.event_sourced")),
-        );
-        Ok(Response::new(ReceiverStream::new(rx)))
+        let replies = futures_util::stream::unfold(stream, |mut stream| async move {
+            let span = stream.span.clone();
+            let out = stream.step().instrument(span).await?;
+            Some((Ok(out), stream))
+        });
+        Ok(Response::new(Box::pin(replies)))
     }
 }
 
 struct EntityStream {
     entities: Arc<HashMap<String, Arc<Registration>>>,
     input: Streaming<es::EventSourcedStreamIn>,
-    output: Sender,
     shutdown: watch::Receiver<bool>,
+    phase: Phase,
+    span: tracing::Span,
+}
+
+enum Phase {
+    AwaitingInit,
+    Serving(Box<Entity<dyn Instance>>),
+    Finished,
 }
 
 /// Why a stream stops.
@@ -220,21 +232,94 @@ pub(crate) enum Stop {
 }
 
 impl EntityStream {
-    async fn run(mut self) {
-        let stop = self.serve().await;
-        if let Stop::Failure(command_id, description) = stop {
-            error!(command_id, "{description}");
-            let failure = Out::Failure(pb::Failure {
-                command_id,
-                description,
-                restart: false,
-            });
-            let _ = self
-                .output
-                .send(Ok(es::EventSourcedStreamOut {
-                    message: Some(failure),
-                }))
-                .await;
+    /// The next message to send, or `None` when the stream ends (with OK).
+    async fn step(&mut self) -> Option<es::EventSourcedStreamOut> {
+        let stop = loop {
+            match self.advance().await {
+                Ok(Some(out)) => return Some(out),
+                Ok(None) => {}
+                Err(stop) => break stop,
+            }
+        };
+        self.phase = Phase::Finished;
+        match stop {
+            Stop::Done => None,
+            Stop::Failure(command_id, description) => {
+                error!(command_id, "{description}");
+                Some(es::EventSourcedStreamOut {
+                    message: Some(Out::Failure(pb::Failure {
+                        command_id,
+                        description,
+                        restart: false,
+                    })),
+                })
+            }
+        }
+    }
+
+    /// Handles one input message; `Ok(Some)` when it has an answer.
+    async fn advance(&mut self) -> Result<Option<es::EventSourcedStreamOut>, Stop> {
+        if matches!(self.phase, Phase::Finished) {
+            return Err(Stop::Done);
+        }
+        let message = match self.next().await {
+            Ok(Some(message)) => message,
+            Ok(None) => {
+                debug!("stream ended");
+                return Err(Stop::Done);
+            }
+            Err(Stop::Failure(id, description)) => {
+                return Err(match &self.phase {
+                    Phase::Serving(entity) => entity.stop(id, &description),
+                    _ => Stop::Failure(id, description),
+                });
+            }
+            Err(stop) => return Err(stop),
+        };
+        let entity = match &mut self.phase {
+            Phase::Serving(entity) => entity,
+            _ => {
+                let In::Init(init) = message else {
+                    return Err(Stop::Failure(
+                        0,
+                        format!(
+                            "Protocol error: Expected Init message, but received {}",
+                            describe(&message)
+                        ),
+                    ));
+                };
+                let Some(registration) = self.entities.get(&init.service_name).map(Arc::clone)
+                else {
+                    return Err(Stop::Failure(
+                        0,
+                        format!(
+                            "Protocol error: Service not found: [{}] (entity [{}])",
+                            init.service_name, init.entity_id
+                        ),
+                    ));
+                };
+                self.span =
+                    info_span!("entity", service = %init.service_name, entity_id = %init.entity_id);
+                let entity = Entity::init(registration, init)?;
+                debug!(parent: &self.span, sequence = entity.sequence, "entity started");
+                self.phase = Phase::Serving(Box::new(entity));
+                return Ok(None);
+            }
+        };
+        match message {
+            In::Init(_) => Err(Stop::Failure(
+                0,
+                format!(
+                    "Protocol error: Entity already inited: entity [{}] of service [{}]",
+                    entity.entity_id, entity.registration.service_name
+                ),
+            )),
+            In::Event(event) => entity.replay(event).map(|()| None),
+            In::Command(command) => entity.command(command).map(|reply| {
+                Some(es::EventSourcedStreamOut {
+                    message: Some(Out::Reply(reply)),
+                })
+            }),
         }
     }
 
@@ -264,82 +349,6 @@ impl EntityStream {
                     status.code()
                 ),
             )),
-        }
-    }
-
-    async fn serve(&mut self) -> Stop {
-        let init = match self.next().await {
-            Ok(Some(In::Init(init))) => init,
-            Ok(Some(other)) => {
-                return Stop::Failure(
-                    0,
-                    format!(
-                        "Protocol error: Expected Init message, but received {}",
-                        describe(&other)
-                    ),
-                );
-            }
-            Ok(None) => return Stop::Done,
-            Err(stop) => return stop,
-        };
-        let Some(registration) = self.entities.get(&init.service_name).map(Arc::clone) else {
-            return Stop::Failure(
-                0,
-                format!(
-                    "Protocol error: Service not found: [{}] (entity [{}])",
-                    init.service_name, init.entity_id
-                ),
-            );
-        };
-        let span = info_span!("entity", service = %init.service_name, entity_id = %init.entity_id);
-        let entity = Entity::init(registration, init);
-        match entity {
-            Ok(entity) => self.serve_entity(entity).instrument(span).await,
-            Err(stop) => stop,
-        }
-    }
-
-    async fn serve_entity(&mut self, mut entity: Entity<dyn Instance>) -> Stop {
-        debug!(sequence = entity.sequence, "entity started");
-        loop {
-            let message = match self.next().await {
-                Ok(Some(message)) => message,
-                Ok(None) => {
-                    debug!("entity stopped");
-                    return Stop::Done;
-                }
-                Err(Stop::Failure(id, description)) => return entity.stop(id, &description),
-                Err(stop) => return stop,
-            };
-            match message {
-                In::Init(_) => {
-                    return Stop::Failure(
-                        0,
-                        format!(
-                            "Protocol error: Entity already inited: entity [{}] of service [{}]",
-                            entity.entity_id, entity.registration.service_name
-                        ),
-                    );
-                }
-                In::Event(event) => {
-                    if let Err(stop) = entity.replay(event) {
-                        return stop;
-                    }
-                }
-                In::Command(command) => {
-                    let reply = match entity.command(command) {
-                        Ok(reply) => reply,
-                        Err(stop) => return stop,
-                    };
-                    let out = es::EventSourcedStreamOut {
-                        message: Some(Out::Reply(reply)),
-                    };
-                    if self.output.send(Ok(out)).await.is_err() {
-                        debug!("proxy stopped reading replies");
-                        return Stop::Done;
-                    }
-                }
-            }
         }
     }
 }
