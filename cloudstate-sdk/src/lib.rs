@@ -29,6 +29,7 @@ mod error;
 pub mod eventsourced;
 pub mod payload;
 mod server;
+mod stream;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 

@@ -5,12 +5,9 @@ use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-use std::pin::Pin;
-
-use futures_util::Stream;
 use tokio::sync::watch;
 use tonic::{Request, Response, Status, Streaming};
-use tracing::{Instrument, debug, error, info_span, warn};
+use tracing::{debug, error, info_span, warn};
 
 use super::{Command, CommandContext, EventCodec, EventSourcedEntity};
 use crate::descriptors::ServiceInfo;
@@ -22,6 +19,7 @@ use crate::protocol::cloudstate::eventsourced::{
     self as es, event_sourced_server::EventSourced, event_sourced_stream_in::Message as In,
     event_sourced_stream_out::Message as Out,
 };
+use crate::stream::{self, Protocol, Replies, Stop};
 
 /// A registered event-sourced entity type.
 pub(crate) struct Registration {
@@ -163,7 +161,7 @@ impl<E: EventSourcedEntity> Instance for Live<E> {
 
 /// The `cloudstate.eventsourced.EventSourced` gRPC service.
 pub(crate) struct EventSourcedService {
-    entities: Arc<HashMap<String, Arc<Registration>>>,
+    protocol: Arc<EventSourcedProtocol>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -173,139 +171,69 @@ impl EventSourcedService {
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         Self {
-            entities: Arc::new(entities),
+            protocol: Arc::new(EventSourcedProtocol { entities }),
             shutdown,
         }
     }
 }
 
-type Replies = Pin<Box<dyn Stream<Item = Result<es::EventSourcedStreamOut, Status>> + Send>>;
-
 #[tonic::async_trait]
 impl EventSourced for EventSourcedService {
-    type handleStream = Replies;
+    type handleStream = Replies<es::EventSourcedStreamOut>;
 
-    /// The entity runs inside its response stream: each poll reads input
-    /// until there is something to answer, so replies take no extra hop
-    /// between tasks (the stream is driven by the connection's task for it).
     async fn handle(
         &self,
         request: Request<Streaming<es::EventSourcedStreamIn>>,
     ) -> Result<Response<Self::handleStream>, Status> {
-        let stream = EntityStream {
-            entities: Arc::clone(&self.entities),
-            input: request.into_inner(),
-            shutdown: self.shutdown.clone(),
-            phase: Phase::AwaitingInit,
-            span: info_span!("cloudstate.event_sourced"),
-        };
-        let replies = futures_util::stream::unfold(stream, |mut stream| async move {
-            let span = stream.span.clone();
-            let out = stream.step().instrument(span).await?;
-            Some((Ok(out), stream))
-        });
-        Ok(Response::new(Box::pin(replies)))
+        Ok(Response::new(stream::serve(
+            Arc::clone(&self.protocol),
+            request.into_inner(),
+            self.shutdown.clone(),
+        )))
     }
 }
 
-struct EntityStream {
-    entities: Arc<HashMap<String, Arc<Registration>>>,
-    input: Streaming<es::EventSourcedStreamIn>,
-    shutdown: watch::Receiver<bool>,
-    phase: Phase,
-    span: tracing::Span,
+/// The event-sourced protocol over the registered entity types.
+pub(crate) struct EventSourcedProtocol {
+    entities: HashMap<String, Arc<Registration>>,
 }
 
-enum Phase {
-    AwaitingInit,
-    Serving(Box<Entity<dyn Instance>>),
-    Finished,
-}
+impl Protocol for EventSourcedProtocol {
+    type In = es::EventSourcedStreamIn;
+    type Out = es::EventSourcedStreamOut;
+    type Message = In;
+    type Entity = Entity<dyn Instance>;
 
-/// Why a stream stops.
-pub(crate) enum Stop {
-    /// The proxy completed its side, the server is shutting down, or the
-    /// proxy went away: end with OK.
-    Done,
-    /// A protocol or fatal error: send this stream-level failure, then end.
-    Failure(i64, String),
-}
-
-impl EntityStream {
-    /// The next message to send, or `None` when the stream ends (with OK).
-    async fn step(&mut self) -> Option<es::EventSourcedStreamOut> {
-        let stop = loop {
-            match self.advance().await {
-                Ok(Some(out)) => return Some(out),
-                Ok(None) => {}
-                Err(stop) => break stop,
-            }
-        };
-        self.phase = Phase::Finished;
-        match stop {
-            Stop::Done => None,
-            Stop::Failure(command_id, description) => {
-                error!(command_id, "{description}");
-                Some(es::EventSourcedStreamOut {
-                    message: Some(Out::Failure(pb::Failure {
-                        command_id,
-                        description,
-                        restart: false,
-                    })),
-                })
-            }
-        }
+    fn message(input: Self::In) -> Option<In> {
+        input.message
     }
 
-    /// Handles one input message; `Ok(Some)` when it has an answer.
-    async fn advance(&mut self) -> Result<Option<es::EventSourcedStreamOut>, Stop> {
-        if matches!(self.phase, Phase::Finished) {
-            return Err(Stop::Done);
-        }
-        let message = match self.next().await {
-            Ok(Some(message)) => message,
-            Ok(None) => {
-                debug!("stream ended");
-                return Err(Stop::Done);
-            }
-            Err(Stop::Failure(id, description)) => {
-                return Err(match &self.phase {
-                    Phase::Serving(entity) => entity.stop(id, &description),
-                    _ => Stop::Failure(id, description),
-                });
-            }
-            Err(stop) => return Err(stop),
+    fn start(&self, first: In) -> Result<(Self::Entity, tracing::Span), Stop> {
+        let In::Init(init) = first else {
+            return Err(Stop::Failure(
+                0,
+                format!(
+                    "Protocol error: Expected Init message, but received {}",
+                    describe(&first)
+                ),
+            ));
         };
-        let entity = match &mut self.phase {
-            Phase::Serving(entity) => entity,
-            _ => {
-                let In::Init(init) = message else {
-                    return Err(Stop::Failure(
-                        0,
-                        format!(
-                            "Protocol error: Expected Init message, but received {}",
-                            describe(&message)
-                        ),
-                    ));
-                };
-                let Some(registration) = self.entities.get(&init.service_name).map(Arc::clone)
-                else {
-                    return Err(Stop::Failure(
-                        0,
-                        format!(
-                            "Protocol error: Service not found: [{}] (entity [{}])",
-                            init.service_name, init.entity_id
-                        ),
-                    ));
-                };
-                self.span =
-                    info_span!("entity", service = %init.service_name, entity_id = %init.entity_id);
-                let entity = Entity::init(registration, init)?;
-                debug!(parent: &self.span, sequence = entity.sequence, "entity started");
-                self.phase = Phase::Serving(Box::new(entity));
-                return Ok(None);
-            }
+        let Some(registration) = self.entities.get(&init.service_name).map(Arc::clone) else {
+            return Err(Stop::Failure(
+                0,
+                format!(
+                    "Protocol error: Service not found: [{}] (entity [{}])",
+                    init.service_name, init.entity_id
+                ),
+            ));
         };
+        let span = info_span!("entity", service = %init.service_name, entity_id = %init.entity_id);
+        let entity = Entity::init(registration, init)?;
+        debug!(parent: &span, sequence = entity.sequence, "entity started");
+        Ok((entity, span))
+    }
+
+    fn handle(entity: &mut Self::Entity, message: In) -> Result<Option<Self::Out>, Stop> {
         match message {
             In::Init(_) => Err(Stop::Failure(
                 0,
@@ -323,41 +251,19 @@ impl EntityStream {
         }
     }
 
-    /// Waits for the next message; `None` at end of input or shutdown.
-    async fn next(&mut self) -> Result<Option<In>, Stop> {
-        let message = tokio::select! {
-            biased;
-            message = self.input.message() => message,
-            _ = self.shutdown.wait_for(|stop| *stop) => return Ok(None),
-        };
-        match message {
-            Ok(Some(es::EventSourcedStreamIn { message: Some(m) })) => Ok(Some(m)),
-            Ok(Some(es::EventSourcedStreamIn { message: None })) => Err(Stop::Failure(
-                0,
-                "Protocol error: Received empty/unknown message".to_owned(),
-            )),
-            Ok(None) => Ok(None),
-            Err(status) if is_disconnect(&status) => {
-                debug!("proxy went away: {status}");
-                Ok(None)
-            }
-            Err(status) => Err(Stop::Failure(
-                0,
-                format!(
-                    "Protocol error: could not read a message from the proxy: {} ({:?})",
-                    status.message(),
-                    status.code()
-                ),
-            )),
+    fn stop(entity: &Self::Entity, command_id: i64, description: &str) -> Stop {
+        entity.stop(command_id, description)
+    }
+
+    fn failure(command_id: i64, description: String) -> Self::Out {
+        es::EventSourcedStreamOut {
+            message: Some(Out::Failure(pb::Failure {
+                command_id,
+                description,
+                restart: false,
+            })),
         }
     }
-}
-
-/// Transport-level endings that are not the proxy's protocol errors.
-fn is_disconnect(status: &Status) -> bool {
-    matches!(status.code(), tonic::Code::Cancelled)
-        || status.message().contains("stream no longer needed")
-        || status.message().contains("connection reset")
 }
 
 fn describe(message: &In) -> String {
@@ -589,8 +495,5 @@ fn failed(command_id: i64, description: String, restart: bool) -> es::EventSourc
 }
 
 fn context(description: &str, registration: &Registration, entity_id: &str) -> String {
-    format!(
-        "{description} (entity [{entity_id}] of service [{}])",
-        registration.service_name
-    )
+    stream::context(description, &registration.service_name, entity_id)
 }

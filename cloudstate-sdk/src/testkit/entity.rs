@@ -5,11 +5,12 @@
 
 use std::sync::Arc;
 
-use crate::eventsourced::runtime::{Entity, Live, Registration, Stop};
+use crate::eventsourced::runtime::{Entity, Live, Registration};
 use crate::eventsourced::{EventCodec, EventSourcedEntity, EventSourcedOptions};
 use crate::payload::{self, Any};
 use crate::protocol::cloudstate::eventsourced::{EventSourcedEvent, EventSourcedReply};
 use crate::protocol::cloudstate::{self as pb, client_action::Action};
+use crate::stream::Stop;
 
 /// Runs commands against one event-sourced entity instance.
 ///
