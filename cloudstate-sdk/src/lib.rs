@@ -15,6 +15,7 @@
 //! ```
 //!
 //! * [`eventsourced`]: entities rebuilt from a journal of events.
+//! * [`valueentity`]: entities whose whole state the proxy stores.
 //! * [`payload`]: `Any` payloads, primitives and type URLs.
 //! * [`protocol`]: the generated Cloudstate protocol (messages, server and client stubs).
 //!
@@ -32,6 +33,7 @@ mod server;
 mod stream;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod valueentity;
 
 /// The Cloudstate protocol, generated from the protos in `proto/`: messages,
 /// and server and client stubs of every protocol service.
@@ -58,6 +60,7 @@ pub use server::{
     CloudState, DEFAULT_MAX_MESSAGE_SIZE, PROTOCOL_VERSION, SUPPORT_LIBRARY_NAME, entity_type,
     listen_address, shutdown_signal,
 };
+pub use valueentity::{ValueContext, ValueEntity, ValueEntityOptions};
 
 /// The text of a caught panic.
 pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
@@ -111,6 +114,7 @@ pub mod __private {
         Command, CommandContext, EventCodec, EventSourcedEntity, EventSourcedOptions,
     };
     pub use crate::payload::{Any, PayloadError, decode, decode_as, empty, encode, type_name};
+    pub use crate::valueentity::{ValueContext, ValueEntity, ValueEntityOptions};
     pub use crate::{CloudState, Service};
 
     /// The failure for a command the generated dispatch does not know.

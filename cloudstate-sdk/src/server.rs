@@ -1,6 +1,6 @@
 //! The server builder: register entities, then serve the Cloudstate protocol.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,12 +13,15 @@ use tracing::{info, warn};
 
 use crate::Error;
 use crate::descriptors::Descriptors;
+use crate::descriptors::ServiceInfo;
 use crate::discovery::Discovery;
 use crate::eventsourced::{
     EventSourcedEntity, EventSourcedOptions, EventSourcedService, Registration,
 };
 use crate::protocol::cloudstate::eventsourced::event_sourced_server::EventSourcedServer;
+use crate::protocol::cloudstate::valueentity::value_entity_server::ValueEntityServer;
 use crate::protocol::cloudstate::{self as pb, entity_discovery_server::EntityDiscoveryServer};
+use crate::valueentity::{ValueEntity, ValueEntityOptions, ValueEntityService};
 
 /// Entity type names of the protocol, as sent in `Entity.entity_type`.
 pub mod entity_type {
@@ -57,8 +60,15 @@ pub struct CloudState {
     service_version: String,
     descriptor_sets: Vec<Vec<u8>>,
     event_sourced: Vec<PendingEventSourced>,
+    value_entities: Vec<PendingValueEntity>,
     max_message_size: usize,
     shutdown_grace: Duration,
+}
+
+struct PendingValueEntity {
+    service_name: String,
+    options: ValueEntityOptions,
+    factory: Arc<dyn crate::valueentity::runtime::Factory>,
 }
 
 struct PendingEventSourced {
@@ -81,6 +91,7 @@ impl CloudState {
             service_version: String::new(),
             descriptor_sets: Vec::new(),
             event_sourced: Vec::new(),
+            value_entities: Vec::new(),
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             shutdown_grace: Duration::from_secs(10),
         }
@@ -121,6 +132,23 @@ impl CloudState {
             service_name: service_name.into(),
             options,
             factory: Arc::new(crate::eventsourced::Typed(Arc::new(entity))),
+        });
+        self
+    }
+
+    /// Serves `entity` as the value entity behind the gRPC service
+    /// `service_name` (fully qualified).
+    #[must_use]
+    pub fn value_entity<E: ValueEntity>(
+        mut self,
+        service_name: impl Into<String>,
+        entity: E,
+        options: ValueEntityOptions,
+    ) -> Self {
+        self.value_entities.push(PendingValueEntity {
+            service_name: service_name.into(),
+            options,
+            factory: Arc::new(crate::valueentity::Typed(Arc::new(entity))),
         });
         self
     }
@@ -181,6 +209,16 @@ impl CloudState {
                     .max_decoding_message_size(max)
                     .max_encoding_message_size(max),
             );
+        if !built.value_entities.is_empty() {
+            router = router.add_service(
+                ValueEntityServer::new(ValueEntityService::new(
+                    built.value_entities,
+                    stop_rx.clone(),
+                ))
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+            );
+        }
         if !built.event_sourced.is_empty() {
             router = router.add_service(
                 EventSourcedServer::new(EventSourcedService::new(
@@ -224,65 +262,53 @@ impl CloudState {
             descriptors.add_encoded(set)?;
         }
         descriptors.check_complete()?;
-        if self.event_sourced.is_empty() {
+        if self.event_sourced.is_empty() && self.value_entities.is_empty() {
             return Err(Error::Registration(
                 "no entities registered; the proxy requires at least one".into(),
             ));
         }
-        let mut entities = Vec::new();
+        let mut checks = Checks {
+            descriptors: &descriptors,
+            entities: Vec::new(),
+            services: HashSet::new(),
+            persistence_ids: HashMap::new(),
+        };
         let mut event_sourced = HashMap::new();
-        let mut persistence_ids = HashMap::new();
         for pending in self.event_sourced {
-            let name = pending.service_name;
-            let service = descriptors.service(&name).ok_or_else(|| {
-                Error::Registration(format!(
-                    "service [{name}] is not in the descriptor sets given; add the set that declares it"
-                ))
-            })?;
-            if let Some((method, _)) = service
-                .methods
-                .iter()
-                .find(|(_, m)| m.client_streaming || m.server_streaming)
-            {
-                return Err(Error::Registration(format!(
-                    "event-sourced service [{name}] has a streaming method [{method}]; event-sourced entities take unary calls only"
-                )));
-            }
-            let pid = pending.options.persistence_id.clone();
-            if pid.is_empty() {
-                return Err(Error::Registration(format!(
-                    "event-sourced service [{name}] has an empty persistence id"
-                )));
-            }
-            if let Some(other) = persistence_ids.insert(pid.clone(), name.clone()) {
-                return Err(Error::Registration(format!(
-                    "persistence id [{pid}] is used by both [{other}] and [{name}]"
-                )));
-            }
-            entities.push(pb::Entity {
-                entity_type: entity_type::EVENT_SOURCED.to_owned(),
-                service_name: name.clone(),
-                persistence_id: pid,
-                passivation_strategy: passivation(pending.options.passivation_timeout),
-            });
+            let options = &pending.options;
+            let service = checks.entity(
+                &pending.service_name,
+                entity_type::EVENT_SOURCED,
+                &options.persistence_id,
+                options.passivation_timeout,
+            )?;
             let registration = Registration {
-                service_name: name.clone(),
-                snapshot_every: pending.options.snapshot_every,
+                service_name: pending.service_name.clone(),
+                snapshot_every: options.snapshot_every,
                 service: Some(service),
                 factory: pending.factory,
             };
-            if event_sourced
-                .insert(name.clone(), Arc::new(registration))
-                .is_some()
-            {
-                return Err(Error::Registration(format!(
-                    "service [{name}] is registered twice"
-                )));
-            }
+            event_sourced.insert(pending.service_name, Arc::new(registration));
+        }
+        let mut value_entities = HashMap::new();
+        for pending in self.value_entities {
+            let options = &pending.options;
+            let service = checks.entity(
+                &pending.service_name,
+                entity_type::VALUE_ENTITY,
+                &options.persistence_id,
+                options.passivation_timeout,
+            )?;
+            let registration = crate::valueentity::Registration {
+                service_name: pending.service_name.clone(),
+                service,
+                factory: pending.factory,
+            };
+            value_entities.insert(pending.service_name, Arc::new(registration));
         }
         let spec = pb::EntitySpec {
             proto: descriptors.encode(),
-            entities,
+            entities: checks.entities,
             service_info: Some(pb::ServiceInfo {
                 service_name: self.service_name,
                 service_version: self.service_version,
@@ -296,13 +322,81 @@ impl CloudState {
         Ok(Built {
             spec,
             event_sourced,
+            value_entities,
         })
+    }
+}
+
+/// What every registration is checked for before serving.
+struct Checks<'d> {
+    descriptors: &'d Descriptors,
+    entities: Vec<pb::Entity>,
+    services: HashSet<String>,
+    /// By entity type: persistence id → service.
+    persistence_ids: HashMap<(&'static str, String), String>,
+}
+
+impl Checks<'_> {
+    /// Checks one stateful entity (the proxy refuses streaming methods for
+    /// event-sourced and value entities) and records its `Entity`.
+    fn entity(
+        &mut self,
+        name: &str,
+        kind: &'static str,
+        persistence_id: &str,
+        passivation_timeout: Option<Duration>,
+    ) -> Result<ServiceInfo, Error> {
+        let label = if kind == entity_type::EVENT_SOURCED {
+            "event-sourced"
+        } else {
+            "value entity"
+        };
+        let service = self.descriptors.service(name).ok_or_else(|| {
+            Error::Registration(format!(
+                "service [{name}] is not in the descriptor sets given; add the set that declares it"
+            ))
+        })?;
+        if let Some((method, _)) = service
+            .methods
+            .iter()
+            .find(|(_, m)| m.client_streaming || m.server_streaming)
+        {
+            return Err(Error::Registration(format!(
+                "{label} service [{name}] has a streaming method [{method}]; {label} services take unary calls only"
+            )));
+        }
+        if persistence_id.is_empty() {
+            return Err(Error::Registration(format!(
+                "{label} service [{name}] has an empty persistence id"
+            )));
+        }
+        if let Some(other) = self
+            .persistence_ids
+            .insert((kind, persistence_id.to_owned()), name.to_owned())
+        {
+            return Err(Error::Registration(format!(
+                "persistence id [{persistence_id}] is used by both [{other}] and [{name}]"
+            )));
+        }
+        if !self.services.insert(name.to_owned()) {
+            return Err(Error::Registration(format!(
+                "service [{name}] is registered twice"
+            )));
+        }
+        self.entities.push(pb::Entity {
+            entity_type: kind.to_owned(),
+            service_name: name.to_owned(),
+            persistence_id: persistence_id.to_owned(),
+            passivation_strategy: passivation(passivation_timeout),
+        });
+        Ok(service)
     }
 }
 
 struct Built {
     spec: pb::EntitySpec,
     event_sourced: HashMap<String, Arc<Registration>>,
+    value_entities: HashMap<String, Arc<crate::valueentity::Registration>>,
 }
 
 impl Built {
@@ -310,6 +404,9 @@ impl Built {
         let mut names = vec!["cloudstate.EntityDiscovery"];
         if !self.event_sourced.is_empty() {
             names.push(entity_type::EVENT_SOURCED);
+        }
+        if !self.value_entities.is_empty() {
+            names.push(entity_type::VALUE_ENTITY);
         }
         names
     }

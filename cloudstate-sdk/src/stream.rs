@@ -173,3 +173,54 @@ fn is_disconnect(status: &Status) -> bool {
 pub(crate) fn context(description: &str, service: &str, entity_id: &str) -> String {
     format!("{description} (entity [{entity_id}] of service [{service}])")
 }
+
+/// The checks every entity command goes through before its handler: it is
+/// for this entity, it has a payload, and the service has such a method.
+///
+/// `Err` is a protocol error (command id, description) that ends the stream;
+/// `Ok(Err)` an unknown command, answered with a failure on a live stream.
+#[allow(clippy::type_complexity)]
+pub(crate) fn check_command<'c, 's>(
+    command: &'c crate::protocol::cloudstate::Command,
+    service: &str,
+    entity_id: &str,
+    methods: Option<&'s crate::descriptors::ServiceInfo>,
+) -> Result<
+    Result<
+        (
+            &'c crate::payload::Any,
+            Option<&'s crate::descriptors::MethodInfo>,
+        ),
+        String,
+    >,
+    (i64, String),
+> {
+    let (id, name) = (command.id, command.name.as_str());
+    if command.entity_id != entity_id {
+        return Err((
+            id,
+            format!(
+                "Protocol error: Receiving entity is not the intended recipient of command [{name}] \
+                 addressed to entity [{}]",
+                command.entity_id
+            ),
+        ));
+    }
+    let Some(payload) = command.payload.as_ref() else {
+        return Err((
+            id,
+            format!("Protocol error: No command payload for command [{name}]"),
+        ));
+    };
+    let Some(methods) = methods else {
+        return Ok(Ok((payload, None)));
+    };
+    Ok(match methods.methods.get(name) {
+        Some(method) => Ok((payload, Some(method))),
+        None => Err(format!(
+            "No command handler found for command [{name}] on entity [{entity_id}] of service [{service}] \
+             (payload type URL [{}])",
+            payload.type_url
+        )),
+    })
+}

@@ -380,37 +380,20 @@ impl<I: Instance + ?Sized> Entity<I> {
         let id = command.id;
         let name = command.name.as_str();
         let _span = tracing::debug_span!("command", id, name).entered();
-        if command.entity_id != self.entity_id {
-            return Err(self.stop(
-                id,
-                &format!(
-                    "Protocol error: Receiving entity is not the intended recipient of command [{name}] \
-                     addressed to entity [{}]",
-                    command.entity_id
-                ),
-            ));
-        }
-        let Some(payload) = command.payload.as_ref() else {
-            return Err(self.stop(
-                id,
-                &format!("Protocol error: No command payload for command [{name}]"),
-            ));
-        };
         let service = &self.registration.service_name;
-        let method = match &self.registration.service {
-            Some(service_info) => match service_info.methods.get(name) {
-                Some(method) => Some(method),
-                None => {
-                    let description = format!(
-                        "No command handler found for command [{name}] on entity [{}] of service [{service}] \
-                         (payload type URL [{}])",
-                        self.entity_id, payload.type_url
-                    );
-                    warn!("{description}");
-                    return Ok(failed(id, description, false));
-                }
-            },
-            None => None,
+        let checked = stream::check_command(
+            &command,
+            service,
+            &self.entity_id,
+            self.registration.service.as_ref(),
+        );
+        let (payload, method) = match checked {
+            Ok(Ok(found)) => found,
+            Ok(Err(unknown)) => {
+                warn!("{unknown}");
+                return Ok(failed(id, unknown, false));
+            }
+            Err((command_id, description)) => return Err(self.stop(command_id, &description)),
         };
         if self.poisoned {
             let description = format!(

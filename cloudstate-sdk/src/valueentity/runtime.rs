@@ -1,0 +1,336 @@
+//! The value-entity protocol on the shared stream driver.
+
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tonic::{Request, Response, Status, Streaming};
+use tracing::{debug, info_span, warn};
+
+use super::{ValueContext, ValueEntity};
+use crate::descriptors::ServiceInfo;
+use crate::effect::{Reply, failure_action};
+use crate::eventsourced::Command;
+use crate::panic_message;
+use crate::payload::Any;
+use crate::protocol::cloudstate as pb;
+use crate::protocol::cloudstate::valueentity::{
+    self as ve, value_entity_action::Action as StateAction,
+    value_entity_server::ValueEntity as ValueEntityRpc, value_entity_stream_in::Message as In,
+    value_entity_stream_out::Message as Out,
+};
+use crate::stream::{self, Protocol, Replies, Stop};
+
+/// A registered value entity type.
+pub(crate) struct Registration {
+    pub(crate) service_name: String,
+    pub(crate) service: ServiceInfo,
+    pub(crate) factory: Arc<dyn Factory>,
+}
+
+/// Creates instances; erases the entity's types.
+pub(crate) trait Factory: Send + Sync {
+    fn create(&self, entity_id: &str, state: Option<&Any>) -> Result<Box<dyn Instance>, String>;
+}
+
+/// One live value entity.
+pub(crate) trait Instance: Send {
+    /// Runs a command; on success the state change is applied and returned
+    /// as the state action.
+    fn command(&mut self, command: &Command<'_>) -> Outcome;
+}
+
+pub(crate) enum Outcome {
+    Success {
+        reply: Reply,
+        side_effects: Vec<pb::SideEffect>,
+        state_action: Option<StateAction>,
+    },
+    Failed(String),
+}
+
+pub(crate) struct Typed<E>(pub(crate) Arc<E>);
+
+impl<E: ValueEntity> Factory for Typed<E> {
+    fn create(&self, entity_id: &str, state: Option<&Any>) -> Result<Box<dyn Instance>, String> {
+        let state = state
+            .map(|any| {
+                self.0.decode_state(any).map_err(|e| {
+                    format!(
+                        "Protocol error: the stored state [{}] cannot be read: {e}",
+                        any.type_url
+                    )
+                })
+            })
+            .transpose()?;
+        Ok(Box::new(Live {
+            entity: Arc::clone(&self.0),
+            entity_id: entity_id.to_owned(),
+            state,
+        }))
+    }
+}
+
+struct Live<E: ValueEntity> {
+    entity: Arc<E>,
+    entity_id: String,
+    state: Option<E::State>,
+}
+
+impl<E: ValueEntity> Instance for Live<E> {
+    fn command(&mut self, command: &Command<'_>) -> Outcome {
+        let entity = &*self.entity;
+        let mut ctx = ValueContext {
+            current: self.state.as_ref(),
+            change: None,
+            side_effects: Vec::new(),
+            entity_id: &self.entity_id,
+        };
+        let result = entity.handle_command(command, &mut ctx);
+        let ValueContext {
+            change,
+            side_effects,
+            ..
+        } = ctx;
+        match result {
+            Ok(reply) => {
+                let state_action = match change {
+                    None => None,
+                    Some(Some(state)) => {
+                        let value = entity.encode_state(&state);
+                        self.state = Some(state);
+                        Some(StateAction::Update(ve::ValueEntityUpdate {
+                            value: Some(value),
+                        }))
+                    }
+                    Some(None) => {
+                        self.state = None;
+                        Some(StateAction::Delete(ve::ValueEntityDelete {}))
+                    }
+                };
+                Outcome::Success {
+                    reply,
+                    side_effects,
+                    state_action,
+                }
+            }
+            Err(failure) => Outcome::Failed(failure.description().to_owned()),
+        }
+    }
+}
+
+/// The `cloudstate.valueentity.ValueEntity` gRPC service.
+pub(crate) struct ValueEntityService {
+    protocol: Arc<ValueEntityProtocol>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl ValueEntityService {
+    pub(crate) fn new(
+        entities: HashMap<String, Arc<Registration>>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            protocol: Arc::new(ValueEntityProtocol { entities }),
+            shutdown,
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl ValueEntityRpc for ValueEntityService {
+    type handleStream = Replies<ve::ValueEntityStreamOut>;
+
+    async fn handle(
+        &self,
+        request: Request<Streaming<ve::ValueEntityStreamIn>>,
+    ) -> Result<Response<Self::handleStream>, Status> {
+        Ok(Response::new(stream::serve(
+            Arc::clone(&self.protocol),
+            request.into_inner(),
+            self.shutdown.clone(),
+        )))
+    }
+}
+
+pub(crate) struct ValueEntityProtocol {
+    entities: HashMap<String, Arc<Registration>>,
+}
+
+/// One value-entity stream.
+pub(crate) struct Entity {
+    registration: Arc<Registration>,
+    entity_id: String,
+    instance: Box<dyn Instance>,
+}
+
+impl Protocol for ValueEntityProtocol {
+    type In = ve::ValueEntityStreamIn;
+    type Out = ve::ValueEntityStreamOut;
+    type Message = In;
+    type Entity = Entity;
+
+    fn message(input: Self::In) -> Option<In> {
+        input.message
+    }
+
+    fn start(&self, first: In) -> Result<(Entity, tracing::Span), Stop> {
+        let In::Init(init) = first else {
+            return Err(Stop::Failure(
+                0,
+                "Protocol error: Expected init message for Value entity, but received a command"
+                    .to_owned(),
+            ));
+        };
+        let Some(registration) = self.entities.get(&init.service_name).map(Arc::clone) else {
+            return Err(Stop::Failure(
+                0,
+                format!(
+                    "Protocol error: Service not found: [{}] (entity [{}])",
+                    init.service_name, init.entity_id
+                ),
+            ));
+        };
+        let state = init.state.and_then(|s| s.value);
+        let factory = &registration.factory;
+        let created = catch_unwind(AssertUnwindSafe(|| {
+            factory.create(&init.entity_id, state.as_ref())
+        }));
+        let instance = match created {
+            Ok(Ok(instance)) => instance,
+            Ok(Err(description)) => {
+                let text =
+                    stream::context(&description, &registration.service_name, &init.entity_id);
+                return Err(Stop::Failure(0, text));
+            }
+            Err(panic) => {
+                let description = format!(
+                    "Value entity unexpected failure: {}",
+                    panic_message(&*panic)
+                );
+                let text =
+                    stream::context(&description, &registration.service_name, &init.entity_id);
+                return Err(Stop::Failure(0, text));
+            }
+        };
+        let span = info_span!("entity", service = %init.service_name, entity_id = %init.entity_id);
+        debug!(parent: &span, has_state = state.is_some(), "value entity started");
+        Ok((
+            Entity {
+                registration,
+                entity_id: init.entity_id,
+                instance,
+            },
+            span,
+        ))
+    }
+
+    fn handle(entity: &mut Entity, message: In) -> Result<Option<Self::Out>, Stop> {
+        let command = match message {
+            In::Init(_) => {
+                return Err(Self::stop(
+                    entity,
+                    0,
+                    "Protocol error: Value entity already inited",
+                ));
+            }
+            In::Command(command) => command,
+        };
+        let reply = entity.command(command)?;
+        Ok(Some(ve::ValueEntityStreamOut {
+            message: Some(Out::Reply(reply)),
+        }))
+    }
+
+    fn stop(entity: &Entity, command_id: i64, description: &str) -> Stop {
+        Stop::Failure(
+            command_id,
+            stream::context(
+                description,
+                &entity.registration.service_name,
+                &entity.entity_id,
+            ),
+        )
+    }
+
+    fn failure(command_id: i64, description: String) -> Self::Out {
+        ve::ValueEntityStreamOut {
+            message: Some(Out::Failure(pb::Failure {
+                command_id,
+                description,
+                restart: false,
+            })),
+        }
+    }
+}
+
+impl Entity {
+    fn command(&mut self, command: pb::Command) -> Result<ve::ValueEntityReply, Stop> {
+        let id = command.id;
+        let name = command.name.as_str();
+        let _span = tracing::debug_span!("command", id, name).entered();
+        let service = &self.registration.service_name;
+        let checked = stream::check_command(
+            &command,
+            service,
+            &self.entity_id,
+            Some(&self.registration.service),
+        );
+        let (payload, method) = match checked {
+            Ok(Ok(found)) => found,
+            Ok(Err(unknown)) => {
+                warn!("{unknown}");
+                return Ok(failed(id, unknown));
+            }
+            Err((command_id, description)) => {
+                return Err(ValueEntityProtocol::stop(self, command_id, &description));
+            }
+        };
+        let view = Command {
+            service_name: service,
+            entity_id: &self.entity_id,
+            id,
+            name,
+            input_type: method.map_or("", |m| m.input_type.as_str()),
+            payload,
+            metadata: command.metadata.as_ref(),
+        };
+        let instance = &mut self.instance;
+        // A panic leaves the stored state untouched: changes apply only on success.
+        let outcome = match catch_unwind(AssertUnwindSafe(|| instance.command(&view))) {
+            Ok(outcome) => outcome,
+            Err(panic) => Outcome::Failed(format!(
+                "Value entity unexpected failure: command [{name}] of entity [{}] of service [{service}] panicked: {}",
+                self.entity_id,
+                panic_message(&*panic)
+            )),
+        };
+        Ok(match outcome {
+            Outcome::Success {
+                reply,
+                side_effects,
+                state_action,
+            } => ve::ValueEntityReply {
+                command_id: id,
+                client_action: Some(reply.into_client_action()),
+                side_effects,
+                state_action: state_action.map(|action| ve::ValueEntityAction {
+                    action: Some(action),
+                }),
+            },
+            Outcome::Failed(description) => {
+                debug!("command failed: {description}");
+                failed(id, description)
+            }
+        })
+    }
+}
+
+fn failed(command_id: i64, description: String) -> ve::ValueEntityReply {
+    ve::ValueEntityReply {
+        command_id,
+        client_action: Some(failure_action(command_id, description, false)),
+        ..Default::default()
+    }
+}
