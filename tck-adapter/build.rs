@@ -1,6 +1,6 @@
 //! Generates the TCK model messages, entity traits and descriptor set.
 
-use cloudstate_build::EventSourced;
+use cloudstate_build::{EventSourced, ValueEntity};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     cloudstate_build::configure()
@@ -12,6 +12,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .event_sourced(EventSourced::new("cloudstate.tck.model.EventSourcedTwo"))
         .event_sourced(EventSourced::new(
             "cloudstate.tck.model.EventSourcedConfigured",
+        ))
+        .value_entity(ValueEntity::new(
+            "cloudstate.tck.model.valueentity.ValueEntityTckModel",
+            "cloudstate.tck.model.valueentity.Persisted",
+        ))
+        .value_entity(ValueEntity::new(
+            "cloudstate.tck.model.valueentity.ValueEntityTwo",
+            "cloudstate.tck.model.valueentity.Persisted",
+        ))
+        .value_entity(ValueEntity::new(
+            "cloudstate.tck.model.valueentity.ValueEntityConfigured",
+            "cloudstate.tck.model.valueentity.Persisted",
         ))
         .compile_protos(
             &[

@@ -9,12 +9,14 @@ use proc_macro2::{Ident, Span, TokenStream};
 use prost_build::{Method, Service, ServiceGenerator};
 use quote::{format_ident, quote};
 
-use crate::EventSourced;
+use crate::{EventSourced, ValueEntity};
 
 /// Generates service code from prost's view of each service.
 pub(crate) struct Generator {
     /// Declared event-sourced entities, by full service name.
     pub(crate) event_sourced: HashMap<String, EventSourced>,
+    /// Declared value entities, by full service name.
+    pub(crate) value_entities: HashMap<String, ValueEntity>,
     /// The SDK crate path, e.g. `::cloudstate_sdk`.
     pub(crate) sdk: TokenStream,
 }
@@ -22,9 +24,12 @@ pub(crate) struct Generator {
 impl ServiceGenerator for Generator {
     fn generate(&mut self, service: Service, buf: &mut String) {
         let full_name = full_name(&service.package, &service.proto_name);
-        let code = match self.event_sourced.get(&full_name) {
-            Some(decl) => self.event_sourced_module(&service, &full_name, decl),
-            None => self.service_module(&service, &full_name, TokenStream::new()),
+        let code = if let Some(decl) = self.event_sourced.get(&full_name) {
+            self.event_sourced_module(&service, &full_name, decl)
+        } else if let Some(decl) = self.value_entities.get(&full_name) {
+            self.value_entity_module(&service, &full_name, decl)
+        } else {
+            self.service_module(&service, &full_name, TokenStream::new())
         };
         let file: syn::File = match syn::parse2(code) {
             Ok(file) => file,
@@ -147,28 +152,8 @@ impl Generator {
             None => (TokenStream::new(), TokenStream::new()),
         };
 
-        let command_fns = service.methods.iter().map(|m| {
-            let name = ident(&m.proto_name.to_snake_case());
-            let input = rust_type(&m.input_type);
-            let output = rust_type(&m.output_type);
-            let doc = comments(&m.comments.leading);
-            quote! {
-                #doc
-                fn #name(&self, request: #input, ctx: &mut Context<'_, Self>) -> #p::CommandResult<#output>;
-            }
-        });
-        let dispatch_arms = service.methods.iter().map(|m| {
-            let name = ident(&m.proto_name.to_snake_case());
-            let rpc = &m.proto_name;
-            let to_any = reply_conversion(m, &p);
-            quote! {
-                #rpc => {
-                    let request = command.decode()?;
-                    self.0.#name(request, ctx).map(|reply| reply.map(#to_any))
-                }
-            }
-        });
-
+        let command_fns = command_fns(service, &p);
+        let dispatch_arms = dispatch_arms(service, &p);
         let depth = service.package.split('.').filter(|s| !s.is_empty()).count() + 1;
         let supers = (0..depth).map(|_| quote!(super::));
         let trait_doc = format!(
@@ -211,7 +196,7 @@ impl Generator {
                 fn initial_state(&self, entity_id: &str) -> Self::State;
                 #(#handler_fns)*
                 #snapshot_fns
-                #(#command_fns)*
+                #command_fns
             }
 
             #[doc = #entity_doc]
@@ -233,10 +218,7 @@ impl Generator {
                 }
                 #snapshot_impl
                 fn handle_command(&self, command: &#p::Command<'_>, ctx: &mut #p::CommandContext<'_, Self>) -> #p::CommandResult {
-                    match command.name() {
-                        #(#dispatch_arms)*
-                        _ => ::core::result::Result::Err(#p::unhandled_command(command)),
-                    }
+                    #dispatch_arms
                 }
             }
 
@@ -250,6 +232,102 @@ impl Generator {
             }
         };
         self.service_module(service, full_name, extra)
+    }
+}
+
+impl Generator {
+    fn value_entity_module(
+        &self,
+        service: &Service,
+        full_name: &str,
+        decl: &ValueEntity,
+    ) -> TokenStream {
+        let sdk = &self.sdk;
+        let p = quote!(#sdk::__private);
+        let trait_name = format_ident!("{}", service.proto_name.to_upper_camel_case());
+        let state = rust_type(&decl.resolved_state);
+        let command_fns = command_fns(service, &p);
+        let dispatch_arms = dispatch_arms(service, &p);
+        let depth = service.package.split('.').filter(|s| !s.is_empty()).count() + 1;
+        let supers = (0..depth).map(|_| quote!(super::));
+        let trait_doc = format!(" The handlers of the value entity `{full_name}`: one per rpc.");
+        let entity_doc = format!(
+            " Serves a [`{trait_name}`] implementation; register it with \
+             `CloudState::register(Entity(handlers), options)`."
+        );
+        let extra = quote! {
+            /// The context of a command handler: read, update or delete the state; side effects.
+            pub type Context<'a, T> = #p::ValueContext<'a, Entity<T>>;
+
+            #[doc = #trait_doc]
+            pub trait #trait_name: ::core::marker::Send + ::core::marker::Sync + ::core::marker::Sized + 'static {
+                #command_fns
+            }
+
+            #[doc = #entity_doc]
+            #[derive(Clone, Debug, Default)]
+            pub struct Entity<T>(pub T);
+
+            impl<T: #trait_name> #p::ValueEntity for Entity<T> {
+                type State = #state;
+                fn encode_state(&self, state: &#state) -> #p::Any {
+                    #p::encode(state)
+                }
+                fn decode_state(&self, state: &#p::Any) -> ::core::result::Result<#state, #p::PayloadError> {
+                    #p::decode::<#state>(state)
+                }
+                fn handle_command(&self, command: &#p::Command<'_>, ctx: &mut #p::ValueContext<'_, Self>) -> #p::CommandResult {
+                    #dispatch_arms
+                }
+            }
+
+            impl<T: #trait_name> #p::Service for Entity<T> {
+                type Options = #p::ValueEntityOptions;
+                fn register(self, server: #p::CloudState, options: Self::Options) -> #p::CloudState {
+                    server
+                        .descriptor_set(#(#supers)* FILE_DESCRIPTOR_SET)
+                        .value_entity(SERVICE_NAME, self, options)
+                }
+            }
+        };
+        self.service_module(service, full_name, extra)
+    }
+}
+
+/// One trait method per rpc: the request, the context, a typed reply.
+fn command_fns(service: &Service, p: &TokenStream) -> TokenStream {
+    let fns = service.methods.iter().map(|m| {
+        let name = ident(&m.proto_name.to_snake_case());
+        let input = rust_type(&m.input_type);
+        let output = rust_type(&m.output_type);
+        let doc = comments(&m.comments.leading);
+        quote! {
+            #doc
+            fn #name(&self, request: #input, ctx: &mut Context<'_, Self>) -> #p::CommandResult<#output>;
+        }
+    });
+    quote!(#(#fns)*)
+}
+
+/// The dispatch from a command's name to its trait method, decoding the
+/// request as the method's input type and encoding the reply.
+fn dispatch_arms(service: &Service, p: &TokenStream) -> TokenStream {
+    let arms = service.methods.iter().map(|m| {
+        let name = ident(&m.proto_name.to_snake_case());
+        let rpc = &m.proto_name;
+        let to_any = reply_conversion(m, p);
+        quote! {
+            #rpc => {
+                let request = command.decode()?;
+                self.0.#name(request, ctx).map(|reply| reply.map(#to_any))
+            }
+        }
+    });
+    quote! {
+        match command.name() {
+            #(#arms)*
+            _ => ::core::result::Result::Err(#p::unhandled_command(command)),
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use heck::{ToSnakeCase, ToUpperCamelCase};
 use prost_types::FileDescriptorSet;
 use protox::prost_reflect::{DescriptorPool, MessageDescriptor, MethodDescriptor};
 
-use crate::{Error, EventSourced};
+use crate::{Error, EventSourced, ValueEntity};
 
 /// Names the generated trait takes for itself.
 const RESERVED: &[&str] = &["initial_state", "snapshot", "restore"];
@@ -150,7 +150,7 @@ fn message(
             .map(|m| format!(" (did you mean [{}]?)", m.full_name()))
             .unwrap_or_default();
         Error::Proto(format!(
-            "{role} type [{name}] declared for event-sourced service [{service}] is not a message \
+            "{role} type [{name}] declared for service [{service}] is not a message \
              in the compiled protos{hint}; give its fully qualified name and compile the file that declares it"
         ))
     })
@@ -238,4 +238,53 @@ fn is_protocol(package: &str) -> bool {
             | "cloudstate.crdt"
             | "cloudstate.action"
     )
+}
+
+/// Validates a value-entity declaration and resolves its state type.
+pub(crate) fn value_entity(
+    decl: &ValueEntity,
+    pool: &DescriptorPool,
+    fds: &FileDescriptorSet,
+    sdk: &str,
+    warnings: &mut Vec<String>,
+) -> Result<ValueEntity, Error> {
+    let name = &decl.service;
+    let Some(service) = pool.get_service_by_name(name) else {
+        let known: Vec<String> = pool.services().map(|s| s.full_name().to_owned()).collect();
+        return Err(Error::Proto(format!(
+            "value entity service [{name}] is not in the compiled protos; services found: [{}]",
+            known.join(", ")
+        )));
+    };
+    let mut trait_names = HashMap::new();
+    for method in service.methods() {
+        let at = location(fds, method.parent_file().name(), method.path());
+        if method.is_client_streaming() || method.is_server_streaming() {
+            return Err(Error::Proto(format!(
+                "{at}: rpc [{}] of value entity service [{name}] is streaming; \
+                 value entities take unary calls only",
+                method.name()
+            )));
+        }
+        if !has_entity_key(&method, pool) {
+            warnings.push(format!(
+                "{at}: the input [{}] of rpc [{name}.{}] has no field marked \
+                 (cloudstate.entity_key): every call would go to one entity, and the \
+                 official proxy refuses such value entity methods",
+                method.input().full_name(),
+                method.name()
+            ));
+        }
+        claim(
+            &mut trait_names,
+            method.name().to_snake_case(),
+            format!("rpc [{}]", method.name()),
+            &at,
+        )?;
+    }
+    let state = message(pool, &decl.state, name, "state")?;
+    Ok(ValueEntity {
+        resolved_state: rust_path(service.package_name(), &state, sdk),
+        ..decl.clone()
+    })
 }

@@ -54,6 +54,9 @@ async fn reflection_lists_sorted_services_and_answers_unknown_symbols_empty() {
         "cloudstate.tck.model.EventSourcedConfigured",
         "cloudstate.tck.model.EventSourcedTckModel",
         "cloudstate.tck.model.EventSourcedTwo",
+        "cloudstate.tck.model.valueentity.ValueEntityConfigured",
+        "cloudstate.tck.model.valueentity.ValueEntityTckModel",
+        "cloudstate.tck.model.valueentity.ValueEntityTwo",
     ];
     for filter in ["", "nonsense.blabla."] {
         let MessageResponse::ListServicesResponse(list) =

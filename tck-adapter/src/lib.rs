@@ -5,6 +5,7 @@
 //! (`cloudstate.tck.model.*`).
 
 pub mod eventsourced;
+pub mod valueentity;
 
 /// The generated TCK model protos.
 #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
@@ -16,10 +17,9 @@ use cloudstate_sdk::CloudState;
 
 /// The user function with every TCK model service implemented so far.
 pub fn server() -> CloudState {
-    eventsourced::register(
-        CloudState::new()
-            .service_name(env!("CARGO_PKG_NAME"))
-            .service_version(env!("CARGO_PKG_VERSION"))
-            .descriptor_set(proto::FILE_DESCRIPTOR_SET),
-    )
+    let server = CloudState::new()
+        .service_name(env!("CARGO_PKG_NAME"))
+        .service_version(env!("CARGO_PKG_VERSION"))
+        .descriptor_set(proto::FILE_DESCRIPTOR_SET);
+    valueentity::register(eventsourced::register(server))
 }
