@@ -16,6 +16,7 @@
 
 mod entity;
 pub mod eventsourced;
+pub mod valueentity;
 
 pub use entity::{CommandOutcome, EventSourcedTestKit};
 
@@ -30,6 +31,9 @@ use tonic::{Status, Streaming};
 
 use crate::protocol::cloudstate::eventsourced::{
     EventSourcedStreamIn, EventSourcedStreamOut, event_sourced_client::EventSourcedClient,
+};
+use crate::protocol::cloudstate::valueentity::{
+    ValueEntityStreamIn, ValueEntityStreamOut, value_entity_client::ValueEntityClient,
 };
 use crate::protocol::cloudstate::{self as pb, entity_discovery_client::EntityDiscoveryClient};
 use crate::server::entity_type;
@@ -100,6 +104,22 @@ impl ProtocolDriver {
     pub async fn event_sourced(&self) -> DriverStream<EventSourcedStreamIn, EventSourcedStreamOut> {
         let (tx, rx) = mpsc::channel(64);
         let mut client = EventSourcedClient::new(self.channel.clone())
+            .max_decoding_message_size(self.max_message_size)
+            .max_encoding_message_size(self.max_message_size);
+        let call = tokio::spawn(async move { client.handle(ReceiverStream::new(rx)).await });
+        DriverStream {
+            input: Some(tx),
+            output: Output::Pending(call),
+            timeout: self.timeout,
+        }
+    }
+}
+
+impl ProtocolDriver {
+    /// Opens a value-entity stream (not awaited, as [`event_sourced`](Self::event_sourced)).
+    pub async fn value_entity(&self) -> DriverStream<ValueEntityStreamIn, ValueEntityStreamOut> {
+        let (tx, rx) = mpsc::channel(64);
+        let mut client = ValueEntityClient::new(self.channel.clone())
             .max_decoding_message_size(self.max_message_size)
             .max_encoding_message_size(self.max_message_size);
         let call = tokio::spawn(async move { client.handle(ReceiverStream::new(rx)).await });

@@ -1,0 +1,179 @@
+//! Builders for value-entity protocol messages, in and out.
+//!
+//! Optional fields stay absent unless a builder sets them, as the official
+//! TCK's messages do.
+
+use crate::payload::{self, Any};
+use crate::protocol::cloudstate as pb;
+use crate::protocol::cloudstate::valueentity::{
+    ValueEntityAction, ValueEntityDelete, ValueEntityInit, ValueEntityInitState, ValueEntityReply,
+    ValueEntityStreamIn, ValueEntityStreamOut, ValueEntityUpdate,
+    value_entity_action::Action as StateAction, value_entity_stream_in::Message as In,
+    value_entity_stream_out::Message as Out,
+};
+
+/// `init` with no stored state (the state is present, its value absent, as
+/// the official proxy sends it).
+pub fn init(service: &str, entity_id: &str) -> ValueEntityStreamIn {
+    init_state(service, entity_id, None)
+}
+
+/// `init` with a stored state.
+pub fn init_with_state<M: prost::Name>(
+    service: &str,
+    entity_id: &str,
+    state: &M,
+) -> ValueEntityStreamIn {
+    init_state(service, entity_id, Some(payload::encode(state)))
+}
+
+/// `init` with any stored state (or none).
+pub fn init_state(service: &str, entity_id: &str, state: Option<Any>) -> ValueEntityStreamIn {
+    input(In::Init(ValueEntityInit {
+        service_name: service.to_owned(),
+        entity_id: entity_id.to_owned(),
+        state: Some(ValueEntityInitState { value: state }),
+    }))
+}
+
+/// A command with a protobuf payload, as the proxy sends it.
+pub fn command<M: prost::Name>(
+    id: i64,
+    entity_id: &str,
+    name: &str,
+    message: &M,
+) -> ValueEntityStreamIn {
+    command_any(id, entity_id, name, Some(payload::encode(message)))
+}
+
+/// A command with any payload (or none).
+pub fn command_any(
+    id: i64,
+    entity_id: &str,
+    name: &str,
+    payload: Option<Any>,
+) -> ValueEntityStreamIn {
+    input(In::Command(pb::Command {
+        entity_id: entity_id.to_owned(),
+        id,
+        name: name.to_owned(),
+        payload,
+        streamed: false,
+        metadata: None,
+    }))
+}
+
+fn input(message: In) -> ValueEntityStreamIn {
+    ValueEntityStreamIn {
+        message: Some(message),
+    }
+}
+
+/// A reply with a protobuf message.
+pub fn reply<M: prost::Name>(command_id: i64, message: &M) -> ReplyBuilder {
+    ReplyBuilder::new(
+        command_id,
+        pb::client_action::Action::Reply(pb::Reply {
+            payload: Some(payload::encode(message)),
+            metadata: None,
+        }),
+    )
+}
+
+/// A forward to `service`/`command` with a protobuf payload.
+pub fn forward<M: prost::Name>(
+    command_id: i64,
+    service: &str,
+    command: &str,
+    message: &M,
+) -> ReplyBuilder {
+    ReplyBuilder::new(
+        command_id,
+        pb::client_action::Action::Forward(pb::Forward {
+            service_name: service.to_owned(),
+            command_name: command.to_owned(),
+            payload: Some(payload::encode(message)),
+            metadata: None,
+        }),
+    )
+}
+
+/// A command failure: no state action, no side effects, `restart` false.
+pub fn failure(command_id: i64, description: &str) -> ValueEntityStreamOut {
+    ReplyBuilder::new(
+        command_id,
+        pb::client_action::Action::Failure(pb::Failure {
+            command_id,
+            description: description.to_owned(),
+            restart: false,
+        }),
+    )
+    .build()
+}
+
+/// A stream-level failure.
+pub fn stream_failure(command_id: i64, description: &str) -> ValueEntityStreamOut {
+    ValueEntityStreamOut {
+        message: Some(Out::Failure(pb::Failure {
+            command_id,
+            description: description.to_owned(),
+            restart: false,
+        })),
+    }
+}
+
+/// Builds a `ValueEntityReply`; converts into the output message.
+#[derive(Debug, Clone)]
+pub struct ReplyBuilder(ValueEntityReply);
+
+impl ReplyBuilder {
+    fn new(command_id: i64, action: pb::client_action::Action) -> Self {
+        Self(ValueEntityReply {
+            command_id,
+            client_action: Some(pb::ClientAction {
+                action: Some(action),
+            }),
+            ..Default::default()
+        })
+    }
+
+    /// Sets the state action to an update with `state`.
+    #[must_use]
+    pub fn update<M: prost::Name>(mut self, state: &M) -> Self {
+        self.0.state_action = Some(ValueEntityAction {
+            action: Some(StateAction::Update(ValueEntityUpdate {
+                value: Some(payload::encode(state)),
+            })),
+        });
+        self
+    }
+
+    /// Sets the state action to a delete.
+    #[must_use]
+    pub fn delete(mut self) -> Self {
+        self.0.state_action = Some(ValueEntityAction {
+            action: Some(StateAction::Delete(ValueEntityDelete {})),
+        });
+        self
+    }
+
+    /// Adds a side effect.
+    #[must_use]
+    pub fn side_effect(mut self, effect: pb::SideEffect) -> Self {
+        self.0.side_effects.push(effect);
+        self
+    }
+
+    /// The output message.
+    pub fn build(self) -> ValueEntityStreamOut {
+        ValueEntityStreamOut {
+            message: Some(Out::Reply(self.0)),
+        }
+    }
+}
+
+impl From<ReplyBuilder> for ValueEntityStreamOut {
+    fn from(builder: ReplyBuilder) -> Self {
+        builder.build()
+    }
+}
