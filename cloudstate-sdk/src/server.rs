@@ -301,7 +301,7 @@ impl CloudState {
             )?;
             let registration = crate::valueentity::Registration {
                 service_name: pending.service_name.clone(),
-                service,
+                service: Some(service),
                 factory: pending.factory,
             };
             value_entities.insert(pending.service_name, Arc::new(registration));

@@ -150,3 +150,88 @@ fn unknown_commands_and_bad_payloads_fail_clearly() {
             .contains("type.googleapis.com/x.Y")
     );
 }
+
+mod value_entity {
+    use cloudstate_sdk::testkit::ValueEntityTestKit;
+    use tck_adapter::proto::cloudstate::tck::model::valueentity::{
+        Delete, Fail, Persisted, Request, RequestAction, Response, Update, request_action::Action,
+        value_entity_tck_model::Entity,
+    };
+    use tck_adapter::valueentity::TckModel;
+
+    fn req(actions: Vec<Action>) -> Request {
+        Request {
+            id: "v".into(),
+            actions: actions
+                .into_iter()
+                .map(|a| RequestAction { action: Some(a) })
+                .collect(),
+        }
+    }
+    fn update(v: &str) -> Action {
+        Action::Update(Update { value: v.into() })
+    }
+
+    #[test]
+    fn last_state_change_wins_and_reads_see_it() {
+        let mut kit = ValueEntityTestKit::new(Entity(TckModel), "v");
+        let outcome = kit.command(
+            "Process",
+            &req(vec![
+                update("A"),
+                update("B"),
+                Action::Delete(Delete {}),
+                update("C"),
+            ]),
+        );
+        assert_eq!(outcome.reply::<Response>().message, "C");
+        assert_eq!(
+            outcome.state_change::<Persisted>(),
+            Some(Some(Persisted { value: "C".into() }))
+        );
+        assert_eq!(kit.state(), Some(&Persisted { value: "C".into() }));
+        let read = kit.command("Process", &req(vec![]));
+        assert_eq!(
+            read.state_change::<Persisted>(),
+            None,
+            "a read sends no state action"
+        );
+        let deleted = kit.command("Process", &req(vec![Action::Delete(Delete {})]));
+        assert_eq!(deleted.state_change::<Persisted>(), Some(None));
+        assert_eq!(kit.state(), None);
+    }
+
+    #[test]
+    fn a_failure_leaves_the_state_as_it_was() {
+        let mut kit = ValueEntityTestKit::with_state(
+            Entity(TckModel),
+            "v",
+            Persisted {
+                value: "old".into(),
+            },
+        );
+        let outcome = kit.command(
+            "Process",
+            &req(vec![
+                update("new"),
+                Action::Fail(Fail {
+                    message: "no".into(),
+                }),
+            ]),
+        );
+        assert_eq!(outcome.failure_description(), Some("no"));
+        assert_eq!(outcome.state_change::<Persisted>(), None);
+        assert_eq!(
+            kit.state(),
+            Some(&Persisted {
+                value: "old".into()
+            })
+        );
+        assert_eq!(
+            kit.command("Process", &req(vec![]))
+                .reply::<Response>()
+                .message,
+            "old"
+        );
+    }
+}

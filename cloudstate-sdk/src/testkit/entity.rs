@@ -9,8 +9,10 @@ use crate::eventsourced::runtime::{Entity, Live, Registration};
 use crate::eventsourced::{EventCodec, EventSourcedEntity, EventSourcedOptions};
 use crate::payload::{self, Any};
 use crate::protocol::cloudstate::eventsourced::{EventSourcedEvent, EventSourcedReply};
+use crate::protocol::cloudstate::valueentity::ValueEntityReply;
 use crate::protocol::cloudstate::{self as pb, client_action::Action};
 use crate::stream::Stop;
+use crate::valueentity::ValueEntity;
 
 /// Runs commands against one event-sourced entity instance.
 ///
@@ -338,6 +340,172 @@ impl<Ev: EventCodec> CommandOutcome<Ev> {
 
     /// The whole protocol reply.
     pub fn wire(&self) -> &EventSourcedReply {
+        &self.reply
+    }
+
+    fn action(&self) -> Option<&Action> {
+        self.reply
+            .client_action
+            .as_ref()
+            .and_then(|a| a.action.as_ref())
+    }
+}
+
+/// Runs commands against one value-entity instance in memory, through the
+/// same protocol logic as a real stream; keeps the state the proxy would store.
+pub struct ValueEntityTestKit<E: ValueEntity> {
+    instance: crate::valueentity::runtime::Entity<crate::valueentity::runtime::Live<E>>,
+    next_command_id: i64,
+}
+
+impl<E: ValueEntity> ValueEntityTestKit<E> {
+    /// A new entity with no stored state.
+    pub fn new(entity: E, entity_id: &str) -> Self {
+        Self::build(entity, entity_id, None)
+    }
+
+    /// An entity whose stored state is `state`.
+    pub fn with_state(entity: E, entity_id: &str, state: E::State) -> Self {
+        Self::build(entity, entity_id, Some(state))
+    }
+
+    fn build(entity: E, entity_id: &str, state: Option<E::State>) -> Self {
+        use crate::valueentity::runtime::{
+            Entity as VeEntity, Live as VeLive, Registration as VeRegistration,
+        };
+        let registration = Arc::new(VeRegistration {
+            service_name: "(test kit)".to_owned(),
+            service: None,
+            factory: Arc::new(NoFactory),
+        });
+        let live = VeLive {
+            entity: Arc::new(entity),
+            entity_id: entity_id.to_owned(),
+            state,
+        };
+        Self {
+            instance: VeEntity {
+                registration,
+                entity_id: entity_id.to_owned(),
+                instance: Box::new(live),
+            },
+            next_command_id: 1,
+        }
+    }
+
+    /// Runs the command `name` with a protobuf request.
+    pub fn command<M: prost::Name>(&mut self, name: &str, request: &M) -> ValueOutcome {
+        self.command_any(name, payload::encode(request))
+    }
+
+    /// Runs the command `name` with any payload.
+    pub fn command_any(&mut self, name: &str, payload: Any) -> ValueOutcome {
+        let id = self.next_command_id;
+        self.next_command_id += 1;
+        let command = pb::Command {
+            entity_id: self.instance.entity_id.clone(),
+            id,
+            name: name.to_owned(),
+            payload: Some(payload),
+            streamed: false,
+            metadata: None,
+        };
+        let reply = match self.instance.command(command) {
+            Ok(reply) => reply,
+            Err(Stop::Failure(command_id, description)) => ValueEntityReply {
+                command_id,
+                client_action: Some(crate::effect::failure_action(
+                    command_id,
+                    description,
+                    false,
+                )),
+                ..Default::default()
+            },
+            Err(Stop::Done) => ValueEntityReply::default(),
+        };
+        ValueOutcome { reply }
+    }
+
+    /// The current state, `None` when there is none.
+    pub fn state(&self) -> Option<&E::State> {
+        self.instance.instance.state.as_ref()
+    }
+}
+
+impl crate::valueentity::runtime::Factory for NoFactory {
+    fn create(
+        &self,
+        _entity_id: &str,
+        _state: Option<&Any>,
+    ) -> Result<Box<dyn crate::valueentity::runtime::Instance>, String> {
+        Err("the test kit creates its instances".to_owned())
+    }
+}
+
+/// What one value-entity command produced: exactly what would go to the proxy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValueOutcome {
+    reply: ValueEntityReply,
+}
+
+impl ValueOutcome {
+    /// The reply message, decoded.
+    ///
+    /// # Panics
+    /// When the command failed or forwarded, or the payload is not an `M`.
+    #[track_caller]
+    pub fn reply<M: prost::Name + Default>(&self) -> M {
+        match self.action() {
+            Some(Action::Reply(reply)) => {
+                let payload = reply
+                    .payload
+                    .as_ref()
+                    .expect("a reply always carries a payload");
+                payload::decode(payload).unwrap_or_else(|e| panic!("{e}"))
+            }
+            other => panic!("expected a reply, got {other:?}"),
+        }
+    }
+
+    /// The forward, if the command forwarded.
+    pub fn forward(&self) -> Option<&pb::Forward> {
+        match self.action() {
+            Some(Action::Forward(forward)) => Some(forward),
+            _ => None,
+        }
+    }
+
+    /// The failure's description, if the command failed.
+    pub fn failure_description(&self) -> Option<&str> {
+        match self.action() {
+            Some(Action::Failure(failure)) => Some(&failure.description),
+            _ => None,
+        }
+    }
+
+    /// The state written by this command: `Some(Some(state))` for an update,
+    /// `Some(None)` for a delete, `None` when the state was left alone.
+    ///
+    /// # Panics
+    /// When the stored value is not an `M`.
+    pub fn state_change<M: prost::Name + Default>(&self) -> Option<Option<M>> {
+        use crate::protocol::cloudstate::valueentity::value_entity_action::Action as StateAction;
+        match self.reply.state_action.as_ref()?.action.as_ref()? {
+            StateAction::Update(update) => Some(Some(
+                payload::decode(update.value.as_ref().expect("an update carries a value"))
+                    .unwrap_or_else(|e| panic!("{e}")),
+            )),
+            StateAction::Delete(_) => Some(None),
+        }
+    }
+
+    /// The side effects, in order.
+    pub fn side_effects(&self) -> &[pb::SideEffect] {
+        &self.reply.side_effects
+    }
+
+    /// The whole protocol reply.
+    pub fn wire(&self) -> &ValueEntityReply {
         &self.reply
     }
 

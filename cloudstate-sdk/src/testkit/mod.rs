@@ -18,7 +18,7 @@ mod entity;
 pub mod eventsourced;
 pub mod valueentity;
 
-pub use entity::{CommandOutcome, EventSourcedTestKit};
+pub use entity::{CommandOutcome, EventSourcedTestKit, ValueEntityTestKit, ValueOutcome};
 
 use std::fmt::Debug;
 use std::net::SocketAddr;

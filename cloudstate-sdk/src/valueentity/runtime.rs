@@ -25,7 +25,9 @@ use crate::stream::{self, Protocol, Replies, Stop};
 /// A registered value entity type.
 pub(crate) struct Registration {
     pub(crate) service_name: String,
-    pub(crate) service: ServiceInfo,
+    /// The service's methods; `None` leaves unknown commands to the entity
+    /// (the in-memory test kit).
+    pub(crate) service: Option<ServiceInfo>,
     pub(crate) factory: Arc<dyn Factory>,
 }
 
@@ -72,10 +74,10 @@ impl<E: ValueEntity> Factory for Typed<E> {
     }
 }
 
-struct Live<E: ValueEntity> {
-    entity: Arc<E>,
-    entity_id: String,
-    state: Option<E::State>,
+pub(crate) struct Live<E: ValueEntity> {
+    pub(crate) entity: Arc<E>,
+    pub(crate) entity_id: String,
+    pub(crate) state: Option<E::State>,
 }
 
 impl<E: ValueEntity> Instance for Live<E> {
@@ -159,10 +161,10 @@ pub(crate) struct ValueEntityProtocol {
 }
 
 /// One value-entity stream.
-pub(crate) struct Entity {
-    registration: Arc<Registration>,
-    entity_id: String,
-    instance: Box<dyn Instance>,
+pub(crate) struct Entity<I: Instance + ?Sized = dyn Instance> {
+    pub(crate) registration: Arc<Registration>,
+    pub(crate) entity_id: String,
+    pub(crate) instance: Box<I>,
 }
 
 impl Protocol for ValueEntityProtocol {
@@ -265,8 +267,8 @@ impl Protocol for ValueEntityProtocol {
     }
 }
 
-impl Entity {
-    fn command(&mut self, command: pb::Command) -> Result<ve::ValueEntityReply, Stop> {
+impl<I: Instance + ?Sized> Entity<I> {
+    pub(crate) fn command(&mut self, command: pb::Command) -> Result<ve::ValueEntityReply, Stop> {
         let id = command.id;
         let name = command.name.as_str();
         let _span = tracing::debug_span!("command", id, name).entered();
@@ -275,7 +277,7 @@ impl Entity {
             &command,
             service,
             &self.entity_id,
-            Some(&self.registration.service),
+            self.registration.service.as_ref(),
         );
         let (payload, method) = match checked {
             Ok(Ok(found)) => found,
@@ -284,7 +286,10 @@ impl Entity {
                 return Ok(failed(id, unknown));
             }
             Err((command_id, description)) => {
-                return Err(ValueEntityProtocol::stop(self, command_id, &description));
+                return Err(Stop::Failure(
+                    command_id,
+                    stream::context(&description, service, &self.entity_id),
+                ));
             }
         };
         let view = Command {
