@@ -80,6 +80,17 @@ pub fn reply<M: prost::Name>(command_id: i64, message: &M) -> ReplyBuilder {
     )
 }
 
+/// A reply with `google.protobuf.Empty`.
+pub fn reply_empty(command_id: i64) -> ReplyBuilder {
+    ReplyBuilder::new(
+        command_id,
+        pb::client_action::Action::Reply(pb::Reply {
+            payload: Some(payload::empty()),
+            metadata: None,
+        }),
+    )
+}
+
 /// A forward to `service`/`command` with a protobuf payload.
 pub fn forward<M: prost::Name>(
     command_id: i64,

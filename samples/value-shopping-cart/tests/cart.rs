@@ -1,0 +1,140 @@
+//! The value-entity cart in memory (test kit) and over the protocol (driver).
+
+use cloudstate_sdk::CloudState;
+use cloudstate_sdk::testkit::{TestServer, ValueEntityTestKit, valueentity as ve};
+use value_shopping_cart::ShoppingCart;
+use value_shopping_cart::proto::com::example::valueentity::shoppingcart::{
+    self as api, persistence as domain, shopping_cart::Entity,
+};
+
+fn add(product: &str, quantity: i32) -> api::AddLineItem {
+    api::AddLineItem {
+        user_id: "u".into(),
+        product_id: product.into(),
+        name: product.to_uppercase(),
+        quantity,
+    }
+}
+
+fn item(product: &str, quantity: i32) -> domain::LineItem {
+    domain::LineItem {
+        product_id: product.into(),
+        name: product.to_uppercase(),
+        quantity,
+    }
+}
+
+#[test]
+fn items_are_merged_sorted_and_removed() {
+    let mut kit = ValueEntityTestKit::new(Entity(ShoppingCart), "u");
+    kit.command("AddItem", &add("pear", 1));
+    kit.command("AddItem", &add("apple", 2));
+    let outcome = kit.command("AddItem", &add("pear", 2));
+    assert_eq!(
+        outcome.state_change::<domain::Cart>(),
+        Some(Some(domain::Cart {
+            items: vec![item("apple", 2), item("pear", 3)]
+        }))
+    );
+    let cart: api::Cart = kit
+        .command(
+            "GetCart",
+            &api::GetShoppingCart {
+                user_id: "u".into(),
+            },
+        )
+        .reply();
+    assert_eq!(cart.items.len(), 2);
+    assert_eq!(cart.items[1].quantity, 3);
+    kit.command(
+        "RemoveItem",
+        &api::RemoveLineItem {
+            user_id: "u".into(),
+            product_id: "apple".into(),
+        },
+    );
+    assert_eq!(
+        kit.state(),
+        Some(&domain::Cart {
+            items: vec![item("pear", 3)]
+        })
+    );
+    let outcome = kit.command(
+        "RemoveCart",
+        &api::RemoveShoppingCart {
+            user_id: "u".into(),
+        },
+    );
+    assert_eq!(outcome.state_change::<domain::Cart>(), Some(None));
+    assert_eq!(kit.state(), None);
+}
+
+#[test]
+fn invalid_commands_fail_and_leave_the_cart() {
+    let mut kit = ValueEntityTestKit::with_state(
+        Entity(ShoppingCart),
+        "u",
+        domain::Cart {
+            items: vec![item("fig", 1)],
+        },
+    );
+    let outcome = kit.command("AddItem", &add("kiwi", 0));
+    assert_eq!(
+        outcome.failure_description(),
+        Some("Cannot add negative quantity of to item kiwi")
+    );
+    let outcome = kit.command(
+        "RemoveItem",
+        &api::RemoveLineItem {
+            user_id: "u".into(),
+            product_id: "kiwi".into(),
+        },
+    );
+    assert_eq!(
+        outcome.failure_description(),
+        Some("Cannot remove item kiwi because it is not in the cart.")
+    );
+    assert_eq!(
+        kit.state(),
+        Some(&domain::Cart {
+            items: vec![item("fig", 1)]
+        })
+    );
+}
+
+#[tokio::test]
+async fn over_the_protocol_the_stored_cart_comes_back_at_init() {
+    let server = TestServer::start(value_shopping_cart::register(CloudState::new())).await;
+    let driver = server.driver().await;
+    let svc = value_shopping_cart::SERVICE;
+    let mut c = driver.value_entity().await;
+    c.send(ve::init(svc, "u")).await;
+    c.send(ve::command(1, "u", "AddItem", &add("apple", 2)))
+        .await;
+    let stored = domain::Cart {
+        items: vec![item("apple", 2)],
+    };
+    c.expect(ve::reply_empty(1).update(&stored)).await;
+    c.passivate().await;
+
+    let mut c = driver.value_entity().await;
+    c.send(ve::init_with_state(svc, "u", &stored)).await;
+    c.send(ve::command(
+        1,
+        "u",
+        "GetCart",
+        &api::GetShoppingCart {
+            user_id: "u".into(),
+        },
+    ))
+    .await;
+    let cart = api::Cart {
+        items: vec![api::LineItem {
+            product_id: "apple".into(),
+            name: "APPLE".into(),
+            quantity: 2,
+        }],
+    };
+    c.expect(ve::reply(1, &cart)).await;
+    c.passivate().await;
+}
