@@ -178,12 +178,17 @@ impl Protocol for ValueEntityProtocol {
     }
 
     fn start(&self, first: In) -> Result<(Entity, tracing::Span), Stop> {
-        let In::Init(init) = first else {
-            return Err(Stop::Failure(
-                0,
-                "Protocol error: Expected init message for Value entity, but received a command"
-                    .to_owned(),
-            ));
+        let init = match first {
+            In::Init(init) => init,
+            In::Command(command) => {
+                return Err(Stop::Failure(
+                    0,
+                    format!(
+                        "Protocol error: Expected init message for Value entity, but received command [{}] (id {})",
+                        command.name, command.id
+                    ),
+                ));
+            }
         };
         let Some(registration) = self.entities.get(&init.service_name).map(Arc::clone) else {
             return Err(Stop::Failure(
