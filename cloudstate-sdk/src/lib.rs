@@ -14,6 +14,7 @@
 //! }
 //! ```
 //!
+//! * [`action`]: stateless functions, unary or streaming.
 //! * [`eventsourced`]: entities rebuilt from a journal of events.
 //! * [`valueentity`]: entities whose whole state the proxy stores.
 //! * [`payload`]: `Any` payloads, primitives and type URLs.
@@ -23,6 +24,7 @@
 //! * `testkit`: a proxy-role protocol driver and message builders for
 //!   conformance tests (the `testkit` module).
 
+pub mod action;
 mod descriptors;
 mod discovery;
 mod effect;
@@ -49,6 +51,9 @@ pub mod protocol {
     include!(concat!(env!("OUT_DIR"), "/protocol.rs"));
 }
 
+pub use action::{
+    ActionContext, ActionHandler, ActionMessage, ActionOptions, ActionReply, ActionResult,
+};
 pub use cloudstate_macros::event_sourced;
 pub use effect::{CommandResult, Failure, Metadata, Reply, ServiceCall};
 pub use error::Error;
@@ -109,6 +114,10 @@ impl CloudState {
 /// What generated code and macros use; not a public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::action::{
+        ActionContext, ActionHandler, ActionMessage, ActionOptions, ActionReply, ActionResult,
+        BoxFuture, BoxStream,
+    };
     pub use crate::effect::{CommandResult, Failure, Reply, ServiceCall};
     pub use crate::eventsourced::{
         Command, CommandContext, EventCodec, EventSourcedEntity, EventSourcedOptions,
@@ -116,6 +125,7 @@ pub mod __private {
     pub use crate::payload::{Any, PayloadError, decode, decode_as, empty, encode, type_name};
     pub use crate::valueentity::{ValueContext, ValueEntity, ValueEntityOptions};
     pub use crate::{CloudState, Service};
+    pub use futures_util::{FutureExt, StreamExt, stream};
 
     /// The failure for a command the generated dispatch does not know.
     pub fn unhandled_command(command: &Command<'_>) -> Failure {

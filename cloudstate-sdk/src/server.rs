@@ -12,12 +12,14 @@ use tonic_health::ServingStatus;
 use tracing::{info, warn};
 
 use crate::Error;
+use crate::action::{ActionHandler, ActionService};
 use crate::descriptors::Descriptors;
 use crate::descriptors::ServiceInfo;
 use crate::discovery::Discovery;
 use crate::eventsourced::{
     EventSourcedEntity, EventSourcedOptions, EventSourcedService, Registration,
 };
+use crate::protocol::cloudstate::action::action_protocol_server::ActionProtocolServer;
 use crate::protocol::cloudstate::eventsourced::event_sourced_server::EventSourcedServer;
 use crate::protocol::cloudstate::valueentity::value_entity_server::ValueEntityServer;
 use crate::protocol::cloudstate::{self as pb, entity_discovery_server::EntityDiscoveryServer};
@@ -61,6 +63,7 @@ pub struct CloudState {
     descriptor_sets: Vec<Vec<u8>>,
     event_sourced: Vec<PendingEventSourced>,
     value_entities: Vec<PendingValueEntity>,
+    actions: Vec<(String, Arc<dyn ActionHandler>)>,
     max_message_size: usize,
     shutdown_grace: Duration,
 }
@@ -92,6 +95,7 @@ impl CloudState {
             descriptor_sets: Vec::new(),
             event_sourced: Vec::new(),
             value_entities: Vec::new(),
+            actions: Vec::new(),
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             shutdown_grace: Duration::from_secs(10),
         }
@@ -150,6 +154,17 @@ impl CloudState {
             options,
             factory: Arc::new(crate::valueentity::Typed(Arc::new(entity))),
         });
+        self
+    }
+
+    /// Serves `handler` as the action (stateless service) behind the gRPC
+    /// service `service_name` (fully qualified). Its methods may stream either
+    /// way. Discovery reports it with the entity type
+    /// `cloudstate.action.ActionProtocol`, the simple service name as
+    /// persistence id (unused by the proxy) and no passivation.
+    #[must_use]
+    pub fn action<A: ActionHandler>(mut self, service_name: impl Into<String>, handler: A) -> Self {
+        self.actions.push((service_name.into(), Arc::new(handler)));
         self
     }
 
@@ -219,6 +234,13 @@ impl CloudState {
                 .max_encoding_message_size(max),
             );
         }
+        if !built.actions.is_empty() {
+            router = router.add_service(
+                ActionProtocolServer::new(ActionService::new(built.actions))
+                    .max_decoding_message_size(max)
+                    .max_encoding_message_size(max),
+            );
+        }
         if !built.event_sourced.is_empty() {
             router = router.add_service(
                 EventSourcedServer::new(EventSourcedService::new(
@@ -262,7 +284,10 @@ impl CloudState {
             descriptors.add_encoded(set)?;
         }
         descriptors.check_complete()?;
-        if self.event_sourced.is_empty() && self.value_entities.is_empty() {
+        if self.event_sourced.is_empty()
+            && self.value_entities.is_empty()
+            && self.actions.is_empty()
+        {
             return Err(Error::Registration(
                 "no entities registered; the proxy requires at least one".into(),
             ));
@@ -306,6 +331,11 @@ impl CloudState {
             };
             value_entities.insert(pending.service_name, Arc::new(registration));
         }
+        let mut actions = HashMap::new();
+        for (service_name, handler) in self.actions {
+            checks.action(&service_name)?;
+            actions.insert(service_name, handler);
+        }
         let spec = pb::EntitySpec {
             proto: descriptors.encode(),
             entities: checks.entities,
@@ -323,6 +353,7 @@ impl CloudState {
             spec,
             event_sourced,
             value_entities,
+            actions,
         })
     }
 }
@@ -393,8 +424,32 @@ impl Checks<'_> {
     }
 }
 
+impl Checks<'_> {
+    /// Checks an action (any method may stream) and records its `Entity`.
+    fn action(&mut self, name: &str) -> Result<(), Error> {
+        if self.descriptors.service(name).is_none() {
+            return Err(Error::Registration(format!(
+                "service [{name}] is not in the descriptor sets given; add the set that declares it"
+            )));
+        }
+        if !self.services.insert(name.to_owned()) {
+            return Err(Error::Registration(format!(
+                "service [{name}] is registered twice"
+            )));
+        }
+        self.entities.push(pb::Entity {
+            entity_type: entity_type::ACTION.to_owned(),
+            service_name: name.to_owned(),
+            persistence_id: name.rsplit('.').next().unwrap_or(name).to_owned(),
+            passivation_strategy: None,
+        });
+        Ok(())
+    }
+}
+
 struct Built {
     spec: pb::EntitySpec,
+    actions: HashMap<String, Arc<dyn ActionHandler>>,
     event_sourced: HashMap<String, Arc<Registration>>,
     value_entities: HashMap<String, Arc<crate::valueentity::Registration>>,
 }
@@ -407,6 +462,9 @@ impl Built {
         }
         if !self.value_entities.is_empty() {
             names.push(entity_type::VALUE_ENTITY);
+        }
+        if !self.actions.is_empty() {
+            names.push(entity_type::ACTION);
         }
         names
     }

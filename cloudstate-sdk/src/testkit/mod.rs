@@ -14,6 +14,7 @@
 //! # }
 //! ```
 
+pub mod action;
 mod entity;
 pub mod eventsourced;
 pub mod valueentity;
@@ -29,6 +30,9 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Status, Streaming};
 
+use crate::protocol::cloudstate::action::{
+    ActionCommand, ActionResponse, action_protocol_client::ActionProtocolClient,
+};
 use crate::protocol::cloudstate::eventsourced::{
     EventSourcedStreamIn, EventSourcedStreamOut, event_sourced_client::EventSourcedClient,
 };
@@ -123,6 +127,70 @@ impl ProtocolDriver {
             .max_decoding_message_size(self.max_message_size)
             .max_encoding_message_size(self.max_message_size);
         let call = tokio::spawn(async move { client.handle(ReceiverStream::new(rx)).await });
+        DriverStream {
+            input: Some(tx),
+            output: Output::Pending(call),
+            timeout: self.timeout,
+        }
+    }
+}
+
+impl ProtocolDriver {
+    fn action_client(&self) -> ActionProtocolClient<Channel> {
+        ActionProtocolClient::new(self.channel.clone())
+            .max_decoding_message_size(self.max_message_size)
+            .max_encoding_message_size(self.max_message_size)
+    }
+
+    /// A unary action call (`handleUnary`).
+    ///
+    /// # Errors
+    /// The gRPC status of the call.
+    pub async fn action_unary(&self, command: ActionCommand) -> Result<ActionResponse, Status> {
+        let mut client = self.action_client();
+        let call = client.handle_unary(command);
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(result) => result.map(tonic::Response::into_inner),
+            Err(_) => Err(Status::deadline_exceeded("no response within the timeout")),
+        }
+    }
+
+    /// Opens a streamed-in action call (`handleStreamedIn`); send the
+    /// [`start`](action::start) message first.
+    pub async fn action_streamed_in(&self) -> action::StreamedIn {
+        let (tx, rx) = mpsc::channel(64);
+        let mut client = self.action_client();
+        let call =
+            tokio::spawn(async move { client.handle_streamed_in(ReceiverStream::new(rx)).await });
+        action::StreamedIn {
+            input: Some(tx),
+            call,
+            timeout: self.timeout,
+        }
+    }
+
+    /// A streamed-out action call (`handleStreamedOut`): its responses, as a
+    /// stream whose input is already complete.
+    pub async fn action_streamed_out(
+        &self,
+        command: ActionCommand,
+    ) -> DriverStream<ActionCommand, ActionResponse> {
+        let mut client = self.action_client();
+        let call = tokio::spawn(async move { client.handle_streamed_out(command).await });
+        DriverStream {
+            input: None,
+            output: Output::Pending(call),
+            timeout: self.timeout,
+        }
+    }
+
+    /// Opens a bidirectional action call (`handleStreamed`); send the
+    /// [`start`](action::start) message first.
+    pub async fn action_streamed(&self) -> DriverStream<ActionCommand, ActionResponse> {
+        let (tx, rx) = mpsc::channel(64);
+        let mut client = self.action_client();
+        let call =
+            tokio::spawn(async move { client.handle_streamed(ReceiverStream::new(rx)).await });
         DriverStream {
             input: Some(tx),
             output: Output::Pending(call),

@@ -1,0 +1,255 @@
+//! The `cloudstate.action.ActionProtocol` gRPC service: routes each call to
+//! the registered handler and turns its results into `ActionResponse`s.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use futures_util::{FutureExt, StreamExt, stream};
+use tonic::{Request, Response, Status, Streaming};
+use tracing::{Instrument, debug, error};
+
+use super::{ActionContext, ActionHandler, ActionMessage, ActionResult, BoxStream};
+use crate::panic_message;
+use crate::protocol::cloudstate::action::{
+    ActionCommand, ActionResponse, action_protocol_server::ActionProtocol,
+    action_response::Response as Out,
+};
+
+/// The description sent for an empty streamed input (Java's text).
+pub(crate) const EMPTY_STREAM: &str = "Cloudstate protocol failure: expected command message with service name and command name, but got empty stream";
+
+type Handlers = HashMap<String, Arc<dyn ActionHandler>>;
+
+/// The action protocol service over the registered handlers.
+pub(crate) struct ActionService {
+    handlers: Arc<Handlers>,
+}
+
+impl ActionService {
+    pub(crate) fn new(handlers: Handlers) -> Self {
+        Self {
+            handlers: Arc::new(handlers),
+        }
+    }
+
+    /// The handler and context of a call, or the failure text for an unknown service.
+    fn route(
+        &self,
+        command: &mut ActionCommand,
+    ) -> Result<(Arc<dyn ActionHandler>, ActionContext), String> {
+        let Some(handler) = self.handlers.get(&command.service_name) else {
+            debug!(service = %command.service_name, "call of an unknown action service");
+            return Err(format!("Unknown service: {}", command.service_name));
+        };
+        let ctx = ActionContext::new(
+            command.service_name.clone(),
+            command.name.clone(),
+            command.metadata.take(),
+        );
+        Ok((Arc::clone(handler), ctx))
+    }
+}
+
+type Responses = BoxStream<'static, Result<ActionResponse, Status>>;
+
+#[tonic::async_trait]
+impl ActionProtocol for ActionService {
+    async fn handle_unary(
+        &self,
+        request: Request<ActionCommand>,
+    ) -> Result<Response<ActionResponse>, Status> {
+        let mut command = request.into_inner();
+        let (handler, ctx) = match self.route(&mut command) {
+            Ok(found) => found,
+            Err(unknown) => return Ok(Response::new(failure(unknown))),
+        };
+        let message = ActionMessage::from_command(&mut command);
+        let span = call_span(&ctx);
+        let call = ctx.clone();
+        let response = run(&ctx, move || handler.handle_unary(message, call))
+            .instrument(span)
+            .await;
+        Ok(Response::new(response))
+    }
+
+    async fn handle_streamed_in(
+        &self,
+        request: Request<Streaming<ActionCommand>>,
+    ) -> Result<Response<ActionResponse>, Status> {
+        let mut input = request.into_inner();
+        let Some(mut first) = input.message().await? else {
+            return Ok(Response::new(failure(EMPTY_STREAM.to_owned())));
+        };
+        let (handler, ctx) = match self.route(&mut first) {
+            Ok(found) => found,
+            Err(unknown) => return Ok(Response::new(failure(unknown))),
+        };
+        let span = call_span(&ctx);
+        let call = ctx.clone();
+        let elements = elements(input);
+        let response = run(&ctx, move || handler.handle_streamed_in(elements, call))
+            .instrument(span)
+            .await;
+        Ok(Response::new(response))
+    }
+
+    type handleStreamedOutStream = Responses;
+
+    async fn handle_streamed_out(
+        &self,
+        request: Request<ActionCommand>,
+    ) -> Result<Response<Responses>, Status> {
+        let mut command = request.into_inner();
+        let (handler, ctx) = match self.route(&mut command) {
+            Ok(found) => found,
+            Err(unknown) => return Ok(Response::new(once(failure(unknown)))),
+        };
+        let message = ActionMessage::from_command(&mut command);
+        let call = ctx.clone();
+        Ok(Response::new(run_stream(ctx, move || {
+            handler.handle_streamed_out(message, call)
+        })))
+    }
+
+    type handleStreamedStream = Responses;
+
+    async fn handle_streamed(
+        &self,
+        request: Request<Streaming<ActionCommand>>,
+    ) -> Result<Response<Responses>, Status> {
+        let mut input = request.into_inner();
+        let Some(mut first) = input.message().await? else {
+            return Ok(Response::new(once(failure(EMPTY_STREAM.to_owned()))));
+        };
+        let (handler, ctx) = match self.route(&mut first) {
+            Ok(found) => found,
+            Err(unknown) => return Ok(Response::new(once(failure(unknown)))),
+        };
+        let call = ctx.clone();
+        let elements = elements(input);
+        Ok(Response::new(run_stream(ctx, move || {
+            handler.handle_streamed(elements, call)
+        })))
+    }
+}
+
+fn call_span(ctx: &ActionContext) -> tracing::Span {
+    tracing::info_span!("action", service = %ctx.service_name(), command = %ctx.command_name())
+}
+
+/// The elements after the first message. An input that fails (the caller
+/// went away, a broken message) just ends: the call is over either way.
+fn elements(input: Streaming<ActionCommand>) -> BoxStream<'static, ActionMessage> {
+    stream::unfold(input, |mut input| async move {
+        match input.message().await {
+            Ok(Some(mut command)) => Some((ActionMessage::from_command(&mut command), input)),
+            Ok(None) => None,
+            Err(status) => {
+                debug!("the action's input ended with {status}");
+                None
+            }
+        }
+    })
+    .boxed()
+}
+
+/// Runs a handler future, answering a panic (in the call or while polling)
+/// with a generic failure.
+async fn run(
+    ctx: &ActionContext,
+    call: impl FnOnce() -> super::BoxFuture<'static, ActionResult>,
+) -> ActionResponse {
+    let future = match std::panic::catch_unwind(AssertUnwindSafe(call)) {
+        Ok(future) => future,
+        Err(panic) => return panicked(ctx, &*panic),
+    };
+    match AssertUnwindSafe(future).catch_unwind().await {
+        Ok(result) => response(ctx, result),
+        Err(panic) => panicked(ctx, &*panic),
+    }
+}
+
+/// Runs a handler stream; a panic is answered with a failure and ends it.
+fn run_stream(
+    ctx: ActionContext,
+    call: impl FnOnce() -> BoxStream<'static, ActionResult>,
+) -> Responses {
+    let span = call_span(&ctx);
+    let responses = match std::panic::catch_unwind(AssertUnwindSafe(call)) {
+        Ok(responses) => responses,
+        Err(panic) => return once(panicked(&ctx, &*panic)),
+    };
+    // A caught panic is the stream's last element.
+    AssertUnwindSafe(responses)
+        .catch_unwind()
+        .map(move |item| {
+            Ok(match item {
+                Ok(result) => response(&ctx, result),
+                Err(panic) => panicked(&ctx, &*panic),
+            })
+        })
+        .instrument_stream(span)
+}
+
+fn response(ctx: &ActionContext, result: ActionResult) -> ActionResponse {
+    let effects = ctx.take_effects();
+    match result {
+        Ok(reply) => {
+            let response = reply.into_response(effects);
+            if let Some(Out::Failure(f)) = &response.response {
+                debug!("action failed: {}", f.description);
+            }
+            response
+        }
+        Err(failure) => {
+            debug!("action failed: {failure}");
+            ActionResponse {
+                response: Some(Out::Failure(super::failure_message(
+                    failure.description().to_owned(),
+                ))),
+                side_effects: effects,
+            }
+        }
+    }
+}
+
+fn panicked(ctx: &ActionContext, panic: &(dyn std::any::Any + Send)) -> ActionResponse {
+    error!(
+        service = %ctx.service_name(),
+        command = %ctx.command_name(),
+        "action handler panicked: {}",
+        panic_message(panic)
+    );
+    let _ = ctx.take_effects();
+    failure(format!(
+        "Unexpected error handling command [{}] of service [{}]",
+        ctx.command_name(),
+        ctx.service_name()
+    ))
+}
+
+fn failure(description: String) -> ActionResponse {
+    ActionResponse {
+        response: Some(Out::Failure(super::failure_message(description))),
+        side_effects: Vec::new(),
+    }
+}
+
+fn once(response: ActionResponse) -> Responses {
+    stream::once(async move { Ok(response) }).boxed()
+}
+
+/// Polls a stream inside a tracing span.
+trait InstrumentStream: futures_util::Stream + Sized + Send + 'static {
+    fn instrument_stream(self, span: tracing::Span) -> BoxStream<'static, Self::Item> {
+        let mut inner = Box::pin(self);
+        stream::poll_fn(move |cx| {
+            let _entered = span.enter();
+            inner.as_mut().poll_next(cx)
+        })
+        .boxed()
+    }
+}
+
+impl<S: futures_util::Stream + Sized + Send + 'static> InstrumentStream for S {}
