@@ -1,6 +1,6 @@
 //! Generates the TCK model messages, entity traits and descriptor set.
 
-use cloudstate_build::{EventSourced, ValueEntity};
+use cloudstate_build::{Action, EventSourced, ValueEntity};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     cloudstate_build::configure()
@@ -25,6 +25,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "cloudstate.tck.model.valueentity.ValueEntityConfigured",
             "cloudstate.tck.model.valueentity.Persisted",
         ))
+        .action(Action::new("cloudstate.tck.model.action.ActionTckModel"))
+        .action(Action::new("cloudstate.tck.model.action.ActionTwo"))
         .compile_protos(
             &[
                 "cloudstate/tck/model/eventsourced.proto",

@@ -9,7 +9,7 @@ use proc_macro2::{Ident, Span, TokenStream};
 use prost_build::{Method, Service, ServiceGenerator};
 use quote::{format_ident, quote};
 
-use crate::{EventSourced, ValueEntity};
+use crate::{Action, EventSourced, ValueEntity};
 
 /// Generates service code from prost's view of each service.
 pub(crate) struct Generator {
@@ -17,6 +17,8 @@ pub(crate) struct Generator {
     pub(crate) event_sourced: HashMap<String, EventSourced>,
     /// Declared value entities, by full service name.
     pub(crate) value_entities: HashMap<String, ValueEntity>,
+    /// Declared actions, by full service name.
+    pub(crate) actions: HashMap<String, Action>,
     /// The SDK crate path, e.g. `::cloudstate_sdk`.
     pub(crate) sdk: TokenStream,
 }
@@ -28,6 +30,8 @@ impl ServiceGenerator for Generator {
             self.event_sourced_module(&service, &full_name, decl)
         } else if let Some(decl) = self.value_entities.get(&full_name) {
             self.value_entity_module(&service, &full_name, decl)
+        } else if self.actions.contains_key(&full_name) {
+            self.action_module(&service, &full_name)
         } else {
             self.service_module(&service, &full_name, TokenStream::new())
         };
@@ -287,6 +291,164 @@ impl Generator {
                     server
                         .descriptor_set(#(#supers)* FILE_DESCRIPTOR_SET)
                         .value_entity(SERVICE_NAME, self, options)
+                }
+            }
+        };
+        self.service_module(service, full_name, extra)
+    }
+}
+
+impl Generator {
+    /// An action: the typed trait (one method per rpc, by call shape) and
+    /// `Action<T>`, which routes each call shape by method name.
+    fn action_module(&self, service: &Service, full_name: &str) -> TokenStream {
+        let sdk = &self.sdk;
+        let p = quote!(#sdk::__private);
+        let trait_name = format_ident!("{}", service.proto_name.to_upper_camel_case());
+        let result = quote!(::core::result::Result);
+        let mut fns = Vec::new();
+        // Dispatch arms per call shape: unary, streamed in, streamed out, streamed.
+        let mut arms: [Vec<TokenStream>; 4] = Default::default();
+        for m in &service.methods {
+            let name = ident(&m.proto_name.to_snake_case());
+            let input = rust_type(&m.input_type);
+            let output = rust_type(&m.output_type);
+            let rpc = &m.proto_name;
+            let doc = comments(&m.comments.leading);
+            let to_any = reply_conversion(m, &p);
+            let requests = quote!(#p::BoxStream<'static, #result<#input, #p::Failure>>);
+            let responses = quote!(#p::BoxStream<'static, #p::ActionResult<#output>>);
+            let future = quote!(impl ::core::future::Future<Output = #p::ActionResult<#output>> + ::core::marker::Send);
+            let decode_stream = quote! {
+                #p::StreamExt::boxed(#p::StreamExt::map(input, |message| message.decode::<#input>()))
+            };
+            let map_stream = quote! {
+                #p::StreamExt::boxed(#p::StreamExt::map(responses, |result| result.map(|reply| reply.map(#to_any))))
+            };
+            match (m.client_streaming, m.server_streaming) {
+                (false, false) => {
+                    fns.push(quote! {
+                        #doc
+                        fn #name(&self, request: #input, ctx: #p::ActionContext) -> #future;
+                    });
+                    arms[0].push(quote! {
+                        #rpc => {
+                            let request = message.decode::<#input>()?;
+                            self.0.#name(request, ctx).await.map(|reply| reply.map(#to_any))
+                        }
+                    });
+                }
+                (true, false) => {
+                    fns.push(quote! {
+                        #doc
+                        fn #name(&self, requests: #requests, ctx: #p::ActionContext) -> #future;
+                    });
+                    arms[1].push(quote! {
+                        #rpc => {
+                            let requests = #decode_stream;
+                            self.0.#name(requests, ctx).await.map(|reply| reply.map(#to_any))
+                        }
+                    });
+                }
+                (false, true) => {
+                    fns.push(quote! {
+                        #doc
+                        fn #name(&self, request: #input, ctx: #p::ActionContext) -> #responses;
+                    });
+                    arms[2].push(quote! {
+                        #rpc => match message.decode::<#input>() {
+                            #result::Ok(request) => {
+                                let responses = self.0.#name(request, ctx);
+                                #map_stream
+                            }
+                            #result::Err(failure) => #p::once_failure(failure),
+                        }
+                    });
+                }
+                (true, true) => {
+                    fns.push(quote! {
+                        #doc
+                        fn #name(&self, requests: #requests, ctx: #p::ActionContext) -> #responses;
+                    });
+                    arms[3].push(quote! {
+                        #rpc => {
+                            let requests = #decode_stream;
+                            let responses = self.0.#name(requests, ctx);
+                            #map_stream
+                        }
+                    });
+                }
+            }
+        }
+        let [unary, streamed_in, streamed_out, streamed] = arms;
+        let depth = service.package.split('.').filter(|s| !s.is_empty()).count() + 1;
+        let supers = (0..depth).map(|_| quote!(super::));
+        let trait_doc = format!(
+            " The handlers of the action `{full_name}`: one per rpc. Implement unary and \
+             streamed-in rpcs with `async fn`."
+        );
+        let action_doc = format!(
+            " Serves a [`{trait_name}`] implementation; register it with \
+             `CloudState::register(Action(handlers), ActionOptions::new())`."
+        );
+        let extra = quote! {
+            #[doc = #trait_doc]
+            pub trait #trait_name: ::core::marker::Send + ::core::marker::Sync + ::core::marker::Sized + 'static {
+                #(#fns)*
+            }
+
+            #[doc = #action_doc]
+            #[derive(Clone, Debug, Default)]
+            pub struct Action<T>(pub T);
+
+            impl<T: #trait_name> #p::ActionHandler for Action<T> {
+                #[allow(unused_variables, unreachable_code)]
+                fn handle_unary(self: ::std::sync::Arc<Self>, message: #p::ActionMessage, ctx: #p::ActionContext) -> #p::BoxFuture<'static, #p::ActionResult> {
+                    ::std::boxed::Box::pin(async move {
+                        let name = ::std::string::ToString::to_string(ctx.command_name());
+                        let result: #p::ActionResult = match name.as_str() {
+                            #(#unary)*
+                            _ => #result::Err(#p::unhandled_action(&ctx, "unary")),
+                        };
+                        result
+                    })
+                }
+                #[allow(unused_variables, unreachable_code)]
+                fn handle_streamed_in(self: ::std::sync::Arc<Self>, input: #p::BoxStream<'static, #p::ActionMessage>, ctx: #p::ActionContext) -> #p::BoxFuture<'static, #p::ActionResult> {
+                    ::std::boxed::Box::pin(async move {
+                        let name = ::std::string::ToString::to_string(ctx.command_name());
+                        let result: #p::ActionResult = match name.as_str() {
+                            #(#streamed_in)*
+                            _ => #result::Err(#p::unhandled_action(&ctx, "streamed-in")),
+                        };
+                        result
+                    })
+                }
+                #[allow(unused_variables, unreachable_code)]
+                fn handle_streamed_out(self: ::std::sync::Arc<Self>, message: #p::ActionMessage, ctx: #p::ActionContext) -> #p::BoxStream<'static, #p::ActionResult> {
+                    let name = ::std::string::ToString::to_string(ctx.command_name());
+                    match name.as_str() {
+                        #(#streamed_out)*
+                        _ => #p::once_failure(#p::unhandled_action(&ctx, "streamed-out")),
+                    }
+                }
+                #[allow(unused_variables, unreachable_code)]
+                fn handle_streamed(self: ::std::sync::Arc<Self>, input: #p::BoxStream<'static, #p::ActionMessage>, ctx: #p::ActionContext) -> #p::BoxStream<'static, #p::ActionResult> {
+                    let name = ::std::string::ToString::to_string(ctx.command_name());
+                    match name.as_str() {
+                        #(#streamed)*
+                        _ => #p::once_failure(#p::unhandled_action(&ctx, "streamed")),
+                    }
+                }
+            }
+
+            impl<T: #trait_name> #p::Service for Action<T> {
+                type Options = #p::ActionOptions;
+                fn register(self, server: #p::CloudState, options: Self::Options) -> #p::CloudState {
+                    let _ = options;
+                    server
+                        .descriptor_set(#(#supers)* FILE_DESCRIPTOR_SET)
+                        .action(SERVICE_NAME, self)
                 }
             }
         };

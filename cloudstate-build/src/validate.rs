@@ -7,7 +7,7 @@ use heck::{ToSnakeCase, ToUpperCamelCase};
 use prost_types::FileDescriptorSet;
 use protox::prost_reflect::{DescriptorPool, MessageDescriptor, MethodDescriptor};
 
-use crate::{Error, EventSourced, ValueEntity};
+use crate::{Action, Error, EventSourced, ValueEntity};
 
 /// Names the generated trait takes for itself.
 const RESERVED: &[&str] = &["initial_state", "snapshot", "restore"];
@@ -287,4 +287,37 @@ pub(crate) fn value_entity(
         resolved_state: rust_path(service.package_name(), &state, sdk),
         ..decl.clone()
     })
+}
+
+/// Validates an action declaration: the service exists, and every rpc (any
+/// of the four shapes) becomes a distinct trait method.
+pub(crate) fn action(
+    decl: &Action,
+    pool: &DescriptorPool,
+    fds: &FileDescriptorSet,
+) -> Result<Action, Error> {
+    let name = &decl.service;
+    let Some(service) = pool.get_service_by_name(name) else {
+        let known: Vec<String> = pool.services().map(|s| s.full_name().to_owned()).collect();
+        return Err(Error::Proto(format!(
+            "action service [{name}] is not in the compiled protos; services found: [{}]",
+            known.join(", ")
+        )));
+    };
+    if service.name() == "Action" {
+        return Err(Error::Proto(format!(
+            "action service [{name}] would generate a trait named like the generated `Action` wrapper; rename the service"
+        )));
+    }
+    let mut trait_names = HashMap::new();
+    for method in service.methods() {
+        let at = location(fds, method.parent_file().name(), method.path());
+        claim(
+            &mut trait_names,
+            method.name().to_snake_case(),
+            format!("rpc [{}]", method.name()),
+            &at,
+        )?;
+    }
+    Ok(decl.clone())
 }

@@ -127,6 +127,21 @@ pub mod __private {
     pub use crate::{CloudState, Service};
     pub use futures_util::{FutureExt, StreamExt, stream};
 
+    /// The failure for an action call the generated dispatch does not know,
+    /// by call shape (`unary`, `streamed-in`, ...).
+    pub fn unhandled_action(ctx: &ActionContext, shape: &str) -> Failure {
+        Failure::new(format!(
+            "No {shape} handler found for command [{}] of action [{}]",
+            ctx.command_name(),
+            ctx.service_name()
+        ))
+    }
+
+    /// A response stream of one failure.
+    pub fn once_failure(failure: Failure) -> BoxStream<'static, ActionResult> {
+        StreamExt::boxed(stream::once(async move { Err(failure) }))
+    }
+
     /// The failure for a command the generated dispatch does not know.
     pub fn unhandled_command(command: &Command<'_>) -> Failure {
         Failure::new(format!(

@@ -4,6 +4,7 @@
 //! The services and their persistence ids are fixed by the TCK
 //! (`cloudstate.tck.model.*`).
 
+pub mod action;
 pub mod eventsourced;
 pub mod valueentity;
 
@@ -21,5 +22,5 @@ pub fn server() -> CloudState {
         .service_name(env!("CARGO_PKG_NAME"))
         .service_version(env!("CARGO_PKG_VERSION"))
         .descriptor_set(proto::FILE_DESCRIPTOR_SET);
-    valueentity::register(eventsourced::register(server))
+    action::register(valueentity::register(eventsourced::register(server)))
 }

@@ -279,6 +279,11 @@ impl<T> ActionReply<T> {
         &self.side_effects
     }
 
+    /// Removes and returns the side effects.
+    pub fn take_side_effects(&mut self) -> Vec<pb::SideEffect> {
+        std::mem::take(&mut self.side_effects)
+    }
+
     /// Converts the message, keeping everything else.
     pub fn map<U>(self, f: impl FnOnce(T) -> U) -> ActionReply<U> {
         ActionReply {
