@@ -560,6 +560,69 @@ mod tests {
         );
     }
 
+    /// The generated code for the greeter action is the committed golden
+    /// file; `UPDATE_GOLDEN=1` rewrites it after a deliberate change.
+    #[test]
+    fn greeter_action_matches_golden_file() {
+        let dir = out_dir("golden-action");
+        let warnings = configure()
+            .out_dir(&dir)
+            .emit_rerun_if_changed(false)
+            .action(Action::new("example.greeter.Greeter"))
+            .generate(&["greeter/greeter.proto"], &[FIXTURES])
+            .unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let file = "example.greeter.rs";
+        let generated = std::fs::read_to_string(dir.join(file)).unwrap();
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/golden")
+            .join(file);
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::write(&path, &generated).unwrap();
+        }
+        let expected = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            generated == expected,
+            "{file} differs from {}; rerun with UPDATE_GOLDEN=1",
+            path.display()
+        );
+    }
+
+    #[test]
+    fn action_declarations_are_checked() {
+        let run_action = |decl: Action, name: &str| {
+            configure()
+                .out_dir(out_dir(name))
+                .emit_rerun_if_changed(false)
+                .action(decl)
+                .generate(&["greeter/greeter.proto"], &[FIXTURES])
+        };
+        let e = run_action(Action::new("example.greeter.Greeterr"), "action-unknown")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("action service [example.greeter.Greeterr] is not in the compiled protos"),
+            "{e}"
+        );
+        let e = configure()
+            .out_dir(out_dir("action-twice"))
+            .emit_rerun_if_changed(false)
+            .action(Action::new("example.greeter.Greeter"))
+            .action(Action::new("example.greeter.Greeter"))
+            .generate(&["greeter/greeter.proto"], &[FIXTURES])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is declared twice"), "{e}");
+        // Streaming rpcs are fine for actions, and need no entity key.
+        let warnings = configure()
+            .out_dir(out_dir("action-streaming"))
+            .emit_rerun_if_changed(false)
+            .action(Action::new("example.invalid.Streaming"))
+            .generate(&["invalid.proto"], &[FIXTURES])
+            .unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+    }
+
     #[test]
     fn unknown_service_lists_the_services_found() {
         let e = run(
