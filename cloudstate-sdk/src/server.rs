@@ -236,7 +236,7 @@ impl CloudState {
         }
         if !built.actions.is_empty() {
             router = router.add_service(
-                ActionProtocolServer::new(ActionService::new(built.actions))
+                ActionProtocolServer::new(ActionService::new(built.actions, stop_rx.clone()))
                     .max_decoding_message_size(max)
                     .max_encoding_message_size(max),
             );

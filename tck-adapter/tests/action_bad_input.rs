@@ -397,3 +397,20 @@ async fn cancelled_bidirectional_call_drops_the_handler() {
     still_serving(&s.driver).await;
     s.server.shutdown().await.unwrap();
 }
+
+/// A graceful shutdown ends the input of an open bidirectional call: it
+/// completes with OK and the server stops without waiting out its grace.
+#[tokio::test]
+async fn shutdown_completes_open_bidirectional_calls() {
+    let mut s = setup().await;
+    let mut bidi = s.driver.action_streamed().await;
+    bidi.send(a::start(FAULTY, "Both")).await;
+    bidi.send(a::element(&other("one"))).await;
+    bidi.expect(a::reply(&response("one"))).await;
+    s.server.signal_shutdown();
+    bidi.expect_closed().await;
+    tokio::time::timeout(Duration::from_secs(5), s.server.join())
+        .await
+        .expect("the server did not stop")
+        .unwrap();
+}

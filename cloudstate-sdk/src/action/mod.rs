@@ -22,6 +22,8 @@
 //! A panic in a handler answers the call with a failure with a generic
 //! description; the panic is logged. A client that cancels a call drops the
 //! handler's future or stream: it simply stops, nothing is logged as an error.
+//! A graceful server shutdown ends the input of open bidirectional calls, so
+//! they finish their pending responses and complete with OK.
 
 pub(crate) mod runtime;
 

@@ -6,6 +6,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use futures_util::{FutureExt, StreamExt, stream};
+use tokio::sync::watch;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{Instrument, debug, error};
 
@@ -24,12 +25,14 @@ type Handlers = HashMap<String, Arc<dyn ActionHandler>>;
 /// The action protocol service over the registered handlers.
 pub(crate) struct ActionService {
     handlers: Arc<Handlers>,
+    shutdown: watch::Receiver<bool>,
 }
 
 impl ActionService {
-    pub(crate) fn new(handlers: Handlers) -> Self {
+    pub(crate) fn new(handlers: Handlers, shutdown: watch::Receiver<bool>) -> Self {
         Self {
             handlers: Arc::new(handlers),
+            shutdown,
         }
     }
 
@@ -87,7 +90,7 @@ impl ActionProtocol for ActionService {
         };
         let span = call_span(&ctx);
         let call = ctx.clone();
-        let elements = elements(input);
+        let elements = elements(input, None);
         let response = run(&ctx, move || handler.handle_streamed_in(elements, call))
             .instrument(span)
             .await;
@@ -127,7 +130,7 @@ impl ActionProtocol for ActionService {
             Err(unknown) => return Ok(Response::new(once(failure(unknown)))),
         };
         let call = ctx.clone();
-        let elements = elements(input);
+        let elements = elements(input, Some(self.shutdown.clone()));
         Ok(Response::new(run_stream(ctx, move || {
             handler.handle_streamed(elements, call)
         })))
@@ -140,10 +143,37 @@ fn call_span(ctx: &ActionContext) -> tracing::Span {
 
 /// The elements after the first message. An input that fails (the caller
 /// went away, a broken message) just ends: the call is over either way.
-fn elements(input: Streaming<ActionCommand>) -> BoxStream<'static, ActionMessage> {
-    stream::unfold(input, |mut input| async move {
-        match input.message().await {
-            Ok(Some(mut command)) => Some((ActionMessage::from_command(&mut command), input)),
+///
+/// With `shutdown`, the input also ends when the server shuts down, so a
+/// bidirectional call finishes its pending responses and completes with OK
+/// instead of holding the shutdown open.
+fn elements(
+    input: Streaming<ActionCommand>,
+    shutdown: Option<watch::Receiver<bool>>,
+) -> BoxStream<'static, ActionMessage> {
+    stream::unfold((input, shutdown), |(mut input, mut shutdown)| async move {
+        let next = match &mut shutdown {
+            Some(stop) => {
+                let stopping = async {
+                    if stop.wait_for(|stopping| *stopping).await.is_err() {
+                        // The server is gone; its connections end by themselves.
+                        std::future::pending::<()>().await;
+                    }
+                };
+                tokio::select! {
+                    next = input.message() => next,
+                    () = stopping => {
+                        debug!("shutting down: ending the action's input");
+                        return None;
+                    }
+                }
+            }
+            None => input.message().await,
+        };
+        match next {
+            Ok(Some(mut command)) => {
+                Some((ActionMessage::from_command(&mut command), (input, shutdown)))
+            }
             Ok(None) => None,
             Err(status) => {
                 debug!("the action's input ended with {status}");
