@@ -51,6 +51,35 @@ pub type ActionResult<T = Any> = Result<ActionReply<T>, Failure>;
 ///
 /// The methods take `self: Arc<Self>` so that the futures and streams they
 /// return can own the handler (`'static`).
+///
+/// ```
+/// use std::sync::Arc;
+/// use cloudstate_sdk::action::{BoxFuture, BoxStream};
+/// use cloudstate_sdk::{ActionContext, ActionHandler, ActionMessage, ActionReply, ActionResult};
+/// use futures_util::StreamExt;
+///
+/// /// Echoes every payload back.
+/// struct Echo;
+///
+/// impl ActionHandler for Echo {
+///     fn handle_unary(self: Arc<Self>, m: ActionMessage, _: ActionContext) -> BoxFuture<'static, ActionResult> {
+///         Box::pin(async move { Ok(ActionReply::message(m.payload)) })
+///     }
+///     fn handle_streamed_in(self: Arc<Self>, input: BoxStream<'static, ActionMessage>, _: ActionContext) -> BoxFuture<'static, ActionResult> {
+///         Box::pin(async move {
+///             let last = input.collect::<Vec<_>>().await.pop();
+///             Ok(last.map_or_else(ActionReply::no_reply, |m| ActionReply::message(m.payload)))
+///         })
+///     }
+///     fn handle_streamed_out(self: Arc<Self>, m: ActionMessage, _: ActionContext) -> BoxStream<'static, ActionResult> {
+///         futures_util::stream::iter([Ok(ActionReply::message(m.payload))]).boxed()
+///     }
+///     fn handle_streamed(self: Arc<Self>, input: BoxStream<'static, ActionMessage>, _: ActionContext) -> BoxStream<'static, ActionResult> {
+///         input.map(|m| Ok(ActionReply::message(m.payload))).boxed()
+///     }
+/// }
+/// # let _ = cloudstate_sdk::CloudState::new().action("com.example.Echo", Echo);
+/// ```
 pub trait ActionHandler: Send + Sync + 'static {
     /// A unary call: one request, one response.
     fn handle_unary(
