@@ -414,3 +414,27 @@ async fn shutdown_completes_open_bidirectional_calls() {
         .expect("the server did not stop")
         .unwrap();
 }
+
+/// Registration refuses an action whose service is not described, and one
+/// registered twice.
+#[tokio::test]
+async fn invalid_action_registrations_are_refused() {
+    let faulty = || Faulty {
+        dropped: Arc::default(),
+    };
+    let unknown = CloudState::new()
+        .descriptor_set(tck_adapter::proto::FILE_DESCRIPTOR_SET)
+        .action("no.Such", faulty());
+    let e = TestServer::start(unknown).await.join().await.unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("service [no.Such] is not in the descriptor sets"),
+        "{e}"
+    );
+    let twice = CloudState::new()
+        .descriptor_set(tck_adapter::proto::FILE_DESCRIPTOR_SET)
+        .action(FAULTY, faulty())
+        .action(FAULTY, faulty());
+    let e = TestServer::start(twice).await.join().await.unwrap_err();
+    assert!(e.to_string().contains("registered twice"), "{e}");
+}

@@ -155,6 +155,12 @@ async fn action_discovery() {
             .unwrap_or_else(|| panic!("{name} not discovered"));
         assert_eq!(entity.entity_type, PROTOCOL);
         assert_eq!(entity.passivation_strategy, None);
+        // The simple service name: the proxy does not use it for actions.
+        assert_eq!(
+            entity.persistence_id,
+            name.rsplit('.').next().unwrap(),
+            "{name}"
+        );
     }
 }
 
