@@ -54,6 +54,8 @@ async fn reflection_lists_sorted_services_and_answers_unknown_symbols_empty() {
         "cloudstate.tck.model.EventSourcedConfigured",
         "cloudstate.tck.model.EventSourcedTckModel",
         "cloudstate.tck.model.EventSourcedTwo",
+        "cloudstate.tck.model.action.ActionTckModel",
+        "cloudstate.tck.model.action.ActionTwo",
         "cloudstate.tck.model.valueentity.ValueEntityConfigured",
         "cloudstate.tck.model.valueentity.ValueEntityTckModel",
         "cloudstate.tck.model.valueentity.ValueEntityTwo",
