@@ -1,19 +1,73 @@
-//! Active entities: one task per entity owning its stream to the user
-//! function, a mailbox of commands handled one at a time, persistence before
-//! the reply, passivation and restart.
+//! Active entities of the kinds that hold one stream each to the user
+//! function: event-sourced and value entities. One task per entity owns its
+//! stream and a mailbox of commands handled one at a time; the entity's state
+//! is written before the reply; idle entities passivate. What differs between
+//! the two protocols (opening messages, replies, storage, error texts) is a
+//! [`Protocol`].
+
+/// The items of a [`Protocol`] impl that only name generated types: every
+/// entity protocol has the same stream shape (a `handle` call; commands in
+/// the input oneof; replies and stream failures in the output oneof).
+macro_rules! stream_shape {
+    (
+        client: $client:ident,
+        input: $input:ident, $input_oneof:ident,
+        output: $output:ident, $output_oneof:ident,
+        observed: $observed_in:ident, $observed_out:ident $(,)?
+    ) => {
+        type In = $input;
+        type Out = $output;
+
+        fn observed_in(stream: u64, message: $input) -> $crate::observe::Observed {
+            $crate::observe::Observed::$observed_in(stream, message)
+        }
+
+        fn observed_out(stream: u64, message: $output) -> $crate::observe::Observed {
+            $crate::observe::Observed::$observed_out(stream, message)
+        }
+
+        fn command(command: ::cloudstate_sdk::protocol::cloudstate::Command) -> $input {
+            $input {
+                message: Some($input_oneof::Command(command)),
+            }
+        }
+
+        async fn call(
+            channel: ::tonic::transport::Channel,
+            max_message_size: usize,
+            input: ::tokio_stream::wrappers::ReceiverStream<$input>,
+        ) -> Result<::tonic::Response<::tonic::Streaming<$output>>, ::tonic::Status> {
+            $client::new(channel)
+                .max_decoding_message_size(max_message_size)
+                .max_encoding_message_size(max_message_size)
+                .handle(input)
+                .await
+        }
+
+        fn classify(out: $output) -> $crate::entity::Received<Self::Reply> {
+            match out.message {
+                Some($output_oneof::Reply(reply)) => {
+                    $crate::entity::Received::Reply(reply.command_id, reply)
+                }
+                Some($output_oneof::Failure(failure)) => $crate::entity::Received::Failure(failure),
+                None => $crate::entity::Received::Empty,
+            }
+        }
+    };
+}
+
+mod eventsourced;
+mod value;
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cloudstate_sdk::payload::Any;
-use cloudstate_sdk::protocol::cloudstate::eventsourced::{
-    EventSourcedEvent, EventSourcedInit, EventSourcedReply, EventSourcedSnapshot,
-    EventSourcedStreamIn, EventSourcedStreamOut, event_sourced_client::EventSourcedClient,
-    event_sourced_stream_in::Message as In, event_sourced_stream_out::Message as Out,
-};
-use cloudstate_sdk::protocol::cloudstate::{self as pb, client_action::Action};
+use cloudstate_sdk::protocol::cloudstate as pb;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
@@ -21,10 +75,13 @@ use tonic::Streaming;
 use tonic::transport::Channel;
 use tracing::{debug, warn};
 
+pub(crate) use eventsourced::EventSourced;
+pub(crate) use value::ValueEntity;
+
 use crate::error::ProxyError;
 use crate::model::ServiceModel;
 use crate::observe::{Observed, Observer};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// What an entity answered a command with.
 #[derive(Debug, Clone, Default)]
@@ -73,8 +130,9 @@ impl Entities {
         })
     }
 
-    /// Hands a command to its entity, starting the entity if it is not active.
-    pub(crate) async fn dispatch(
+    /// Hands a command to its entity, starting the entity (speaking `P`) if
+    /// it is not active.
+    pub(crate) async fn dispatch<P: Protocol>(
         self: &Arc<Self>,
         service: &Arc<ServiceModel>,
         entity_id: String,
@@ -110,12 +168,13 @@ impl Entities {
                     }
                     let id = self.incarnations.fetch_add(1, Ordering::Relaxed);
                     active.insert(key.clone(), (id, tx));
-                    let task = EventSourcedTask {
+                    let task = EntityTask::<P> {
                         entities: Arc::clone(self),
                         service: Arc::clone(service),
                         entity_id: key.1.clone(),
                         mailbox: rx,
                         id,
+                        protocol: PhantomData,
                     };
                     let handle = tokio::spawn(task.run());
                     let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
@@ -170,319 +229,370 @@ impl Entities {
     }
 }
 
+/// What distinguishes one entity protocol from another, for the proxy.
+pub(crate) trait Protocol: Sized + Send + Sync + 'static {
+    /// The stream's input message.
+    type In: Clone + Send + Sync + 'static;
+    /// The stream's output message.
+    type Out: Clone + Send + Sync + 'static;
+    /// The reply variant of an output message.
+    type Reply: Send;
+    /// What a stream needs to remember between replies (the journal's last
+    /// sequence number).
+    type Session: Send;
+
+    /// The client-visible texts of protocol errors.
+    const TEXTS: Texts;
+
+    /// An input message, as observed.
+    fn observed_in(stream: u64, message: Self::In) -> Observed;
+    /// An output message, as observed.
+    fn observed_out(stream: u64, message: Self::Out) -> Observed;
+
+    /// Reads what the entity starts from: the messages that open its stream
+    /// (`init` first) and the session.
+    fn recover(
+        entity: EntityRef<'_>,
+    ) -> impl Future<Output = Result<(Vec<Self::In>, Self::Session), StoreError>> + Send;
+
+    /// A command as an input message.
+    fn command(command: pb::Command) -> Self::In;
+
+    /// Opens the stream.
+    fn call(
+        channel: Channel,
+        max_message_size: usize,
+        input: ReceiverStream<Self::In>,
+    ) -> impl Future<Output = Result<tonic::Response<Streaming<Self::Out>>, tonic::Status>>
+    + Send
+    + 'static;
+
+    /// What an output message is.
+    fn classify(out: Self::Out) -> Received<Self::Reply>;
+
+    /// Acts on the reply to the current command: stores what it changes,
+    /// then says what the caller gets.
+    fn apply(
+        session: &mut Self::Session,
+        entity: EntityRef<'_>,
+        reply: Self::Reply,
+    ) -> impl Future<Output = Handled> + Send;
+}
+
+/// The official proxy's texts for a protocol's errors.
+pub(crate) struct Texts {
+    /// The current command, when a reply names another command.
+    pub(crate) unexpected_reply: &'static str,
+    /// The current command, after a stream-level failure or an empty message.
+    pub(crate) unexpected_failure: &'static str,
+    /// The current command, when the user function ends the stream.
+    pub(crate) unexpected_termination: &'static str,
+    /// The commands queued behind it.
+    pub(crate) terminated: &'static str,
+}
+
+/// One entity, as its protocol sees it.
+#[derive(Clone, Copy)]
+pub(crate) struct EntityRef<'a> {
+    pub(crate) store: &'a Store,
+    pub(crate) service: &'a ServiceModel,
+    pub(crate) entity_id: &'a str,
+}
+
+/// An output message, sorted.
+pub(crate) enum Received<R> {
+    /// A reply to the command with this id.
+    Reply(i64, R),
+    /// A stream-level failure.
+    Failure(pb::Failure),
+    /// No message (or one this proxy does not know).
+    Empty,
+}
+
+/// What becomes of a reply.
+pub(crate) enum Handled {
+    /// The caller gets this; the entity goes on.
+    Reply(UfReply),
+    /// The caller gets this; the entity is reloaded on a new stream at once.
+    Restart(UfReply),
+    /// The caller gets this error (the reason is logged); the entity stops.
+    Stop(ProxyError, String),
+}
+
+impl Handled {
+    /// A protocol error: the caller gets `text` as a failure.
+    pub(crate) fn unexpected(text: &str, reason: impl Into<String>) -> Self {
+        Self::Stop(ProxyError::Failure(text.to_owned()), reason.into())
+    }
+}
+
 /// How an incarnation of the stream ended.
 enum End {
     /// Idle or shutting down: the entity goes away.
     Passivate,
-    /// The user function asked for a restart: reload from the journal now.
+    /// The user function asked for a restart: reload now.
     Restart,
     /// A protocol error: fail what is queued and stop.
     Stop(String),
 }
 
-struct EventSourcedTask {
+/// Room for the messages sent ahead of replies (the official relay buffer).
+const RELAY_BUFFER: usize = 100;
+
+/// How long a closing stream may take to end its side.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+struct EntityTask<P> {
     entities: Arc<Entities>,
     service: Arc<ServiceModel>,
     entity_id: String,
     mailbox: mpsc::Receiver<Envelope>,
     /// This task's number in the registry.
     id: u64,
+    protocol: PhantomData<P>,
 }
 
 /// One open stream to the user function.
-struct Stream {
+struct Stream<P: Protocol> {
     number: u64,
-    input: Option<mpsc::Sender<EventSourcedStreamIn>>,
-    output: Output,
+    input: Option<mpsc::Sender<P::In>>,
+    output: Output<P::Out>,
+    observer: Observer,
 }
 
 /// The response side of a stream. Some servers (grpc-go) send response
 /// headers only with their first message, which comes after the first
 /// command: the call is therefore not awaited before commands are sent.
-enum Output {
-    Pending(JoinHandle<Result<tonic::Response<Streaming<EventSourcedStreamOut>>, tonic::Status>>),
-    Open(Box<Streaming<EventSourcedStreamOut>>),
-    Failed,
+enum Output<O> {
+    Pending(JoinHandle<Result<tonic::Response<Streaming<O>>, tonic::Status>>),
+    Open(Box<Streaming<O>>),
+    Ended,
 }
 
-impl Stream {
-    async fn message(&mut self) -> Result<Option<EventSourcedStreamOut>, tonic::Status> {
+impl<P: Protocol> Stream<P> {
+    /// Sends `command`, then reads its answer; `None` when the stream is over.
+    async fn exchange(&mut self, command: P::In) -> Option<P::Out> {
+        self.observer
+            .emit(|| P::observed_in(self.number, command.clone()));
+        let input = self.input.as_ref()?;
+        if input.send(command).await.is_err() {
+            return None;
+        }
+        self.message().await
+    }
+
+    /// The next message from the user function; `None` once its side has
+    /// ended (observed once, with whether it ended with OK).
+    async fn message(&mut self) -> Option<P::Out> {
         if let Output::Pending(call) = &mut self.output {
-            self.output = match call.await {
-                Ok(Ok(response)) => Output::Open(Box::new(response.into_inner())),
+            match call.await {
+                Ok(Ok(response)) => self.output = Output::Open(Box::new(response.into_inner())),
                 Ok(Err(status)) => {
-                    self.output = Output::Failed;
-                    return Err(status);
+                    debug!(
+                        stream = self.number,
+                        "the user function refused the stream: {status}"
+                    );
+                    return self.ended(false);
                 }
                 Err(e) => {
-                    self.output = Output::Failed;
-                    return Err(tonic::Status::internal(e.to_string()));
+                    debug!(stream = self.number, "the stream's call failed: {e}");
+                    return self.ended(false);
                 }
-            };
+            }
         }
-        match &mut self.output {
-            Output::Open(streaming) => streaming.message().await,
-            _ => Err(tonic::Status::unavailable(
-                "the stream to the user function failed",
-            )),
+        let Output::Open(streaming) = &mut self.output else {
+            return None;
+        };
+        match streaming.message().await {
+            Ok(Some(out)) => {
+                self.observer
+                    .emit(|| P::observed_out(self.number, out.clone()));
+                Some(out)
+            }
+            Ok(None) => self.ended(true),
+            Err(status) => {
+                debug!(
+                    stream = self.number,
+                    "the user function failed the stream: {status}"
+                );
+                self.ended(false)
+            }
+        }
+    }
+
+    fn ended(&mut self, ok: bool) -> Option<P::Out> {
+        self.output = Output::Ended;
+        self.observer.emit(|| Observed::OutputClosed {
+            stream: self.number,
+            ok,
+        });
+        None
+    }
+
+    /// Half-closes the stream and waits (at most [`CLOSE_GRACE`]) for the
+    /// user function to end its side.
+    async fn close(mut self) {
+        self.input = None;
+        self.observer.emit(|| Observed::InputClosed(self.number));
+        let drain = async { while self.message().await.is_some() {} };
+        if tokio::time::timeout(CLOSE_GRACE, drain).await.is_err() {
+            self.ended(false);
         }
     }
 }
 
-impl EventSourcedTask {
+impl<P: Protocol> EntityTask<P> {
     fn key(&self) -> Key {
         (self.service.name.clone(), self.entity_id.clone())
     }
 
+    fn entity<'a>(&'a self, shared: &'a Shared) -> EntityRef<'a> {
+        EntityRef {
+            store: &shared.store,
+            service: &self.service,
+            entity_id: &self.entity_id,
+        }
+    }
+
     async fn run(mut self) {
+        let shared = Arc::clone(&self.entities.shared);
         loop {
-            let end = self.incarnation().await;
-            match end {
-                End::Restart => continue,
-                End::Passivate => return,
-                End::Stop(reason) => {
-                    warn!(service = %self.service.name, entity_id = %self.entity_id, "entity stopped: {reason}");
-                    self.entities
-                        .retire(&self.key(), self.id, &mut self.mailbox);
-                    while let Some(envelope) = self.mailbox.recv().await {
+            let (stream, end) = match self.open(&shared).await {
+                Ok((mut stream, mut session)) => {
+                    let end = self.serve(&shared, &mut stream, &mut session).await;
+                    (Some(stream), end)
+                }
+                Err(reason) => {
+                    // Unreachable user function or store: the first waiting
+                    // command gets the reason.
+                    if let Ok(envelope) = self.mailbox.try_recv() {
                         let _ = envelope
                             .reply
-                            .send(Err(ProxyError::Failure("Entity terminated".into())));
+                            .send(Err(ProxyError::Internal(reason.clone())));
                     }
-                    return;
+                    (None, End::Stop(reason))
                 }
+            };
+            if let End::Stop(reason) = &end {
+                warn!(service = %self.service.name, entity_id = %self.entity_id, "entity stopped: {reason}");
+                self.entities
+                    .retire(&self.key(), self.id, &mut self.mailbox);
+                while let Ok(envelope) = self.mailbox.try_recv() {
+                    let _ = envelope
+                        .reply
+                        .send(Err(ProxyError::Failure(P::TEXTS.terminated.into())));
+                }
+            }
+            if let Some(stream) = stream {
+                stream.close().await;
+            }
+            if !matches!(end, End::Restart) {
+                return;
             }
         }
     }
 
-    async fn incarnation(&mut self) -> End {
-        let shared = Arc::clone(&self.entities.shared);
-        let (mut stream, sequence) = match self.open(&shared).await {
-            Ok(opened) => opened,
-            Err(reason) => {
-                // Unreachable user function: fail the first waiting command with the reason.
-                if let Ok(envelope) = self.mailbox.try_recv() {
-                    let _ = envelope
-                        .reply
-                        .send(Err(ProxyError::Internal(reason.clone())));
-                }
-                return End::Stop(reason);
-            }
-        };
-        let end = self.serve(&shared, &mut stream, sequence).await;
-        self.close(&shared, stream).await;
-        end
-    }
-
-    async fn open(&self, shared: &Shared) -> Result<(Stream, i64), String> {
-        let recovery = shared
-            .store
-            .recover(&self.service.persistence_id, &self.entity_id)
+    async fn open(&self, shared: &Shared) -> Result<(Stream<P>, P::Session), String> {
+        let (opening, session) = P::recover(self.entity(shared))
             .await
             .map_err(|e| e.to_string())?;
-        let sequence = recovery
-            .events
-            .last()
-            .map(|e| e.sequence)
-            .or(recovery.snapshot.as_ref().map(|s| s.sequence))
-            .unwrap_or(0);
-        // Room for the whole replay, so it goes out in order before any command.
-        let (tx, rx) = mpsc::channel(100.max(recovery.events.len() + 1));
+        // Room for all of the opening, so it goes out in order before any command.
+        let (tx, rx) = mpsc::channel(RELAY_BUFFER.max(opening.len() + 1));
         let number = shared.streams.fetch_add(1, Ordering::Relaxed) + 1;
         shared.observer.emit(|| Observed::StreamOpened {
             stream: number,
             service: self.service.name.clone(),
             entity_id: self.entity_id.clone(),
         });
-        let mut client = EventSourcedClient::new(shared.channel.clone())
-            .max_decoding_message_size(shared.max_message_size)
-            .max_encoding_message_size(shared.max_message_size);
-        let mut messages = vec![In::Init(EventSourcedInit {
-            service_name: self.service.name.clone(),
-            entity_id: self.entity_id.clone(),
-            snapshot: recovery.snapshot.map(|s| EventSourcedSnapshot {
-                snapshot_sequence: s.sequence,
-                snapshot: Some(s.payload),
-            }),
-        })];
-        messages.extend(recovery.events.into_iter().map(|e| {
-            In::Event(EventSourcedEvent {
-                sequence: e.sequence,
-                payload: Some(e.payload),
-            })
-        }));
-        for message in messages {
-            let message = EventSourcedStreamIn {
-                message: Some(message),
-            };
+        for message in opening {
             shared
                 .observer
-                .emit(|| Observed::EventSourcedIn(number, message.clone()));
+                .emit(|| P::observed_in(number, message.clone()));
             tx.try_send(message)
-                .map_err(|_| "the replay did not fit its channel".to_owned())?;
+                .map_err(|_| "the opening messages did not fit their channel".to_owned())?;
         }
-        let call = tokio::spawn(async move { client.handle(ReceiverStream::new(rx)).await });
-        Ok((
-            Stream {
-                number,
-                input: Some(tx),
-                output: Output::Pending(call),
-            },
-            sequence,
-        ))
+        let call = tokio::spawn(P::call(
+            shared.channel.clone(),
+            shared.max_message_size,
+            ReceiverStream::new(rx),
+        ));
+        let stream = Stream {
+            number,
+            input: Some(tx),
+            output: Output::Pending(call),
+            observer: shared.observer.clone(),
+        };
+        Ok((stream, session))
     }
 
-    async fn serve(&mut self, shared: &Shared, stream: &mut Stream, mut sequence: i64) -> End {
+    async fn serve(
+        &mut self,
+        shared: &Shared,
+        stream: &mut Stream<P>,
+        session: &mut P::Session,
+    ) -> End {
         let mut command_id = 0;
+        while let Some(envelope) = self.next_command().await {
+            command_id += 1;
+            let command = P::command(pb::Command {
+                entity_id: self.entity_id.clone(),
+                id: command_id,
+                name: envelope.name,
+                payload: Some(envelope.payload),
+                streamed: false,
+                metadata: None,
+            });
+            let handled = match stream.exchange(command).await.map(P::classify) {
+                Some(Received::Reply(id, reply)) if id == command_id => {
+                    P::apply(session, self.entity(shared), reply).await
+                }
+                Some(Received::Reply(id, _)) => Handled::unexpected(
+                    P::TEXTS.unexpected_reply,
+                    format!("a reply to command {id} while {command_id} was current"),
+                ),
+                Some(Received::Failure(failure)) => Handled::unexpected(
+                    P::TEXTS.unexpected_failure,
+                    format!("entity failure: {}", failure.description),
+                ),
+                Some(Received::Empty) => Handled::unexpected(
+                    P::TEXTS.unexpected_failure,
+                    "an empty message from the user function",
+                ),
+                None => Handled::unexpected(
+                    P::TEXTS.unexpected_termination,
+                    "the user function ended the stream",
+                ),
+            };
+            match handled {
+                Handled::Reply(reply) => {
+                    let _ = envelope.reply.send(Ok(reply));
+                }
+                Handled::Restart(reply) => {
+                    let _ = envelope.reply.send(Ok(reply));
+                    return End::Restart;
+                }
+                Handled::Stop(error, reason) => {
+                    let _ = envelope.reply.send(Err(error));
+                    return End::Stop(reason);
+                }
+            }
+        }
+        End::Passivate
+    }
+
+    /// The next command, or `None` once the entity is to passivate: idle for
+    /// the service's timeout, or no longer reachable (shutdown).
+    async fn next_command(&mut self) -> Option<Envelope> {
         loop {
-            let envelope = tokio::select! {
-                envelope = self.mailbox.recv() => match envelope {
-                    Some(envelope) => envelope,
-                    None => return End::Passivate,
-                },
+            tokio::select! {
+                envelope = self.mailbox.recv() => return envelope,
                 () = tokio::time::sleep(self.service.passivation) => {
                     if self.entities.retire_if_idle(&self.key(), self.id, &mut self.mailbox) {
                         debug!(service = %self.service.name, entity_id = %self.entity_id, "passivating");
-                        return End::Passivate;
-                    }
-                    continue;
-                }
-            };
-            command_id += 1;
-            let command = EventSourcedStreamIn {
-                message: Some(In::Command(pb::Command {
-                    entity_id: self.entity_id.clone(),
-                    id: command_id,
-                    name: envelope.name,
-                    payload: Some(envelope.payload),
-                    streamed: false,
-                    metadata: None,
-                })),
-            };
-            shared
-                .observer
-                .emit(|| Observed::EventSourcedIn(stream.number, command.clone()));
-            let sent = match &stream.input {
-                Some(input) => input.send(command).await.is_ok(),
-                None => false,
-            };
-            let out = if sent {
-                stream.message().await
-            } else {
-                Ok(None)
-            };
-            let reply = match out {
-                Ok(Some(out)) => {
-                    shared
-                        .observer
-                        .emit(|| Observed::EventSourcedOut(stream.number, out.clone()));
-                    match out.message {
-                        Some(Out::Reply(reply)) if reply.command_id == command_id => reply,
-                        Some(Out::Reply(_)) => {
-                            let _ = envelope
-                                .reply
-                                .send(Err(ProxyError::Failure("Unexpected entity reply".into())));
-                            return End::Stop(format!(
-                                "reply for another command than {command_id}"
-                            ));
-                        }
-                        Some(Out::Failure(failure)) => {
-                            let _ = envelope
-                                .reply
-                                .send(Err(ProxyError::Failure("Unexpected entity failure".into())));
-                            return End::Stop(format!("entity failure: {}", failure.description));
-                        }
-                        None => {
-                            let _ = envelope
-                                .reply
-                                .send(Err(ProxyError::Failure("Unexpected entity failure".into())));
-                            return End::Stop("empty message from the user function".into());
-                        }
+                        return None;
                     }
                 }
-                Ok(None) | Err(_) => {
-                    let _ = envelope.reply.send(Err(ProxyError::Failure(
-                        "Unexpected entity termination".into(),
-                    )));
-                    let ok = out.is_ok();
-                    shared.observer.emit(|| Observed::OutputClosed {
-                        stream: stream.number,
-                        ok,
-                    });
-                    return End::Stop("the user function ended the stream".into());
-                }
-            };
-            let EventSourcedReply {
-                client_action,
-                side_effects,
-                events,
-                snapshot,
-                ..
-            } = reply;
-            let restart = matches!(
-                client_action.as_ref().and_then(|a| a.action.as_ref()),
-                Some(Action::Failure(pb::Failure { restart: true, .. }))
-            );
-            if restart {
-                // The failed command's events are not persisted; the entity
-                // is rebuilt from the journal on a new stream at once.
-                let _ = envelope.reply.send(Ok(UfReply {
-                    client_action,
-                    side_effects: Vec::new(),
-                }));
-                return End::Restart;
             }
-            if !events.is_empty() {
-                let count = events.len() as i64;
-                let stored = shared
-                    .store
-                    .append(
-                        &self.service.persistence_id,
-                        &self.entity_id,
-                        sequence + 1,
-                        events,
-                        snapshot,
-                    )
-                    .await;
-                if let Err(e) = stored {
-                    let _ = envelope
-                        .reply
-                        .send(Err(ProxyError::Internal(e.to_string())));
-                    return End::Stop(e.to_string());
-                }
-                sequence += count;
-            }
-            let _ = envelope.reply.send(Ok(UfReply {
-                client_action,
-                side_effects,
-            }));
         }
-    }
-
-    /// Half-closes the stream and waits (at most 5 s) for the user function
-    /// to end its side.
-    async fn close(&self, shared: &Shared, mut stream: Stream) {
-        stream.input = None;
-        shared
-            .observer
-            .emit(|| Observed::InputClosed(stream.number));
-        let drain = async {
-            loop {
-                match stream.message().await {
-                    Ok(Some(out)) => shared
-                        .observer
-                        .emit(|| Observed::EventSourcedOut(stream.number, out)),
-                    Ok(None) => return true,
-                    Err(_) => return false,
-                }
-            }
-        };
-        let ok = tokio::time::timeout(Duration::from_secs(5), drain)
-            .await
-            .unwrap_or(false);
-        shared.observer.emit(|| Observed::OutputClosed {
-            stream: stream.number,
-            ok,
-        });
     }
 }

@@ -2,10 +2,19 @@
 //!
 //! It does, for one user function on one machine, what the official proxy
 //! does in its in-memory dev mode: discovers the user function's services,
-//! serves them over gRPC and HTTP/JSON on one port, runs one stream per active
-//! event-sourced entity, persists events and snapshots (in memory or SQLite)
-//! before replying, performs side effects and forwards, passivates idle
-//! entities and restarts failed ones from the journal.
+//! serves them over gRPC and HTTP/JSON on one port, and runs one stream per
+//! active entity of the two kinds it serves so far:
+//!
+//! - **event-sourced entities**: events and snapshots are persisted before
+//!   the reply, replayed when an entity starts, and a failed entity restarts
+//!   from its journal;
+//! - **value entities**: the state is read when an entity starts (`init`
+//!   always carries it, empty when nothing is stored) and each reply's update
+//!   or delete is written before the reply.
+//!
+//! Everything is stored in memory or in SQLite ([`Store`]). It performs side
+//! effects and forwards, and passivates idle entities. CRDTs and actions are
+//! not served yet (their calls fail with `UNIMPLEMENTED`, 404 over HTTP).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), cloudstate_devproxy::Error> {
@@ -58,7 +67,7 @@ use crate::router::Router;
 pub struct DevProxyConfig {
     /// `host:port` of the user function.
     pub user_function: String,
-    /// Where journals and snapshots go.
+    /// Where journals, snapshots and value-entity state go.
     pub store: Store,
     /// Passivation of entities that configure none (the official default: 30 s).
     pub default_passivation: Duration,

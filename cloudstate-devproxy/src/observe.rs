@@ -5,6 +5,9 @@ use cloudstate_sdk::protocol::cloudstate as pb;
 use cloudstate_sdk::protocol::cloudstate::eventsourced::{
     EventSourcedStreamIn, EventSourcedStreamOut,
 };
+use cloudstate_sdk::protocol::cloudstate::valueentity::{
+    ValueEntityStreamIn, ValueEntityStreamOut,
+};
 use tokio::sync::broadcast;
 
 /// One observed exchange.
@@ -32,6 +35,10 @@ pub enum Observed {
     EventSourcedIn(u64, EventSourcedStreamIn),
     /// An event-sourced message received from the user function.
     EventSourcedOut(u64, EventSourcedStreamOut),
+    /// A value-entity message sent to the user function.
+    ValueEntityIn(u64, ValueEntityStreamIn),
+    /// A value-entity message received from the user function.
+    ValueEntityOut(u64, ValueEntityStreamOut),
     /// The proxy completed its side of a stream.
     InputClosed(u64),
     /// The user function completed its side of a stream (`ok` is false for an error status).

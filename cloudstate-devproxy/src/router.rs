@@ -14,9 +14,9 @@ use tokio::sync::oneshot;
 use tonic::transport::Channel;
 use tracing::{error, warn};
 
-use crate::entity::{Entities, Envelope, UfReply};
+use crate::entity::{Entities, Envelope, EventSourced, Protocol, UfReply, ValueEntity};
 use crate::error::ProxyError;
-use crate::model::{EntityType, MethodModel, Model};
+use crate::model::{EntityType, MethodModel, Model, ServiceModel};
 use crate::observe::{Observed, Observer};
 
 /// A reply to the client: the message bytes of the method's output type, and
@@ -95,32 +95,49 @@ impl Router {
             })?;
         match method.entity_type {
             EntityType::EventSourced => {
-                let entity_id = method.entity_id(&payload.value).map_err(|e| {
-                    ProxyError::BadRequest(format!(
-                        "the request is not a valid {}: {e}",
-                        method.descriptor.input().full_name()
-                    ))
-                })?;
-                let (tx, rx) = oneshot::channel();
-                let envelope = Envelope {
-                    name: method.name().to_owned(),
-                    payload,
-                    reply: tx,
-                };
-                self.entities.dispatch(service, entity_id, envelope).await;
-                match tokio::time::timeout(self.relay_timeout, rx).await {
-                    Ok(Ok(result)) => result,
-                    Ok(Err(_)) => Err(ProxyError::Failure("Entity terminated".into())),
-                    Err(_) => Err(ProxyError::Internal(format!(
-                        "no reply from the entity within {:?}",
-                        self.relay_timeout
-                    ))),
-                }
+                self.call_keyed::<EventSourced>(service, method, payload)
+                    .await
+            }
+            EntityType::ValueEntity => {
+                self.call_keyed::<ValueEntity>(service, method, payload)
+                    .await
             }
             other => Err(ProxyError::Unimplemented(format!(
                 "the dev proxy does not serve {} entities yet ({})",
                 other.name(),
                 method.service
+            ))),
+        }
+    }
+
+    /// Sends a command to the entity its key fields name, and waits for the reply.
+    async fn call_keyed<P: Protocol>(
+        &self,
+        service: &Arc<ServiceModel>,
+        method: &MethodModel,
+        payload: Any,
+    ) -> Result<UfReply, ProxyError> {
+        let entity_id = method.entity_id(&payload.value).map_err(|e| {
+            ProxyError::BadRequest(format!(
+                "the request is not a valid {}: {e}",
+                method.descriptor.input().full_name()
+            ))
+        })?;
+        let (tx, rx) = oneshot::channel();
+        let envelope = Envelope {
+            name: method.name().to_owned(),
+            payload,
+            reply: tx,
+        };
+        self.entities
+            .dispatch::<P>(service, entity_id, envelope)
+            .await;
+        match tokio::time::timeout(self.relay_timeout, rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(ProxyError::Failure(P::TEXTS.terminated.into())),
+            Err(_) => Err(ProxyError::Internal(format!(
+                "no reply from the entity within {:?}",
+                self.relay_timeout
             ))),
         }
     }

@@ -1,11 +1,12 @@
-//! Journal and snapshot storage: in memory (the default, lost at exit) or
-//! SQLite (one owner thread; the async side never blocks on it).
+//! Journals, snapshots and value-entity state: in memory (the default, lost
+//! at exit) or SQLite (one owner thread; the async side never blocks on it).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use cloudstate_sdk::payload::Any;
+use rusqlite::OptionalExtension;
 use tokio::sync::oneshot;
 
 /// A stored event.
@@ -40,7 +41,7 @@ pub struct Recovery {
 #[error("store: {0}")]
 pub struct StoreError(String);
 
-/// Where journals and snapshots live.
+/// Where journals, snapshots and value-entity state live.
 #[derive(Debug, Clone)]
 pub enum Store {
     /// In this process only.
@@ -120,6 +121,72 @@ impl Store {
             }
         }
     }
+
+    /// The state of value entity `entity_id` of `persistence_id`, if any.
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub async fn get_value(
+        &self,
+        persistence_id: &str,
+        entity_id: &str,
+    ) -> Result<Option<Any>, StoreError> {
+        let key = value_key(persistence_id, entity_id);
+        match self {
+            Self::Memory(m) => Ok(m.lock().map_err(poisoned)?.values.get(&key).cloned()),
+            Self::Sqlite(s) => s.call(move |db| db.get_value(&key)).await,
+        }
+    }
+
+    /// Replaces (or creates) the state of a value entity.
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub async fn upsert_value(
+        &self,
+        persistence_id: &str,
+        entity_id: &str,
+        state: Any,
+    ) -> Result<(), StoreError> {
+        self.write_value(value_key(persistence_id, entity_id), Some(state))
+            .await
+    }
+
+    /// Removes the state of a value entity (nothing stored is fine).
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub async fn delete_value(
+        &self,
+        persistence_id: &str,
+        entity_id: &str,
+    ) -> Result<(), StoreError> {
+        self.write_value(value_key(persistence_id, entity_id), None)
+            .await
+    }
+
+    /// Stores `state`, or removes the row when it is `None`.
+    async fn write_value(&self, key: ValueKey, state: Option<Any>) -> Result<(), StoreError> {
+        match self {
+            Self::Memory(m) => {
+                let values = &mut m.lock().map_err(poisoned)?.values;
+                match state {
+                    Some(state) => values.insert(key, state),
+                    None => values.remove(&key),
+                };
+                Ok(())
+            }
+            Self::Sqlite(s) => s.call(move |db| db.write_value(&key, state)).await,
+        }
+    }
+}
+
+/// A value entity's key: the plain persistence id and the entity id (the
+/// official proxy concatenates them into its first column).
+type ValueKey = (String, String);
+
+fn value_key(persistence_id: &str, entity_id: &str) -> ValueKey {
+    (persistence_id.to_owned(), entity_id.to_owned())
 }
 
 fn journal_key(persistence_id: &str, entity_id: &str) -> String {
@@ -130,11 +197,12 @@ fn poisoned<T>(_: T) -> StoreError {
     StoreError("in-memory store lock poisoned".into())
 }
 
-/// The in-memory journal: events per entity and the latest snapshot.
+/// The in-memory store: events per entity, the latest snapshot, value-entity state.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     events: HashMap<String, Vec<StoredEvent>>,
     snapshots: HashMap<String, StoredSnapshot>,
+    values: HashMap<ValueKey, Any>,
 }
 
 impl MemoryStore {
@@ -267,6 +335,13 @@ impl SqliteDb {
                  payload BLOB NOT NULL,
                  created INTEGER NOT NULL,
                  PRIMARY KEY (persistence_id, sequence_number)
+             );
+             CREATE TABLE IF NOT EXISTS value_entity_state (
+                 persistence_id TEXT NOT NULL,
+                 entity_id TEXT NOT NULL,
+                 type_url TEXT NOT NULL,
+                 state BLOB NOT NULL,
+                 PRIMARY KEY (persistence_id, entity_id)
              );",
         )
         .map_err(sql)?;
@@ -290,11 +365,7 @@ impl SqliteDb {
                     })
                 },
             )
-            .map(Some)
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                e => Err(e),
-            })
+            .optional()
             .map_err(sql)?;
         let after = snapshot.as_ref().map_or(0, |s| s.sequence);
         let mut statement = self
@@ -363,6 +434,58 @@ impl SqliteDb {
         }
         tx.commit().map_err(sql)
     }
+
+    fn get_value(
+        &mut self,
+        (persistence_id, entity_id): &ValueKey,
+    ) -> Result<Option<Any>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT type_url, state FROM value_entity_state
+                 WHERE persistence_id = ?1 AND entity_id = ?2",
+            )
+            .and_then(|mut statement| {
+                statement
+                    .query_row([persistence_id, entity_id], |row| {
+                        Ok(Any {
+                            type_url: row.get(0)?,
+                            value: row.get(1)?,
+                        })
+                    })
+                    .optional()
+            })
+            .map_err(sql)
+    }
+
+    fn write_value(&mut self, key: &ValueKey, state: Option<Any>) -> Result<(), StoreError> {
+        let (persistence_id, entity_id) = key;
+        match state {
+            Some(state) => self
+                .conn
+                .prepare_cached(
+                    "INSERT INTO value_entity_state (persistence_id, entity_id, type_url, state)
+                     VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (persistence_id, entity_id)
+                     DO UPDATE SET type_url = excluded.type_url, state = excluded.state",
+                )
+                .and_then(|mut statement| {
+                    statement.execute(rusqlite::params![
+                        persistence_id,
+                        entity_id,
+                        state.type_url,
+                        state.value
+                    ])
+                }),
+            None => self
+                .conn
+                .prepare_cached(
+                    "DELETE FROM value_entity_state WHERE persistence_id = ?1 AND entity_id = ?2",
+                )
+                .and_then(|mut statement| statement.execute([persistence_id, entity_id])),
+        }
+        .map(drop)
+        .map_err(sql)
+    }
 }
 
 #[cfg(test)]
@@ -420,9 +543,34 @@ mod tests {
         assert_eq!(store.recover("q", "a").await.unwrap(), Recovery::default());
     }
 
+    async fn exercise_values(store: &Store) {
+        assert_eq!(store.get_value("p", "a").await.unwrap(), None);
+        store.upsert_value("p", "a", any("one")).await.unwrap();
+        store.upsert_value("p", "a", any("two")).await.unwrap();
+        store.upsert_value("p", "b", any("b")).await.unwrap();
+        store.upsert_value("q", "a", any("q")).await.unwrap();
+        assert_eq!(store.get_value("p", "a").await.unwrap(), Some(any("two")));
+        store.delete_value("p", "b").await.unwrap();
+        store.delete_value("p", "never").await.unwrap();
+        assert_eq!(store.get_value("p", "b").await.unwrap(), None);
+        assert_eq!(store.get_value("q", "a").await.unwrap(), Some(any("q")));
+        // Not the official concatenation: "p" + "a" and "pa" + "" differ.
+        assert_eq!(store.get_value("pa", "").await.unwrap(), None);
+        let other_type = Any {
+            type_url: "type.googleapis.com/x.Other".into(),
+            value: vec![0, 1, 2],
+        };
+        store
+            .upsert_value("q", "a", other_type.clone())
+            .await
+            .unwrap();
+        assert_eq!(store.get_value("q", "a").await.unwrap(), Some(other_type));
+    }
+
     #[tokio::test]
     async fn memory_store() {
         exercise(&Store::memory()).await;
+        exercise_values(&Store::memory()).await;
     }
 
     #[tokio::test]
@@ -435,5 +583,26 @@ mod tests {
         assert_eq!(r.snapshot.unwrap().sequence, 3);
         assert_eq!(r.events.len(), 1);
         assert!(Store::from_spec("postgres:x").is_err());
+    }
+
+    #[tokio::test]
+    async fn sqlite_values_survive_reopening() {
+        let path = std::env::temp_dir().join(format!("devproxy-values-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        exercise_values(&Store::sqlite(&path).unwrap()).await;
+        let reopened = Store::from_spec(&format!("sqlite:{}", path.display())).unwrap();
+        assert_eq!(
+            reopened.get_value("p", "a").await.unwrap(),
+            Some(any("two"))
+        );
+        assert_eq!(reopened.get_value("p", "b").await.unwrap(), None);
+        reopened.delete_value("p", "a").await.unwrap();
+        let again = Store::from_spec(&format!("sqlite:{}", path.display())).unwrap();
+        assert_eq!(again.get_value("p", "a").await.unwrap(), None);
+        assert_eq!(
+            again.get_value("q", "a").await.unwrap().map(|a| a.value),
+            Some(vec![0, 1, 2])
+        );
+        let _ = std::fs::remove_file(&path);
     }
 }

@@ -38,9 +38,17 @@ pub async fn proxy_for(
     uf: SocketAddr,
     store: Store,
 ) -> (DevProxyHandle, broadcast::Receiver<Observed>, Observer) {
+    proxy_with(uf, |config| config.store = store).await
+}
+
+/// A dev proxy for the user function at `uf`, configured by `configure`.
+pub async fn proxy_with(
+    uf: SocketAddr,
+    configure: impl FnOnce(&mut DevProxyConfig),
+) -> (DevProxyHandle, broadcast::Receiver<Observed>, Observer) {
     let mut config = DevProxyConfig::new(uf.to_string());
-    config.store = store;
     config.discovery_timeout = Duration::from_secs(10);
+    configure(&mut config);
     let observer = config.observer.clone();
     let observed = observer.subscribe();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -146,7 +154,7 @@ pub async fn next(observed: &mut broadcast::Receiver<Observed>) -> Observed {
 /// Observed items until `until` matches (inclusive), within 10 s.
 pub async fn until(
     observed: &mut broadcast::Receiver<Observed>,
-    until: impl Fn(&Observed) -> bool,
+    mut until: impl FnMut(&Observed) -> bool,
 ) -> Vec<Observed> {
     let mut seen = Vec::new();
     loop {
