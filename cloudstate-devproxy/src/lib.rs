@@ -31,6 +31,7 @@ mod entity;
 mod error;
 mod grpc;
 pub mod http;
+pub mod local;
 pub mod model;
 pub mod observe;
 mod reflection;

@@ -1,0 +1,57 @@
+//! Running a user function on one machine with the dev proxy in front of it,
+//! for samples' `main`: `cargo run` and the service answers gRPC and HTTP.
+
+use std::net::SocketAddr;
+
+use cloudstate_sdk::CloudState;
+
+use crate::{DevProxy, DevProxyConfig, Store};
+
+/// Serves `server` on `HOST`:`PORT` (default 127.0.0.1:8080) and, unless
+/// `--no-proxy` is given or `CLOUDSTATE_DEVPROXY=off`, the dev proxy in
+/// front of it on 127.0.0.1:`PROXY_PORT` (default 9000), with the journal
+/// and state in `PROXY_STORE` (`memory` or `sqlite:PATH`). Prints `banner`
+/// with the proxy's base URL once it serves. Stops on SIGINT or SIGTERM.
+///
+/// # Errors
+/// Binding, discovery, or an invalid environment value.
+pub async fn run(
+    server: CloudState,
+    banner: impl FnOnce(&str) -> String,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let with_proxy = !std::env::args().any(|a| a == "--no-proxy")
+        && std::env::var("CLOUDSTATE_DEVPROXY").map_or(true, |v| v != "off");
+    let listener = tokio::net::TcpListener::bind(cloudstate_sdk::listen_address()?).await?;
+    let address = listener.local_addr()?;
+    tracing::info!("user function listening on {address}");
+    if !with_proxy {
+        return Ok(server
+            .serve_with_listener(listener, cloudstate_sdk::shutdown_signal())
+            .await?);
+    }
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let user_function = tokio::spawn(server.serve_with_listener(listener, async move {
+        let _ = stopped.await;
+    }));
+    let target = if address.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], address.port()))
+    } else {
+        address
+    };
+    let mut config = DevProxyConfig::new(target.to_string());
+    if let Ok(store) = std::env::var("PROXY_STORE") {
+        config.store = Store::from_spec(&store)?;
+    }
+    let port = std::env::var("PROXY_PORT").unwrap_or_else(|_| "9000".to_owned());
+    let proxy = DevProxy::start(
+        config,
+        tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?,
+    )
+    .await?;
+    println!("{}", banner(&format!("http://{}", proxy.local_addr())));
+    cloudstate_sdk::shutdown_signal().await;
+    proxy.shutdown().await;
+    let _ = stop.send(());
+    user_function.await??;
+    Ok(())
+}
