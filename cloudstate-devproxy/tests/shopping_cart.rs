@@ -102,3 +102,31 @@ async fn grpc_clients_see_the_same_cart() {
         "Cannot remove item fig because it is not in the cart."
     );
 }
+
+/// The value-entity cart's printed requests, through the dev proxy.
+#[tokio::test]
+async fn value_entity_cart_answers_as_printed() {
+    let s = start(value_shopping_cart::register(
+        cloudstate_sdk::CloudState::new(),
+    ))
+    .await;
+    let addr = s.proxy.local_addr();
+    let add = r#"{"productId":"apple","name":"Apple","quantity":2}"#;
+    let (status, _, body) = http(addr, "POST", "/ve/cart/alice/items/add", Some(add)).await;
+    assert_eq!((status, body.as_str()), (200, "{}"));
+    let (_, _, body) = http(addr, "GET", "/ve/carts/alice", None).await;
+    assert_eq!(
+        body,
+        r#"{"items":[{"productId":"apple","name":"Apple","quantity":2}]}"#
+    );
+    let (status, _, body) = http(addr, "POST", "/ve/carts/alice/remove", None).await;
+    assert_eq!((status, body.as_str()), (200, "{}"));
+    let (_, _, body) = http(addr, "GET", "/ve/carts/alice", None).await;
+    assert_eq!(body, r#"{"items":[]}"#);
+    let bad = r#"{"productId":"kiwi","name":"Kiwi","quantity":0}"#;
+    let (status, _, body) = http(addr, "POST", "/ve/cart/alice/items/add", Some(bad)).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (500, "Cannot add negative quantity of to item kiwi")
+    );
+}
