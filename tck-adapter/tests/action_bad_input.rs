@@ -30,7 +30,8 @@ const FAULTY: &str = "cloudstate.tck.model.action.ActionTwo";
 const REQUEST_URL: &str = "type.googleapis.com/cloudstate.tck.model.action.Request";
 const EMPTY_STREAM: &str = "Cloudstate protocol failure: expected command message with service name and command name, but got empty stream";
 
-/// Replies with the request id; panics for the id `panic` (while running)
+/// Replies with the request id (streamed in: the last one, or at once on
+/// `stop`); panics for the id `panic` (while running)
 /// and `panic-early` (before returning its future); echoes the `x-echo`
 /// call metadata as reply metadata; sets `dropped` when a bidirectional
 /// call's stream is dropped.
@@ -74,15 +75,17 @@ impl ActionHandler for Faulty {
 
     fn handle_streamed_in(
         self: Arc<Self>,
-        input: BoxStream<'static, ActionMessage>,
+        mut input: BoxStream<'static, ActionMessage>,
         ctx: ActionContext,
     ) -> BoxFuture<'static, ActionResult> {
         Box::pin(async move {
-            let ids: Vec<ActionMessage> = input.collect().await;
             let mut last = String::new();
-            for message in &ids {
-                last = id_of(message)?;
+            while let Some(message) = input.next().await {
+                last = id_of(&message)?;
                 assert!(last != "panic", "boom");
+                if last == "stop" {
+                    break;
+                }
             }
             answer(&last, &ctx)
         })
@@ -437,4 +440,21 @@ async fn invalid_action_registrations_are_refused() {
         .action(FAULTY, faulty());
     let e = TestServer::start(twice).await.join().await.unwrap_err();
     assert!(e.to_string().contains("registered twice"), "{e}");
+}
+
+/// A streamed-in handler may answer before the input completes; the call is
+/// then over.
+#[tokio::test]
+async fn streamed_in_may_answer_before_the_input_completes() {
+    let s = setup().await;
+    let call = s.driver.action_streamed_in().await;
+    call.send(a::start(FAULTY, "In")).await;
+    call.send(a::element(&other("a"))).await;
+    call.send(a::element(&other("stop"))).await;
+    // The input is still open.
+    assert_eq!(
+        call.response().await.unwrap(),
+        a::reply(&response("stop")).build()
+    );
+    still_serving(&s.driver).await;
 }
