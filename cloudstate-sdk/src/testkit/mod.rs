@@ -1,7 +1,11 @@
 //! Testing user functions. [`EventSourcedTestKit`] runs an entity in memory
 //! for unit tests. [`ProtocolDriver`] is a proxy-role driver for conformance tests: connect to a user
 //! function, play the proxy's part message by message, and expect its answers
-//! by protobuf equality.
+//! by protobuf equality. Actions are called with
+//! [`ProtocolDriver::action_unary`], [`action_streamed_in`](ProtocolDriver::action_streamed_in),
+//! [`action_streamed_out`](ProtocolDriver::action_streamed_out) and
+//! [`action_streamed`](ProtocolDriver::action_streamed), with the message
+//! builders of [`action`].
 //!
 //! ```no_run
 //! # async fn run(addr: std::net::SocketAddr) {
