@@ -130,6 +130,11 @@ impl Entities {
         })
     }
 
+    /// A new stream number (action calls share the numbering).
+    pub(crate) fn next_number(&self) -> u64 {
+        self.shared.streams.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
     /// Hands a command to its entity, starting the entity (speaking `P`) if
     /// it is not active.
     pub(crate) async fn dispatch<P: Protocol>(

@@ -8,13 +8,15 @@ use std::sync::Arc;
 use bytes::{Buf, BufMut, Bytes};
 use cloudstate_sdk::payload::Any;
 use cloudstate_sdk::protocol::cloudstate::{self as pb, metadata_entry::Value};
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt, stream};
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::metadata::{MetadataKey, MetadataValue};
 use tonic::server::StreamingService;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::model::MethodModel;
+use crate::action;
+use crate::error::ProxyError;
+use crate::model::{EntityType, MethodModel};
 use crate::router::{Answer, Router};
 
 /// Passes message bytes through undecoded.
@@ -74,6 +76,9 @@ impl StreamingService<Bytes> for MethodService {
         let router = Arc::clone(&self.router);
         let method = Arc::clone(&self.method);
         Box::pin(async move {
+            if method.entity_type == EntityType::Action {
+                return call_action(router, method, request).await;
+            }
             let mut inbound = request.into_inner();
             let type_url = method.input_type_url();
             let trace = format!("{}.{}", method.service, method.name());
@@ -121,6 +126,45 @@ impl StreamingService<Bytes> for MethodService {
     }
 }
 
+/// An action call: the request headers become the call's metadata, the
+/// first answer's metadata the response headers.
+async fn call_action(
+    router: Arc<Router>,
+    method: Arc<MethodModel>,
+    request: Request<Streaming<Bytes>>,
+) -> Result<Response<Replies>, Status> {
+    let (metadata, _, inbound) = request.into_parts();
+    let metadata = action::metadata_of(&metadata.into_headers());
+    let input = inbound
+        .map(|frame| frame.map_err(|status| ProxyError::Internal(status.message().to_owned())))
+        .boxed();
+    let mut answers = action::call(router, method, metadata, input);
+    // The first answer's metadata becomes the response headers, so it is
+    // awaited before the response starts, as the official proxy does.
+    let first = match answers.next().await {
+        Some(Err(e)) => return Err(e.status()),
+        first => first,
+    };
+    let headers = match &first {
+        Some(Ok(Some(answer))) => answer.metadata.clone(),
+        _ => None,
+    };
+    let replies = stream::iter(first)
+        .chain(answers)
+        .filter_map(|answer| async move {
+            match answer {
+                Ok(Some(answer)) => Some(Ok(Bytes::from(answer.message))),
+                Ok(None) => None,
+                Err(e) => Some(Err(e.status())),
+            }
+        });
+    let mut response = Response::new(Box::pin(replies) as Replies);
+    if let Some(metadata) = headers {
+        add_headers(response.metadata_mut(), &metadata);
+    }
+    Ok(response)
+}
+
 async fn route(
     router: &Arc<Router>,
     method: &Arc<MethodModel>,
@@ -133,7 +177,7 @@ async fn route(
         value: frame.to_vec(),
     };
     router
-        .route(method, payload, trace)
+        .route(method, payload, None, trace)
         .await
         .map_err(|e| e.status())
 }

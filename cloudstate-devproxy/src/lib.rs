@@ -2,19 +2,36 @@
 //!
 //! It does, for one user function on one machine, what the official proxy
 //! does in its in-memory dev mode: discovers the user function's services,
-//! serves them over gRPC and HTTP/JSON on one port, and runs one stream per
-//! active entity of the two kinds it serves so far:
+//! serves them over gRPC and HTTP/JSON on one port, and serves three of the
+//! protocol's four kinds of service:
 //!
 //! - **event-sourced entities**: events and snapshots are persisted before
 //!   the reply, replayed when an entity starts, and a failed entity restarts
 //!   from its journal;
 //! - **value entities**: the state is read when an entity starts (`init`
 //!   always carries it, empty when nothing is stored) and each reply's update
-//!   or delete is written before the reply.
+//!   or delete is written before the reply;
+//! - **actions**: each client call is one `ActionProtocol` call in the
+//!   method's shape (unary, streamed in, streamed out, both ways). The request
+//!   headers become the call's metadata (on the first command), except
+//!   pseudo-headers, `content-type` and `content-length`; over HTTP,
+//!   `message-accept-encoding: identity` is added. Each response's side
+//!   effects and forward go through the router; a failure ends the client's
+//!   call (gRPC `UNKNOWN`, HTTP 500 with the text) and cancels the user
+//!   function's call, as does a client that cancels. Over HTTP, a
+//!   client-streaming method gets the one message of the request, and a
+//!   server-streaming method answers newline-delimited JSON, or Server-Sent
+//!   Events for `Accept: text/event-stream`; a failure after the first
+//!   answer aborts the body.
 //!
-//! Everything is stored in memory or in SQLite ([`Store`]). It performs side
-//! effects and forwards, and passivates idle entities. CRDTs and actions are
-//! not served yet (their calls fail with `UNIMPLEMENTED`, 404 over HTTP).
+//! As in the official proxy, the response headers of a call come from the
+//! first reply's metadata, so they wait for the user function's first
+//! answer: a client of a bidirectional method must send before it waits for
+//! the response headers.
+//!
+//! Entity state is stored in memory or in SQLite ([`Store`]). It performs side
+//! effects and forwards, and passivates idle entities. CRDTs are not served
+//! yet (their calls fail with `UNIMPLEMENTED`, 404 over HTTP).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), cloudstate_devproxy::Error> {
@@ -26,6 +43,7 @@
 //! # Ok(()) }
 //! ```
 
+mod action;
 mod discovery;
 mod entity;
 mod error;
@@ -47,6 +65,8 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use cloudstate_sdk::payload::Any;
+use cloudstate_sdk::protocol::cloudstate as pb;
+use futures_util::StreamExt;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -54,13 +74,13 @@ use tracing::{info, warn};
 
 pub use discovery::{DiscoveryError, proxy_info};
 pub use error::ProxyError;
-pub use observe::{Observed, Observer};
+pub use observe::{ActionShape, Observed, Observer};
 pub use store::Store;
 
 use crate::entity::{Entities, Shared};
 use crate::grpc::{MethodService, RawCodec};
 use crate::http::HttpRules;
-use crate::model::Model;
+use crate::model::{EntityType, Model};
 use crate::router::Router;
 
 /// How the dev proxy runs.
@@ -169,6 +189,7 @@ impl DevProxy {
             channel,
             observer: config.observer.clone(),
             relay_timeout: config.relay_timeout,
+            max_message_size: config.max_message_size,
         });
         let app = Arc::new(App {
             router,
@@ -340,27 +361,42 @@ async fn serve_http(app: &Arc<App>, request: Request) -> Response {
     else {
         return (::http::StatusCode::NOT_FOUND, "Not Found").into_response();
     };
-    let payload = Any {
-        type_url: method.input_type_url(),
-        value: input,
+    let result = if method.entity_type == EntityType::Action {
+        // The headers become the call's metadata, as in the official proxy.
+        let mut metadata = action::metadata_of(&parts.headers).unwrap_or_default();
+        metadata.entries.push(pb::MetadataEntry {
+            key: "message-accept-encoding".to_owned(),
+            value: Some(pb::metadata_entry::Value::StringValue(
+                "identity".to_owned(),
+            )),
+        });
+        // Client-streaming methods get exactly one message over HTTP.
+        let input = futures_util::stream::iter([Ok(bytes::Bytes::from(input))]).boxed();
+        let mut answers = action::call(Arc::clone(&app.router), method, Some(metadata), input);
+        if found.method().is_server_streaming() {
+            let accept = parts
+                .headers
+                .get(::http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok());
+            return stream_response(found.stream_renderer(accept), answers).await;
+        }
+        let first = answers.next().await.unwrap_or(Ok(None));
+        // The user function completes its side after the one response.
+        while answers.next().await.is_some() {}
+        first
+    } else {
+        let payload = Any {
+            type_url: method.input_type_url(),
+            value: input,
+        };
+        app.router.route(&method, payload, None, &full_name).await
     };
-    match app.router.route(&method, payload, &full_name).await {
+    match result {
         Ok(Some(answer)) => match found.response(&answer.message) {
             Ok((content_type, body)) => {
                 let mut response =
                     ([(::http::header::CONTENT_TYPE, content_type)], body).into_response();
-                if let Some(metadata) = &answer.metadata {
-                    for entry in &metadata.entries {
-                        if let (
-                            Some(cloudstate_sdk::protocol::cloudstate::metadata_entry::Value::StringValue(v)),
-                            Ok(name),
-                        ) = (&entry.value, ::http::HeaderName::try_from(entry.key.as_str()))
-                            && let Ok(value) = ::http::HeaderValue::try_from(v.as_str())
-                        {
-                            response.headers_mut().insert(name, value);
-                        }
-                    }
-                }
+                add_reply_headers(&mut response, answer.metadata.as_ref());
                 response
             }
             Err(e) => (::http::StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
@@ -370,14 +406,84 @@ async fn serve_http(app: &Arc<App>, request: Request) -> Response {
             "The user function sent no reply message",
         )
             .into_response(),
-        Err(e) => {
-            let (status, text) = e.http();
-            (
-                status,
-                [(::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-                text,
-            )
-                .into_response()
+        Err(e) => error_response(&e),
+    }
+}
+
+fn error_response(e: &ProxyError) -> Response {
+    let (status, text) = e.http();
+    (
+        status,
+        [(::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        text,
+    )
+        .into_response()
+}
+
+/// The string entries of a reply's metadata become response headers.
+fn add_reply_headers(response: &mut Response, metadata: Option<&pb::Metadata>) {
+    let Some(metadata) = metadata else { return };
+    for entry in &metadata.entries {
+        if let (Some(pb::metadata_entry::Value::StringValue(v)), Ok(name)) = (
+            &entry.value,
+            ::http::HeaderName::try_from(entry.key.as_str()),
+        ) && let Ok(value) = ::http::HeaderValue::try_from(v.as_str())
+        {
+            response.headers_mut().insert(name, value);
         }
     }
+}
+
+/// A server-streaming call over HTTP: newline-delimited JSON, or Server-Sent
+/// Events when asked for. The status and headers wait for the first answer
+/// (an error there is a plain error response); an error later aborts the
+/// body, as the status is already sent.
+async fn stream_response(renderer: http::StreamRenderer, mut answers: action::Answers) -> Response {
+    let first = match answers.next().await {
+        Some(Err(e)) => return error_response(&e),
+        first => first,
+    };
+    let metadata = match &first {
+        Some(Ok(Some(answer))) => answer.metadata.clone(),
+        _ => None,
+    };
+    let content_type = renderer.format().content_type().map_or_else(
+        || {
+            metadata
+                .iter()
+                .flat_map(|m| &m.entries)
+                .find_map(|e| match &e.value {
+                    Some(pb::metadata_entry::Value::StringValue(v))
+                        if e.key.eq_ignore_ascii_case("content-type") =>
+                    {
+                        Some(v.clone())
+                    }
+                    _ => None,
+                })
+                .unwrap_or_else(|| "application/octet-stream".to_owned())
+        },
+        str::to_owned,
+    );
+    let body = futures_util::stream::iter(first)
+        .chain(answers)
+        .filter_map(move |answer| {
+            std::future::ready(match answer {
+                Ok(Some(answer)) => Some(
+                    renderer
+                        .chunk(&answer.message)
+                        .map(bytes::Bytes::from)
+                        .map_err(std::io::Error::other),
+                ),
+                Ok(None) => None,
+                Err(e) => Some(Err(std::io::Error::other(e.to_string()))),
+            })
+        });
+    let mut response = Response::new(Body::from_stream(body));
+    if let Ok(value) = ::http::HeaderValue::try_from(content_type) {
+        response
+            .headers_mut()
+            .insert(::http::header::CONTENT_TYPE, value);
+    }
+    add_reply_headers(&mut response, metadata.as_ref());
+    response
 }

@@ -2,6 +2,7 @@
 //! (what the official TCK's interceptor sees), without a second hop.
 
 use cloudstate_sdk::protocol::cloudstate as pb;
+use cloudstate_sdk::protocol::cloudstate::action::{ActionCommand, ActionResponse};
 use cloudstate_sdk::protocol::cloudstate::eventsourced::{
     EventSourcedStreamIn, EventSourcedStreamOut,
 };
@@ -39,7 +40,26 @@ pub enum Observed {
     ValueEntityIn(u64, ValueEntityStreamIn),
     /// A value-entity message received from the user function.
     ValueEntityOut(u64, ValueEntityStreamOut),
-    /// The proxy completed its side of a stream.
+    /// An action call was started (its number is shared with entity streams).
+    ActionCall {
+        /// A number unique to the call.
+        call: u64,
+        /// The action's service.
+        service: String,
+        /// The method called.
+        method: String,
+        /// Which `ActionProtocol` method carries it.
+        shape: ActionShape,
+    },
+    /// An action command sent to the user function.
+    ActionIn(u64, ActionCommand),
+    /// An action response received from the user function.
+    ActionOut(u64, ActionResponse),
+    /// The proxy dropped an action call before the user function completed
+    /// it (the client went away, or a failure ended the client's call).
+    ActionCancelled(u64),
+    /// The proxy completed its side of a stream (entity streams, and the
+    /// input of streamed-in and bidirectional action calls).
     InputClosed(u64),
     /// The user function completed its side of a stream (`ok` is false for an error status).
     OutputClosed {
@@ -48,6 +68,37 @@ pub enum Observed {
         /// Whether it ended with status OK.
         ok: bool,
     },
+}
+
+/// The `ActionProtocol` method an action call goes through, from the
+/// method's streaming flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ActionShape {
+    /// `handleUnary`: one command, one response.
+    Unary,
+    /// `handleStreamedIn`: a header command, one command per element, one response.
+    StreamedIn,
+    /// `handleStreamedOut`: one command, a stream of responses.
+    StreamedOut,
+    /// `handleStreamed`: a header command, then streams both ways.
+    Streamed,
+}
+
+impl ActionShape {
+    /// The shape of a method with these streaming flags.
+    pub fn of(client_streaming: bool, server_streaming: bool) -> Self {
+        match (client_streaming, server_streaming) {
+            (false, false) => Self::Unary,
+            (true, false) => Self::StreamedIn,
+            (false, true) => Self::StreamedOut,
+            (true, true) => Self::Streamed,
+        }
+    }
+
+    /// Whether the input streams (the first command then has no payload).
+    pub fn streams_in(self) -> bool {
+        matches!(self, Self::StreamedIn | Self::Streamed)
+    }
 }
 
 /// Broadcasts [`Observed`] items to subscribers; costs nothing without any.

@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 use tonic::transport::Channel;
 use tracing::{error, warn};
 
+use crate::action;
 use crate::entity::{Entities, Envelope, EventSourced, Protocol, UfReply, ValueEntity};
 use crate::error::ProxyError;
 use crate::model::{EntityType, MethodModel, Model, ServiceModel};
@@ -36,21 +37,40 @@ pub(crate) struct Router {
     pub(crate) channel: Channel,
     pub(crate) observer: Observer,
     pub(crate) relay_timeout: Duration,
+    pub(crate) max_message_size: usize,
 }
 
 type Routed<'a> = Pin<Box<dyn Future<Output = Result<Option<Answer>, ProxyError>> + Send + 'a>>;
 
 impl Router {
     /// Sends `payload` to `method` and returns the client's answer (`None`
-    /// when the user function replied without a message).
+    /// when the user function replied without a message). `metadata` only
+    /// reaches actions: entity commands never carry metadata, as in the
+    /// official proxy.
     pub(crate) fn route<'a>(
         self: &'a Arc<Self>,
         method: &'a Arc<MethodModel>,
         payload: Any,
+        metadata: Option<pb::Metadata>,
         trace: &'a str,
     ) -> Routed<'a> {
         Box::pin(async move {
-            let reply = self.call_entity(method, payload).await?;
+            let reply = self.call_entity(method, payload, metadata).await?;
+            self.resolve(method, reply, trace).await
+        })
+    }
+
+    /// What the client gets for one reply of the user function to `method`:
+    /// its side effects are performed first (synchronous ones awaited,
+    /// asynchronous ones spawned), then a forward is routed as a new call and
+    /// its answer returned, a failure becomes the error, a reply its answer.
+    pub(crate) fn resolve<'a>(
+        self: &'a Arc<Self>,
+        method: &'a Arc<MethodModel>,
+        reply: UfReply,
+        trace: &'a str,
+    ) -> Routed<'a> {
+        Box::pin(async move {
             for effect in reply.side_effects {
                 self.side_effect(method, effect).await?;
             }
@@ -76,7 +96,7 @@ impl Router {
                         .await?;
                     let payload = forward.payload.unwrap_or_default();
                     let trace = format!("{trace}\n  forwarded from {here}");
-                    self.route(&target, payload, &trace).await
+                    self.route(&target, payload, forward.metadata, &trace).await
                 }
                 Some(Action::Failure(failure)) => Err(ProxyError::Failure(failure.description)),
                 None => Ok(None),
@@ -88,6 +108,7 @@ impl Router {
         self: &Arc<Self>,
         method: &Arc<MethodModel>,
         payload: Any,
+        metadata: Option<pb::Metadata>,
     ) -> Result<UfReply, ProxyError> {
         let service =
             self.model.services.get(&method.service).ok_or_else(|| {
@@ -102,6 +123,7 @@ impl Router {
                 self.call_keyed::<ValueEntity>(service, method, payload)
                     .await
             }
+            EntityType::Action => action::unary(self, method, payload, metadata).await,
             other => Err(ProxyError::Unimplemented(format!(
                 "the dev proxy does not serve {} entities yet ({})",
                 other.name(),
@@ -152,10 +174,11 @@ impl Router {
             .target(&effect.service_name, &effect.command_name, &here)
             .await;
         let payload = effect.payload.unwrap_or_default();
+        let metadata = effect.metadata;
         if effect.synchronous {
             let target = target?;
             // A side effect's own failure does not fail the caller.
-            match self.route(&target, payload, &here).await {
+            match self.route(&target, payload, metadata, &here).await {
                 Ok(_) | Err(ProxyError::Failure(_)) => Ok(()),
                 Err(e) => Err(e),
             }
@@ -163,7 +186,7 @@ impl Router {
             let Ok(target) = target else { return Ok(()) };
             let router = Arc::clone(self);
             tokio::spawn(async move {
-                if let Err(e) = router.route(&target, payload, &here).await {
+                if let Err(e) = router.route(&target, payload, metadata, &here).await {
                     warn!("asynchronous {here} failed: {e}");
                 }
             });

@@ -208,18 +208,56 @@ impl HttpMatch<'_> {
     ///
     /// As [`HttpMatch::response`].
     pub fn stream_chunk(&self, format: StreamFormat, output: &[u8]) -> Result<Vec<u8>, String> {
-        match format {
-            StreamFormat::EventStream => Ok(sse_event(&response::json(self.rule, output)?)),
-            StreamFormat::JsonLines => Ok(ndjson_line(&response::json(self.rule, output)?)),
-            StreamFormat::RawHttpBody => {
-                if self.rule.http_body_output() {
-                    Ok(response::http_body(self.rule, output)?.1)
-                } else {
-                    Err(format!(
-                        "{} does not return google.api.HttpBody",
-                        self.rule.method.full_name()
-                    ))
-                }
+        stream_chunk(self.rule, format, output)
+    }
+
+    /// What renders the replies of a server-streaming call in the format
+    /// [`HttpMatch::stream_format`] picks for `accept`, without borrowing the
+    /// rules (for a response body that outlives the request handler).
+    pub fn stream_renderer(&self, accept: Option<&str>) -> StreamRenderer {
+        StreamRenderer {
+            rule: self.rule.clone(),
+            format: self.stream_format(accept),
+        }
+    }
+}
+
+/// Renders the replies of one server-streaming call as body chunks, as
+/// [`HttpMatch::stream_chunk`] does.
+#[derive(Debug, Clone)]
+pub struct StreamRenderer {
+    rule: Rule,
+    format: StreamFormat,
+}
+
+impl StreamRenderer {
+    /// The framing chosen for the call.
+    pub fn format(&self) -> StreamFormat {
+        self.format
+    }
+
+    /// One reply (protobuf bytes of the output type) as a body chunk.
+    ///
+    /// # Errors
+    ///
+    /// As [`HttpMatch::response`].
+    pub fn chunk(&self, output: &[u8]) -> Result<Vec<u8>, String> {
+        stream_chunk(&self.rule, self.format, output)
+    }
+}
+
+fn stream_chunk(rule: &Rule, format: StreamFormat, output: &[u8]) -> Result<Vec<u8>, String> {
+    match format {
+        StreamFormat::EventStream => Ok(sse_event(&response::json(rule, output)?)),
+        StreamFormat::JsonLines => Ok(ndjson_line(&response::json(rule, output)?)),
+        StreamFormat::RawHttpBody => {
+            if rule.http_body_output() {
+                Ok(response::http_body(rule, output)?.1)
+            } else {
+                Err(format!(
+                    "{} does not return google.api.HttpBody",
+                    rule.method.full_name()
+                ))
             }
         }
     }

@@ -94,6 +94,22 @@ pub async fn http(
     path: &str,
     json: Option<&str>,
 ) -> (u16, String, String) {
+    http_with_headers(addr, method, path, &[], json).await
+}
+
+/// A plain HTTP/1.1 exchange with extra request headers: (status, content
+/// type, body; a chunked body cut short ends where it was cut).
+pub async fn http_with_headers(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    json: Option<&str>,
+) -> (u16, String, String) {
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let body = json.unwrap_or("");
     let content_type = if json.is_some() {
@@ -102,12 +118,13 @@ pub async fn http(
         ""
     };
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{content_type}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}{content_type}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.unwrap();
+    // A body aborted by the server ends the connection early: keep what came.
+    let _ = stream.read_to_end(&mut raw).await;
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, rest) = text.split_once("\r\n\r\n").expect("an HTTP response");
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
@@ -134,7 +151,7 @@ fn dechunk(mut rest: &str) -> String {
     let mut out = String::new();
     while let Some((size, tail)) = rest.split_once("\r\n") {
         let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if size == 0 {
+        if size == 0 || tail.len() < size + 2 {
             break;
         }
         out.push_str(&tail[..size]);
