@@ -7,13 +7,19 @@ mod support;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use cloudstate_devproxy::{ActionShape, Observed};
+use cloudstate_sdk::action::{BoxFuture, BoxStream};
 use cloudstate_sdk::protocol::cloudstate::action::{ActionCommand, ActionResponse};
 use cloudstate_sdk::protocol::cloudstate::metadata_entry::Value;
 use cloudstate_sdk::testkit::action as a;
 use cloudstate_sdk::testkit::eventsourced::side_effect;
+use cloudstate_sdk::{
+    ActionContext, ActionHandler, ActionMessage, ActionReply, ActionResult, CloudState,
+};
+use futures_util::StreamExt;
 use support::{http, http_with_headers, start, until};
 use tck_adapter::proto::cloudstate::tck::model::action::{
     Fail, Forward, OtherRequest, ProcessGroup, ProcessStep, Reply, Request, Response, SideEffect,
@@ -465,6 +471,21 @@ async fn a7_unary_failure() {
         .unwrap_err();
     assert_eq!(status.code(), Code::Unknown);
     assert_eq!(status.message(), "expected failure");
+
+    // The side effects of an action's failure are performed.
+    let mut s = s;
+    let req = single(vec![fail("two"), effect("other", true)]);
+    let status = unary(s.proxy.local_addr(), req.clone()).await.unwrap_err();
+    assert_eq!((status.code(), status.message()), (Code::Unknown, "two"));
+    let seen = until(
+        &mut s.observed,
+        |o| matches!(o, Observed::ActionIn(_, c) if c.name == "Call"),
+    )
+    .await;
+    assert!(seen.iter().any(|o| matches!(
+        o,
+        Observed::ActionIn(_, c) if c.payload == a::command(TWO, "Call", &other("other")).payload
+    )));
 }
 
 #[tokio::test]
@@ -694,4 +715,118 @@ async fn http_streaming_failures() {
     let raw = String::from_utf8_lossy(&raw);
     assert!(!raw.contains("\r\n0\r\n\r\n"), "{raw}");
     assert!(!raw.contains(r#""C""#), "{raw}");
+}
+
+/// Answers with the request's `x-custom` metadata, and sets reply metadata.
+struct Headers;
+
+fn with_header(reply: ActionReply, key: &str, value: &str) -> ActionReply {
+    reply.with_metadata(cloudstate_sdk::Metadata {
+        entries: vec![cloudstate_sdk::protocol::cloudstate::MetadataEntry {
+            key: key.into(),
+            value: Some(Value::StringValue(value.into())),
+        }],
+    })
+}
+
+impl ActionHandler for Headers {
+    fn handle_unary(
+        self: Arc<Self>,
+        _: ActionMessage,
+        ctx: ActionContext,
+    ) -> BoxFuture<'static, ActionResult> {
+        let custom = ctx
+            .metadata_value("x-custom")
+            .unwrap_or_default()
+            .to_owned();
+        Box::pin(async move {
+            Ok(with_header(
+                ActionReply::encode(&resp(&custom)),
+                "x-reply",
+                "unary",
+            ))
+        })
+    }
+
+    fn handle_streamed_in(
+        self: Arc<Self>,
+        _: BoxStream<'static, ActionMessage>,
+        _: ActionContext,
+    ) -> BoxFuture<'static, ActionResult> {
+        Box::pin(async { Ok(ActionReply::no_reply()) })
+    }
+
+    fn handle_streamed_out(
+        self: Arc<Self>,
+        _: ActionMessage,
+        _: ActionContext,
+    ) -> BoxStream<'static, ActionResult> {
+        futures_util::stream::iter([
+            Ok(with_header(
+                ActionReply::encode(&resp("1")),
+                "x-reply",
+                "first",
+            )),
+            Ok(with_header(
+                ActionReply::encode(&resp("2")),
+                "x-reply",
+                "second",
+            )),
+        ])
+        .boxed()
+    }
+
+    fn handle_streamed(
+        self: Arc<Self>,
+        _: BoxStream<'static, ActionMessage>,
+        _: ActionContext,
+    ) -> BoxStream<'static, ActionResult> {
+        futures_util::stream::empty().boxed()
+    }
+}
+
+#[tokio::test]
+async fn metadata_in_and_the_first_replys_metadata_as_response_headers() {
+    let uf = CloudState::new()
+        .descriptor_set(tck_adapter::proto::FILE_DESCRIPTOR_SET)
+        .action(SVC, Headers);
+    let s = start(uf).await;
+    let addr = s.proxy.local_addr();
+    let mut client = client(addr).await;
+    let mut request = tonic::Request::new(single(vec![]));
+    request
+        .metadata_mut()
+        .insert("x-custom", "hi".parse().unwrap());
+    let response = client
+        .unary(request, path("ProcessUnary"), codec())
+        .await
+        .unwrap();
+    assert_eq!(response.metadata().get("x-reply").unwrap(), "unary");
+    assert_eq!(response.into_inner(), resp("hi"));
+
+    client.ready().await.unwrap();
+    let response = client
+        .server_streaming(
+            tonic::Request::new(single(vec![])),
+            path("ProcessStreamedOut"),
+            codec(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.metadata().get("x-reply").unwrap(), "first");
+    let mut stream = response.into_inner();
+    assert_eq!(message(&mut stream).await, Some(resp("1")));
+    assert_eq!(message(&mut stream).await, Some(resp("2")));
+    assert_eq!(message(&mut stream).await, None);
+
+    // Over HTTP, the request headers arrive too.
+    let (status, _, body) = http_with_headers(
+        addr,
+        "POST",
+        "/tck/model/action/unary",
+        &[("X-Custom", "from http")],
+        Some("{}"),
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, r#"{"message":"from http"}"#));
 }
