@@ -40,14 +40,18 @@ pub(crate) fn shape(method: &MethodModel) -> ActionShape {
     )
 }
 
-/// A unary call, for forwards and side effects (and unary calls routed by
-/// the router): one full command, one response.
+/// A call with one message, for forwards and side effects: one full
+/// command, one response (streaming methods are called in their shape, see
+/// [`gathered`]).
 pub(crate) async fn unary(
     router: &Arc<Router>,
     method: &Arc<MethodModel>,
     payload: Any,
     metadata: Option<pb::Metadata>,
 ) -> Result<UfReply, ProxyError> {
+    if shape(method) != ActionShape::Unary {
+        return gathered(router, method, payload, metadata).await;
+    }
     let mut guard = open(router, method, ActionShape::Unary);
     let command = ActionCommand {
         service_name: method.service.clone(),
@@ -82,15 +86,86 @@ pub(crate) fn call(
     router: Arc<Router>,
     method: Arc<MethodModel>,
     metadata: Option<pb::Metadata>,
-    mut input: Input,
+    input: Input,
 ) -> Answers {
-    let shape = shape(&method);
-    let mut guard = open(&router, &method, shape);
+    let Raw {
+        guard,
+        responses,
+        input_error,
+    } = raw(&router, &method, metadata, input);
+    let trace = format!("{}.{}", method.service, method.name());
+    let state = State {
+        router,
+        method,
+        trace,
+        responses,
+        input_error: Some(input_error),
+        guard,
+        done: false,
+    };
+    stream::unfold(state, next).boxed()
+}
+
+/// A forward or side effect to a streaming method: called in its shape with
+/// the one message; the user function's responses are gathered into one
+/// reply (every side effect, and the first reply, forward or failure).
+async fn gathered(
+    router: &Arc<Router>,
+    method: &Arc<MethodModel>,
+    payload: Any,
+    metadata: Option<pb::Metadata>,
+) -> Result<UfReply, ProxyError> {
+    let input = stream::iter([Ok(Bytes::from(payload.value))]).boxed();
+    let Raw {
+        mut guard,
+        mut responses,
+        ..
+    } = raw(router, method, metadata, input);
+    let number = guard.number;
+    let mut gathered = UfReply::default();
+    while let Some(response) = responses.next().await {
+        match response {
+            Ok(response) => {
+                router
+                    .observer
+                    .emit(|| Observed::ActionOut(number, response.clone()));
+                let reply = uf_reply(response);
+                gathered.side_effects.extend(reply.side_effects);
+                if gathered.client_action.is_none() {
+                    gathered.client_action = reply.client_action;
+                }
+            }
+            Err(status) => {
+                guard.finish(false);
+                return Err(uf_error(&status));
+            }
+        }
+    }
+    guard.finish(true);
+    Ok(gathered)
+}
+
+/// A call opened in the method's shape: the responses as they come.
+struct Raw {
+    guard: Guard,
+    responses: BoxStream<'static, Result<ActionResponse, Status>>,
+    /// Resolves with the error of a client's input that failed.
+    input_error: oneshot::Receiver<ProxyError>,
+}
+
+fn raw(
+    router: &Arc<Router>,
+    method: &Arc<MethodModel>,
+    metadata: Option<pb::Metadata>,
+    mut input: Input,
+) -> Raw {
+    let shape = shape(method);
+    let mut guard = open(router, method, shape);
     let number = guard.number;
     let observer = router.observer.clone();
     let metadata = none_if_empty(metadata);
     let type_url = method.input_type_url();
-    let mut client = client(&router);
+    let mut client = client(router);
     let (input_failed, input_error) = oneshot::channel::<ProxyError>();
     let responses: BoxStream<'static, Result<ActionResponse, Status>> = if shape.streams_in() {
         let header = ActionCommand {
@@ -172,17 +247,11 @@ pub(crate) fn call(
         .flatten_stream()
         .boxed()
     };
-    let trace = format!("{}.{}", method.service, method.name());
-    let state = State {
-        router,
-        method,
-        trace,
-        responses,
-        input_error: Some(input_error),
+    Raw {
         guard,
-        done: false,
-    };
-    stream::unfold(state, next).boxed()
+        responses,
+        input_error,
+    }
 }
 
 /// The client's messages, as the commands after the header.

@@ -17,7 +17,7 @@ use cloudstate_sdk::protocol::cloudstate::metadata_entry::Value;
 use cloudstate_sdk::testkit::action as a;
 use cloudstate_sdk::testkit::eventsourced::side_effect;
 use cloudstate_sdk::{
-    ActionContext, ActionHandler, ActionMessage, ActionReply, ActionResult, CloudState,
+    ActionContext, ActionHandler, ActionMessage, ActionReply, ActionResult, CloudState, ServiceCall,
 };
 use futures_util::StreamExt;
 use support::{http, http_with_headers, start, until};
@@ -739,6 +739,17 @@ impl ActionHandler for Headers {
             .metadata_value("x-custom")
             .unwrap_or_default()
             .to_owned();
+        if ctx.metadata_value("x-forward").is_some() {
+            // To a streaming method, with metadata of the forward's own.
+            let call = ServiceCall::message(SVC, "ProcessStreamedOut", &single(vec![]))
+                .with_metadata(cloudstate_sdk::Metadata {
+                    entries: vec![cloudstate_sdk::protocol::cloudstate::MetadataEntry {
+                        key: "x-forwarded".into(),
+                        value: Some(Value::StringValue("yes".into())),
+                    }],
+                });
+            return Box::pin(async move { Ok(ActionReply::forward(call)) });
+        }
         Box::pin(async move {
             Ok(with_header(
                 ActionReply::encode(&resp(&custom)),
@@ -759,11 +770,12 @@ impl ActionHandler for Headers {
     fn handle_streamed_out(
         self: Arc<Self>,
         _: ActionMessage,
-        _: ActionContext,
+        ctx: ActionContext,
     ) -> BoxStream<'static, ActionResult> {
+        let first = format!("1{}", ctx.metadata_value("x-forwarded").unwrap_or_default());
         futures_util::stream::iter([
             Ok(with_header(
-                ActionReply::encode(&resp("1")),
+                ActionReply::encode(&resp(&first)),
                 "x-reply",
                 "first",
             )),
@@ -829,4 +841,17 @@ async fn metadata_in_and_the_first_replys_metadata_as_response_headers() {
     )
     .await;
     assert_eq!((status, body.as_str()), (200, r#"{"message":"from http"}"#));
+
+    // A forward to a streaming method calls it in its shape, with the
+    // forward's metadata; the first reply is the answer.
+    let mut request = tonic::Request::new(single(vec![]));
+    request
+        .metadata_mut()
+        .insert("x-forward", "1".parse().unwrap());
+    client.ready().await.unwrap();
+    let response = client
+        .unary(request, path("ProcessUnary"), codec())
+        .await
+        .unwrap();
+    assert_eq!(response.into_inner(), resp("1yes"));
 }
