@@ -22,7 +22,10 @@
 //!   client-streaming method gets the one message of the request, and a
 //!   server-streaming method answers newline-delimited JSON, or Server-Sent
 //!   Events for `Accept: text/event-stream`; a failure after the first
-//!   answer aborts the body.
+//!   answer aborts the body. A forward or side effect to a streaming action
+//!   method calls it in its shape with the one message; its responses are
+//!   gathered into one (every side effect, the first reply, forward or
+//!   failure).
 //!
 //! As in the official proxy, the response headers of a call come from the
 //! first reply's metadata, so they wait for the user function's first
@@ -68,7 +71,7 @@ use cloudstate_sdk::payload::Any;
 use cloudstate_sdk::protocol::cloudstate as pb;
 use futures_util::StreamExt;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
@@ -143,7 +146,7 @@ pub struct DevProxy;
 #[derive(Debug)]
 pub struct DevProxyHandle {
     addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
+    stop: Option<watch::Sender<bool>>,
     task: JoinHandle<()>,
 }
 
@@ -208,14 +211,25 @@ impl DevProxy {
         let routes = routes.fallback(serve).with_state(app);
 
         let addr = listener.local_addr()?;
-        let (stop, stopped) = oneshot::channel::<()>();
+        let (stop, stopped) = watch::channel(false);
         let grace = config.shutdown_grace;
         let task = tokio::spawn(async move {
+            let mut overdue = stopped.clone();
+            let mut stopped = stopped;
             let server = axum::serve(listener, routes).with_graceful_shutdown(async move {
-                let _ = stopped.await;
+                let _ = stopped.wait_for(|stop| *stop).await;
             });
+            // Calls still open (e.g. a bidirectional action call the client
+            // keeps open) get the grace period, then are dropped.
             let result = tokio::select! {
                 result = server.into_future() => result,
+                () = async {
+                    let _ = overdue.wait_for(|stop| *stop).await;
+                    tokio::time::sleep(grace).await;
+                } => {
+                    warn!("calls still open {grace:?} after shutdown began: dropped");
+                    Ok(())
+                }
             };
             if let Err(e) = result {
                 warn!("dev proxy server: {e}");
@@ -243,10 +257,11 @@ impl DevProxyHandle {
         self.addr
     }
 
-    /// Stops accepting, lets calls finish, passivates every entity.
+    /// Stops accepting, lets calls finish (calls still open after the
+    /// shutdown grace are dropped), passivates every entity.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+            let _ = stop.send(true);
         }
         let _ = (&mut self.task).await;
     }

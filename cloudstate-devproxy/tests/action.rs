@@ -855,3 +855,19 @@ async fn metadata_in_and_the_first_replys_metadata_as_response_headers() {
         .unwrap();
     assert_eq!(response.into_inner(), resp("1yes"));
 }
+
+#[tokio::test]
+async fn shutdown_drops_calls_still_open_after_the_grace_period() {
+    let uf = cloudstate_sdk::testkit::TestServer::start(tck_adapter::server()).await;
+    let (proxy, _, _) = support::proxy_with(uf.addr(), |config| {
+        config.shutdown_grace = Duration::from_millis(500);
+    })
+    .await;
+    let (tx, stream) = duplex(proxy.local_addr(), single(vec![reply("open")])).await;
+    let mut stream = stream.unwrap();
+    assert_eq!(message(&mut stream).await, Some(resp("open")));
+    tokio::time::timeout(Duration::from_secs(10), proxy.shutdown())
+        .await
+        .expect("shutdown ends despite the open call");
+    drop(tx);
+}
