@@ -61,7 +61,8 @@ pub enum Observed {
     /// The proxy completed its side of a stream (entity streams, and the
     /// input of streamed-in and bidirectional action calls).
     InputClosed(u64),
-    /// The user function completed its side of a stream (`ok` is false for an error status).
+    /// The user function completed its side of a stream, or of an action
+    /// call (`stream` is then the call's number; `ok` is false for an error status).
     OutputClosed {
         /// The stream.
         stream: u64,
