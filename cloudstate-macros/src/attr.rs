@@ -1,4 +1,5 @@
-//! The arguments of `#[event_sourced]` and its method attributes.
+//! The arguments of `#[event_sourced]`, `#[value_entity]` and `#[action]`,
+//! and of their method attributes.
 
 use proc_macro2::TokenStream;
 use quote::ToTokens;
@@ -8,6 +9,52 @@ use syn::spanned::Spanned;
 use syn::{Attribute, Expr, ExprLit, Lit, LitStr, Meta, Token};
 
 use crate::ctxt::Ctxt;
+
+/// Which of our macros is expanding: they share the expansion and differ in
+/// the method attributes they allow and whether handlers may be `async`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Kind {
+    /// `#[event_sourced]`: every method attribute, synchronous handlers.
+    EventSourced,
+    /// `#[value_entity]`: command handlers only, synchronous.
+    ValueEntity,
+    /// `#[action]`: command handlers only, `async fn` allowed.
+    Action,
+}
+
+impl Kind {
+    /// The macro's name.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kind::EventSourced => "event_sourced",
+            Kind::ValueEntity => "value_entity",
+            Kind::Action => "action",
+        }
+    }
+
+    /// Whether methods of this kind of impl may carry `role`'s attribute.
+    pub(crate) fn allows(self, role: Role) -> bool {
+        self == Kind::EventSourced || role == Role::CommandHandler
+    }
+
+    /// Whether handlers may be `async fn`.
+    pub(crate) fn allows_async(self) -> bool {
+        self == Kind::Action
+    }
+
+    /// What the generated trait is called, in messages.
+    pub(crate) fn trait_example(self) -> &'static str {
+        match self {
+            Kind::EventSourced => {
+                "a generated entity trait, such as `impl shopping_cart::ShoppingCart for Cart`"
+            }
+            Kind::ValueEntity => {
+                "a generated value entity trait, such as `impl shopping_cart::ShoppingCart for Cart`"
+            }
+            Kind::Action => "a generated action trait, such as `impl greeter::Greeter for Greeter`",
+        }
+    }
+}
 
 /// What an attribute makes of the method it is on.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -119,9 +166,10 @@ pub(crate) fn parse_handler_attr(attr: &Attribute, role: Role, cx: &Ctxt) -> Han
 const EXPECTED_RPC_NAME: &str =
     "expected the rpc name as a string, as the proto declares it: `name = \"AddItem\"`";
 
-/// Reads `#[event_sourced(...)]`'s arguments, returning `crate = "..."`'s
-/// path of the SDK crate; errors go to `cx`.
-pub(crate) fn parse_macro_args(args: TokenStream, cx: &Ctxt) -> Option<syn::Path> {
+/// Reads the arguments of `#[event_sourced(...)]` (or of the macro of
+/// `kind`), returning `crate = "..."`'s path of the SDK crate; errors go to
+/// `cx`.
+pub(crate) fn parse_macro_args(args: TokenStream, kind: Kind, cx: &Ctxt) -> Option<syn::Path> {
     let args = cx.ok(Punctuated::<Meta, Token![,]>::parse_terminated.parse2(args))?;
     let mut krate = None;
     for arg in args {
@@ -129,8 +177,9 @@ pub(crate) fn parse_macro_args(args: TokenStream, cx: &Ctxt) -> Option<syn::Path
             cx.error_spanned_by(
                 arg.path(),
                 format!(
-                    "unknown argument `{}`; `#[event_sourced]` accepts `crate = \"path::to::cloudstate_sdk\"`",
-                    arg.path().to_token_stream()
+                    "unknown argument `{}`; `#[{}]` accepts `crate = \"path::to::cloudstate_sdk\"`",
+                    arg.path().to_token_stream(),
+                    kind.name()
                 ),
             );
             continue;

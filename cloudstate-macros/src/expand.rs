@@ -1,5 +1,6 @@
-//! `#[event_sourced]`: wires freely named handlers to the methods of an
-//! entity trait that `cloudstate-build` generated.
+//! `#[event_sourced]`, `#[value_entity]` and `#[action]`: wire freely named
+//! handlers to the methods of a trait that `cloudstate-build` generated. The
+//! three share this expansion; [`Kind`] holds what tells them apart.
 //!
 //! The expansion is thin. Every method carrying one of our attributes moves,
 //! unchanged but for that attribute, into an inherent impl of the same type,
@@ -19,30 +20,39 @@ use syn::{
     Attribute, FnArg, ImplItem, ImplItemFn, Item, ItemImpl, LitStr, Pat, Path, Signature, Type,
 };
 
-use crate::attr::{self, HandlerAttr, Role};
+use crate::attr::{self, HandlerAttr, Kind, Role};
 use crate::ctxt::Ctxt;
 
-const NOT_A_TRAIT_IMPL: &str = "`#[event_sourced]` applies to an implementation of a generated \
-     entity trait, such as `impl shopping_cart::ShoppingCart for Cart`";
+fn not_a_trait_impl(kind: Kind) -> String {
+    format!(
+        "`#[{}]` applies to an implementation of {}",
+        kind.name(),
+        kind.trait_example()
+    )
+}
 
 /// The expansion, and every error found on the way. On errors the expansion
 /// is still as complete as it can be, so that rustc does not add errors of
 /// its own about the same mistake.
-pub(crate) fn expand(args: TokenStream, item: TokenStream) -> (TokenStream, syn::Result<()>) {
+pub(crate) fn expand(
+    kind: Kind,
+    args: TokenStream,
+    item: TokenStream,
+) -> (TokenStream, syn::Result<()>) {
     let cx = Ctxt::default();
     // Checked now for the day the expansion names the SDK; nothing does yet.
-    let _sdk_path = attr::parse_macro_args(args, &cx);
+    let _sdk_path = attr::parse_macro_args(args, kind, &cx);
     let output = match syn::parse2::<Item>(item.clone()) {
-        Ok(Item::Impl(item)) => expand_impl(item, &cx),
+        Ok(Item::Impl(item)) => expand_impl(item, kind, &cx),
         Ok(Item::Fn(item)) => {
             let (fn_token, ident) = (&item.sig.fn_token, &item.sig.ident);
-            cx.error_spanned_by(quote!(#fn_token #ident), NOT_A_TRAIT_IMPL);
+            cx.error_spanned_by(quote!(#fn_token #ident), not_a_trait_impl(kind));
             item.into_token_stream()
         }
         Ok(other) => {
             match item_head(&other) {
-                Some(head) => cx.error_spanned_by(head, NOT_A_TRAIT_IMPL),
-                None => cx.error_at(Span::call_site(), NOT_A_TRAIT_IMPL),
+                Some(head) => cx.error_spanned_by(head, not_a_trait_impl(kind)),
+                None => cx.error_at(Span::call_site(), not_a_trait_impl(kind)),
             }
             other.into_token_stream()
         }
@@ -73,16 +83,22 @@ fn item_head(item: &Item) -> Option<TokenStream> {
     })
 }
 
-fn expand_impl(mut item: ItemImpl, cx: &Ctxt) -> TokenStream {
+fn expand_impl(mut item: ItemImpl, kind: Kind, cx: &Ctxt) -> TokenStream {
     let trait_path = match &item.trait_ {
         Some((None, path, _)) => path.clone(),
         Some((Some(bang), _, _)) => {
-            cx.error_spanned_by(bang, "`#[event_sourced]` does not apply to negative impls");
+            cx.error_spanned_by(
+                bang,
+                format!("`#[{}]` does not apply to negative impls", kind.name()),
+            );
             return without_our_attrs(item);
         }
         None => {
             let (impl_token, generics, self_ty) = (&item.impl_token, &item.generics, &item.self_ty);
-            cx.error_spanned_by(quote!(#impl_token #generics #self_ty), NOT_A_TRAIT_IMPL);
+            cx.error_spanned_by(
+                quote!(#impl_token #generics #self_ty),
+                not_a_trait_impl(kind),
+            );
             return without_our_attrs(item);
         }
     };
@@ -99,6 +115,9 @@ fn expand_impl(mut item: ItemImpl, cx: &Ctxt) -> TokenStream {
     // The impl's items in order; `None` marks where a handler was.
     let mut kept: Vec<Option<ImplItem>> = Vec::new();
     let mut handlers: Vec<Handler> = Vec::new();
+    // Methods whose attribute this kind of impl does not allow: they move to
+    // the inherent impl, with no trait method to stand for them.
+    let mut rejected: Vec<ImplItemFn> = Vec::new();
     for impl_item in std::mem::take(&mut item.items) {
         match impl_item {
             ImplItem::Fn(mut method) => {
@@ -121,8 +140,22 @@ fn expand_impl(mut item: ItemImpl, cx: &Ctxt) -> TokenStream {
                         );
                     }
                 }
+                if !kind.allows(role) {
+                    cx.error_spanned_by(
+                        &first,
+                        format!(
+                            "`#[{}]` is for `#[{}]` impls; `#[{}]` allows only `#[{}]`",
+                            role.name(),
+                            Kind::EventSourced.name(),
+                            kind.name(),
+                            Role::CommandHandler.name()
+                        ),
+                    );
+                    rejected.push(method);
+                    continue;
+                }
                 let attr = attr::parse_handler_attr(&first, role, cx);
-                handlers.push(Handler::new(attr, method, cx));
+                handlers.push(Handler::new(attr, method, kind, cx));
                 kept.push(None);
             }
             mut other => {
@@ -157,7 +190,11 @@ fn expand_impl(mut item: ItemImpl, cx: &Ctxt) -> TokenStream {
         .chain(partner_stub.map(ImplItem::Verbatim))
         .collect();
 
-    let inherent = inherent_impl(&item, &trait_path, &assoc_types, &handlers, cx.has_errors());
+    let methods = handlers
+        .iter()
+        .map(|handler| &handler.method)
+        .chain(&rejected);
+    let inherent = inherent_impl(&item, &trait_path, &assoc_types, methods, cx.has_errors());
     let mut output = item.into_token_stream();
     output.extend(inherent);
     output
@@ -166,20 +203,20 @@ fn expand_impl(mut item: ItemImpl, cx: &Ctxt) -> TokenStream {
 /// The inherent impl holding the handlers. It sits in a `const _` block that
 /// brings the trait into scope, so that handler bodies resolve
 /// `self.initial_state(..)` as they did inside the trait impl.
-fn inherent_impl(
+fn inherent_impl<'a>(
     item: &ItemImpl,
     trait_path: &Path,
     assoc_types: &[Ident],
-    handlers: &[Handler],
+    methods: impl Iterator<Item = &'a ImplItemFn>,
     has_errors: bool,
 ) -> TokenStream {
-    if handlers.is_empty() {
+    let trait_tokens = trait_path.to_token_stream();
+    let methods: Vec<TokenStream> = methods
+        .map(|method| qualify_self_types(method.to_token_stream(), assoc_types, &trait_tokens))
+        .collect();
+    if methods.is_empty() {
         return TokenStream::new();
     }
-    let trait_tokens = trait_path.to_token_stream();
-    let methods = handlers.iter().map(|handler| {
-        qualify_self_types(handler.method.to_token_stream(), assoc_types, &trait_tokens)
-    });
     let mut trait_use = trait_path.clone();
     for segment in &mut trait_use.segments {
         segment.arguments = syn::PathArguments::None;
@@ -204,6 +241,7 @@ fn inherent_impl(
                 clippy::ptr_arg,
                 clippy::trivially_copy_pass_by_ref,
                 clippy::unnecessary_wraps,
+                clippy::unused_async,
                 clippy::unused_self,
                 clippy::wrong_self_convention,
             )]
@@ -222,6 +260,9 @@ struct Handler {
     attr_span: Span,
     /// The method, without our attribute.
     method: ImplItemFn,
+    /// The handler's `async`, when its kind allows it: the trait method is
+    /// then `async` too, and awaits it.
+    asyncness: Option<syn::token::Async>,
     /// The trait method it implements, spanned on what chose its name.
     target: Option<Ident>,
     /// What chose the target's name, where errors about the name point.
@@ -236,11 +277,14 @@ struct Handler {
 }
 
 impl Handler {
-    fn new(attr: HandlerAttr, method: ImplItemFn, cx: &Ctxt) -> Self {
+    fn new(attr: HandlerAttr, method: ImplItemFn, kind: Kind, cx: &Ctxt) -> Self {
         let what = attr.role.name();
         let sig = &method.sig;
         let mut callable = true;
-        if let Some(asyncness) = &sig.asyncness {
+        let mut asyncness = None;
+        if kind.allows_async() {
+            asyncness = sig.asyncness;
+        } else if let Some(asyncness) = &sig.asyncness {
             cx.error_spanned_by(
                 asyncness,
                 format!("`#[{what}]` methods cannot be `async`: handlers run synchronously"),
@@ -284,6 +328,7 @@ impl Handler {
             role: attr.role,
             attr_span: attr.path.span(),
             method,
+            asyncness,
             target,
             culprit,
             event,
@@ -315,6 +360,9 @@ impl Handler {
         let generics = &sig.generics;
         let where_clause = &sig.generics.where_clause;
         let output = &sig.output;
+        // Spanned like the name: rustc's errors about the method span from
+        // its first token to its name.
+        let asyncness = self.asyncness.map(|_| quote_spanned!(span=> async));
 
         if !self.callable {
             // Stubs only keep the impl complete while the build fails on our
@@ -334,7 +382,7 @@ impl Handler {
             });
             return Some(quote_spanned! {span=>
                 #(#cfgs)*
-                fn #target #generics (#(#params),*) #output #where_clause {
+                #asyncness fn #target #generics (#(#params),*) #output #where_clause {
                     ::core::unreachable!()
                 }
             });
@@ -357,11 +405,16 @@ impl Handler {
             }
         }
         let handler = &sig.ident;
+        let call = quote_spanned!(span=> Self::#handler(#(#args),*));
+        let call = match asyncness {
+            Some(_) => quote_spanned!(span=> #call.await),
+            None => call,
+        };
         Some(quote_spanned! {span=>
             #(#cfgs)*
             #[inline]
-            fn #target #generics (#(#params),*) #output #where_clause {
-                Self::#handler(#(#args),*)
+            #asyncness fn #target #generics (#(#params),*) #output #where_clause {
+                #call
             }
         })
     }

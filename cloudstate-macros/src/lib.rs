@@ -1,4 +1,5 @@
-//! Procedural macros for Cloudstate user functions.
+//! Procedural macros for Cloudstate user functions: `#[event_sourced]`,
+//! `#[value_entity]` and `#[action]`.
 //!
 //! Users reach these through `cloudstate_sdk`; the macros expand to plain
 //! trait implementations and hold no logic of their own.
@@ -120,19 +121,86 @@
 //!
 //! `#[event_sourced(crate = "path::to::cloudstate_sdk")]` is accepted for
 //! crates that rename the SDK; the expansion does not name the SDK yet.
+//!
+//! # `#[value_entity]`
+//!
+//! The same for a generated value entity trait, whose methods are one per
+//! rpc: `fn add_item(&self, request, ctx: &mut Context<'_, Self>) ->
+//! CommandResult<Reply>`. Only `#[command_handler]` and
+//! `#[command_handler(name = "AddItem")]` apply; `#[event_handler]`,
+//! `#[snapshot]` and `#[snapshot_handler]` are errors, as are `async` and
+//! `unsafe` handlers.
+//!
+//! # `#[action]`
+//!
+//! The same for a generated action trait, with one method per rpc: unary and
+//! streamed-in rpcs return `impl Future<Output = ActionResult<T>> + Send`,
+//! streamed-out and bidirectional ones a `BoxStream`. Only
+//! `#[command_handler]` and `#[command_handler(name = "Hello")]` apply, and
+//! handlers may be `async fn`: the trait method is then an `async fn` that
+//! awaits the handler.
+//!
+//! ```
+//! # pub struct Greet { pub name: String }
+//! # pub struct Greeting { pub message: String }
+//! # pub type ActionResult<T> = Result<T, String>;
+//! # pub struct ActionContext;
+//! mod greeter {
+//! #   use super::*;
+//!     pub trait Greeter: Send + Sync + Sized + 'static {
+//!         fn hello(
+//!             &self,
+//!             request: Greet,
+//!             ctx: ActionContext,
+//!         ) -> impl Future<Output = ActionResult<Greeting>> + Send;
+//!     }
+//! }
+//!
+//! struct Greeter;
+//!
+//! #[cloudstate_sdk::action]
+//! impl greeter::Greeter for Greeter {
+//!     #[command_handler(name = "Hello")]
+//!     async fn greet(&self, request: Greet, _ctx: ActionContext) -> ActionResult<Greeting> {
+//!         Ok(Greeting { message: format!("Hello, {}!", request.name) })
+//!     }
+//! }
+//! # fn main() {}
+//! ```
 
 mod attr;
 mod ctxt;
-mod event_sourced;
+mod expand;
 
 use proc_macro::TokenStream;
+
+use attr::Kind;
 
 /// Wires freely named handlers to the methods of a generated event-sourced
 /// entity trait; see the [crate documentation](crate) for the attributes it
 /// reads and what it generates.
 #[proc_macro_attribute]
 pub fn event_sourced(args: TokenStream, item: TokenStream) -> TokenStream {
-    let (mut output, result) = event_sourced::expand(args.into(), item.into());
+    expand_as(Kind::EventSourced, args, item)
+}
+
+/// Wires freely named command handlers to the methods of a generated value
+/// entity trait; see the [crate documentation](crate#value_entity).
+#[proc_macro_attribute]
+pub fn value_entity(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand_as(Kind::ValueEntity, args, item)
+}
+
+/// Wires freely named handlers, `async fn` ones included, to the methods of
+/// a generated action trait; see the [crate documentation](crate#action).
+#[proc_macro_attribute]
+pub fn action(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand_as(Kind::Action, args, item)
+}
+
+/// The expansion of `kind`'s macro, with its errors appended.
+fn expand_as(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
+    let (mut output, result) = expand::expand(kind, args.into(), item.into());
     if let Err(errors) = result {
         output.extend(errors.into_compile_error());
     }

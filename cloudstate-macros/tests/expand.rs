@@ -1,8 +1,12 @@
-//! The trait methods that `#[event_sourced]` generates call the user's
-//! handlers.
+//! The trait methods that `#[event_sourced]`, `#[value_entity]` and
+//! `#[action]` generate call the user's handlers.
 
+#[path = "ui/action_support.rs"]
+mod action_support;
 #[path = "ui/support.rs"]
 mod support;
+#[path = "ui/value_support.rs"]
+mod value_support;
 
 use std::sync::Mutex;
 
@@ -155,4 +159,213 @@ fn handlers_keep_their_own_names() {
     entity.added(&mut state, &apple(1));
     assert_eq!(entity.to_snapshot(&state).items, state);
     assert_eq!(entity.calls(), ["added", "to_snapshot"]);
+}
+
+mod value_entity {
+    use std::sync::Mutex;
+
+    use super::value_support::value_cart::{Context, ValueCart};
+    use super::value_support::*;
+
+    #[derive(Default)]
+    struct CartEntity {
+        calls: Mutex<Vec<&'static str>>,
+    }
+
+    impl CartEntity {
+        fn record(&self, handler: &'static str) {
+            self.calls.lock().unwrap().push(handler);
+        }
+    }
+
+    #[cloudstate_sdk::value_entity]
+    impl ValueCart for CartEntity {
+        #[command_handler(name = "AddItem")]
+        fn add(&self, request: AddLineItem, ctx: &mut Context<'_, Self>) -> CommandResult<()> {
+            self.record("add");
+            if request.quantity <= 0 {
+                return Err(format!(
+                    "{}: cannot add {}",
+                    ctx.entity_id, request.quantity
+                ));
+            }
+            ctx.state.items.push((request.product_id, request.quantity));
+            Ok(())
+        }
+
+        #[command_handler]
+        fn get_cart(&self, _request: GetCart, ctx: &mut Context<'_, Self>) -> CommandResult<Cart> {
+            self.record("get_cart");
+            Ok(ctx.state.clone())
+        }
+    }
+
+    #[test]
+    fn command_handlers_are_wired_by_rpc_name() {
+        let entity = CartEntity::default();
+        let mut ctx = Context::new("cart-3");
+        let apples = |quantity| AddLineItem {
+            product_id: "apple".to_owned(),
+            quantity,
+        };
+        assert_eq!(entity.add_item(apples(2), &mut ctx), Ok(()));
+        assert_eq!(
+            entity.add_item(apples(0), &mut ctx),
+            Err("cart-3: cannot add 0".to_owned())
+        );
+        assert_eq!(
+            entity.get_cart(GetCart, &mut ctx),
+            Ok(Cart {
+                items: vec![("apple".to_owned(), 2)]
+            })
+        );
+        assert_eq!(*entity.calls.lock().unwrap(), ["add", "add", "get_cart"]);
+    }
+}
+
+mod action {
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    use cloudstate_sdk::__private::{StreamExt as _, stream};
+
+    use super::action_support::greeter::Greeter;
+    use super::action_support::*;
+
+    struct GreeterAction;
+
+    #[cloudstate_sdk::action]
+    impl Greeter for GreeterAction {
+        #[command_handler(name = "Hello")]
+        async fn greet(&self, request: Greet, ctx: ActionContext) -> ActionResult<Greeting> {
+            let message = format!("{}: hello, {}", ctx.command_name, request.name);
+            std::future::ready(Ok(Greeting { message })).await
+        }
+
+        #[command_handler(name = "HelloAll")]
+        async fn greet_all(
+            &self,
+            requests: BoxStream<'static, Result<Greet, Failure>>,
+            _ctx: ActionContext,
+        ) -> ActionResult<Greeting> {
+            let count = requests.count().await;
+            Ok(Greeting {
+                message: format!("hello, {count} of you"),
+            })
+        }
+
+        #[command_handler(name = "Spell")]
+        fn letters(
+            &self,
+            request: Greet,
+            _ctx: ActionContext,
+        ) -> BoxStream<'static, ActionResult<Greeting>> {
+            let letters: Vec<ActionResult<Greeting>> = request
+                .name
+                .chars()
+                .map(|letter| {
+                    Ok(Greeting {
+                        message: letter.to_string(),
+                    })
+                })
+                .collect();
+            stream::iter(letters).boxed()
+        }
+
+        #[command_handler(name = "Chat")]
+        fn talk(
+            &self,
+            requests: BoxStream<'static, Result<Greet, Failure>>,
+            _ctx: ActionContext,
+        ) -> BoxStream<'static, ActionResult<Greeting>> {
+            requests
+                .map(|request| {
+                    request
+                        .map(|greet| Greeting {
+                            message: greet.name,
+                        })
+                        .map_err(|failure| format!("{failure:?}"))
+                })
+                .boxed()
+        }
+
+        /// Not `async`: returns its future itself.
+        #[command_handler(name = "Ping")]
+        fn pong(
+            &self,
+            _request: (),
+            _ctx: ActionContext,
+        ) -> impl Future<Output = ActionResult<()>> + Send {
+            std::future::ready(Ok(()))
+        }
+    }
+
+    /// Runs a future that never waits.
+    fn block_on<F: Future>(future: F) -> F::Output {
+        match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(output) => output,
+            Poll::Pending => panic!("the future waits"),
+        }
+    }
+
+    fn greet(name: &str) -> Greet {
+        Greet {
+            name: name.to_owned(),
+        }
+    }
+
+    fn ctx(command_name: &str) -> ActionContext {
+        ActionContext {
+            command_name: command_name.to_owned(),
+        }
+    }
+
+    /// The trait's futures are `Send`, as the server needs.
+    fn assert_send<T: Send>(value: T) -> T {
+        value
+    }
+
+    #[test]
+    fn async_handlers_are_awaited() {
+        let hello = assert_send(GreeterAction.hello(greet("Ada"), ctx("Hello")));
+        assert_eq!(
+            block_on(hello),
+            Ok(Greeting {
+                message: "Hello: hello, Ada".to_owned()
+            })
+        );
+        let requests = stream::iter([Ok(greet("Ada")), Ok(greet("Grace"))]).boxed();
+        let hello_all = assert_send(GreeterAction.hello_all(requests, ctx("HelloAll")));
+        assert_eq!(block_on(hello_all).unwrap().message, "hello, 2 of you");
+        assert_eq!(block_on(GreeterAction.ping((), ctx("Ping"))), Ok(()));
+    }
+
+    #[test]
+    fn stream_handlers_are_wired() {
+        let letters: Vec<_> = block_on(GreeterAction.spell(greet("Ada"), ctx("Spell")).collect());
+        let letters: Vec<String> = letters
+            .into_iter()
+            .map(|letter| letter.unwrap().message)
+            .collect();
+        assert_eq!(letters, ["A", "d", "a"]);
+
+        let requests = stream::iter([Ok(greet("Ada"))]).boxed();
+        let replies: Vec<_> = block_on(GreeterAction.chat(requests, ctx("Chat")).collect());
+        assert_eq!(
+            replies,
+            [Ok(Greeting {
+                message: "Ada".to_owned()
+            })]
+        );
+    }
+
+    #[test]
+    fn handlers_keep_their_own_names() {
+        assert_eq!(
+            block_on(GreeterAction.greet(greet("Bob"), ctx("Greet")))
+                .unwrap()
+                .message,
+            "Greet: hello, Bob"
+        );
+    }
 }

@@ -55,6 +55,7 @@ pub use action::{
     ActionContext, ActionHandler, ActionMessage, ActionOptions, ActionReply, ActionResult,
 };
 pub use cloudstate_macros::event_sourced;
+pub use cloudstate_macros::{action, value_entity};
 pub use effect::{CommandResult, Failure, Metadata, Reply, ServiceCall};
 pub use error::Error;
 pub use eventsourced::{
