@@ -871,3 +871,109 @@ async fn shutdown_drops_calls_still_open_after_the_grace_period() {
         .expect("shutdown ends despite the open call");
     drop(tx);
 }
+
+/// Echoes each request's first reply step; reports when the call's output
+/// is dropped (the SDK drops it when the call is cancelled).
+struct Hold(mpsc::UnboundedSender<&'static str>);
+
+struct Dropped(mpsc::UnboundedSender<&'static str>);
+
+impl Drop for Dropped {
+    fn drop(&mut self) {
+        let _ = self.0.send("dropped");
+    }
+}
+
+impl ActionHandler for Hold {
+    fn handle_unary(
+        self: Arc<Self>,
+        _: ActionMessage,
+        _: ActionContext,
+    ) -> BoxFuture<'static, ActionResult> {
+        Box::pin(async { Ok(ActionReply::no_reply()) })
+    }
+
+    fn handle_streamed_in(
+        self: Arc<Self>,
+        input: BoxStream<'static, ActionMessage>,
+        _: ActionContext,
+    ) -> BoxFuture<'static, ActionResult> {
+        let guard = Dropped(self.0.clone());
+        Box::pin(async move {
+            let _guard = guard;
+            let n = input.count().await;
+            Ok(ActionReply::encode(&resp(&n.to_string())))
+        })
+    }
+
+    fn handle_streamed_out(
+        self: Arc<Self>,
+        _: ActionMessage,
+        _: ActionContext,
+    ) -> BoxStream<'static, ActionResult> {
+        futures_util::stream::empty().boxed()
+    }
+
+    fn handle_streamed(
+        self: Arc<Self>,
+        input: BoxStream<'static, ActionMessage>,
+        _: ActionContext,
+    ) -> BoxStream<'static, ActionResult> {
+        let guard = Dropped(self.0.clone());
+        input
+            .map(move |_| {
+                let _ = &guard;
+                Ok(ActionReply::encode(&resp("echo")))
+            })
+            .boxed()
+    }
+}
+
+async fn dropped(rx: &mut mpsc::UnboundedReceiver<&'static str>) {
+    let got = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("the user function's call is dropped within 10 s");
+    assert_eq!(got, Some("dropped"));
+}
+
+#[tokio::test]
+async fn a_cancelled_client_call_is_cancelled_in_the_user_function() {
+    let (events, mut rx) = mpsc::unbounded_channel();
+    let uf = CloudState::new()
+        .descriptor_set(tck_adapter::proto::FILE_DESCRIPTOR_SET)
+        .action(SVC, Hold(events));
+    let s = start(uf).await;
+    let mut client = client(s.proxy.local_addr()).await;
+
+    // Both ways, after an answer.
+    let (tx, input) = mpsc::channel(16);
+    tx.send(single(vec![])).await.unwrap();
+    let mut request = tonic::Request::new(ReceiverStream::new(input));
+    let cancel = request.cancellation_handle();
+    let mut stream = client
+        .streaming(request, path("ProcessStreamed"), codec())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(message(&mut stream).await, Some(resp("echo")));
+    cancel.cancel();
+    dropped(&mut rx).await;
+    drop(tx);
+
+    // Streamed in, while the user function waits for more input.
+    let (tx, input) = mpsc::channel(16);
+    tx.send(single(vec![])).await.unwrap();
+    let mut request = tonic::Request::new(ReceiverStream::new(input));
+    let cancel = request.cancellation_handle();
+    client.ready().await.unwrap();
+    let call = tokio::spawn(async move {
+        client
+            .client_streaming(request, path("ProcessStreamedIn"), codec())
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    cancel.cancel();
+    dropped(&mut rx).await;
+    assert!(call.await.unwrap().is_err());
+    drop(tx);
+}
