@@ -1,6 +1,6 @@
 //! The baseline: a raw tonic bidirectional-stream service that answers each
 //! command with a canned reply shaped like the shopping cart's, with no entity
-//! runtime in between (no task per stream, no channel, no state, no handlers).
+//! runtime in between (no protocol checks, no state, no handlers).
 
 use std::pin::Pin;
 use std::sync::Arc;

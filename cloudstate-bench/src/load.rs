@@ -1,6 +1,12 @@
-//! The load generator, playing the proxy: one bidirectional stream per
-//! simulated entity, one command in flight per stream (send, wait for the
-//! reply, send the next), as the Cloudstate proxy drives an entity.
+//! The load generator: C clients, each one entity (one cart), one command in
+//! flight per client (send, wait for the answer, send the next), as the
+//! Cloudstate proxy drives an entity. What a client is (a protocol stream to a
+//! user function, a gRPC or HTTP client of the dev proxy) is a [`Session`].
+//!
+//! Each client opens its session and gets the answer to one untimed first
+//! command before the timed part starts, so that opening a stream or
+//! connection and starting the entity are not measured, whatever the server
+//! (some send their response headers only with their first reply).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -20,32 +26,27 @@ use crate::cpu;
 use crate::proto::echo_client::EchoClient;
 use crate::script::{Script, check_reply};
 
-/// How long the end of a stream may take once its input is complete.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long opening a session, or its end once its input is complete, may take.
+pub(crate) const OPEN_CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Which server a run drives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Target {
-    /// The shopping cart, through the SDK's event-sourced runtime.
-    Cart,
-    /// The raw tonic echo baseline.
-    Echo,
+/// One timed command: when it was sent, when its answer was in, and the
+/// encoded sizes of both in bytes.
+#[derive(Debug)]
+pub(crate) struct Exchange {
+    pub(crate) sent: Instant,
+    pub(crate) answered: Instant,
+    pub(crate) bytes: (u64, u64),
 }
 
-impl Target {
-    async fn open(
-        self,
-        channel: Channel,
-        input: ReceiverStream<EventSourcedStreamIn>,
-    ) -> Result<Streaming<EventSourcedStreamOut>, tonic::Status> {
-        Ok(match self {
-            Self::Cart => EventSourcedClient::new(channel)
-                .handle(input)
-                .await?
-                .into_inner(),
-            Self::Echo => EchoClient::new(channel).echo(input).await?.into_inner(),
-        })
-    }
+/// One client: an open stream or connection to one entity, past its first
+/// (untimed) command.
+pub(crate) trait Session: Send + 'static {
+    /// Sends the `n`-th timed command (0-based), waits for its answer and
+    /// checks it.
+    fn command(&mut self, n: usize) -> impl Future<Output = Result<Exchange, String>> + Send;
+
+    /// Ends the session after its timed commands.
+    fn close(self) -> impl Future<Output = Result<(), String>> + Send;
 }
 
 /// What one run measured.
@@ -53,12 +54,12 @@ impl Target {
 pub(crate) struct Measured {
     /// Round-trip latency of every command, in nanoseconds, sorted.
     pub(crate) latencies_ns: Vec<u64>,
-    /// From the first command sent to the last reply received, over all streams.
+    /// From the first command sent to the last answer received, over all clients.
     pub(crate) wall: Duration,
-    /// Mean encoded size of a command and of a reply, in bytes.
+    /// Mean encoded size of a command and of its answer, in bytes.
     pub(crate) mean_sizes: (f64, f64),
-    /// CPU time of the whole process (load generator and both servers) over
-    /// the timed part, in nanoseconds, where measurable.
+    /// CPU time of this whole process (load generator and the servers it
+    /// runs) over the timed part, in nanoseconds, where measurable.
     pub(crate) cpu_ns: Option<u64>,
 }
 
@@ -86,7 +87,7 @@ impl Measured {
     }
 }
 
-/// Marks the end of the timed part: the last stream to finish its commands
+/// Marks the end of the timed part: the last client to finish its commands
 /// reads the CPU time.
 struct Finish {
     remaining: AtomicUsize,
@@ -101,59 +102,57 @@ impl Finish {
     }
 }
 
-/// One stream's share.
-struct StreamResult {
+/// One client's share.
+struct ClientResult {
     latencies_ns: Vec<u64>,
     first_send: Instant,
-    last_reply: Instant,
+    last_answer: Instant,
     bytes: (u64, u64),
 }
 
-/// Opens `streams` streams against `target` (spread over `channels`), each a
-/// new entity named `{tag}-{i}`, and runs `per_stream` commands on each.
-/// Timing starts once every stream is open and initialised.
+/// Opens `clients` sessions with `open(i)`, then runs `per_client` timed
+/// commands on each. Timing starts once every session is open.
 ///
 /// # Errors
-/// A stream that could not be opened, a failed or unexpected answer.
-pub(crate) async fn run(
-    target: Target,
-    channels: &[Channel],
-    streams: usize,
-    per_stream: usize,
-    tag: &str,
-) -> Result<Measured, String> {
-    // The streams and this task: CPU accounting starts once all are open.
-    let barrier = Arc::new(Barrier::new(streams + 1));
+/// A session that could not be opened, a failed or unexpected answer.
+pub(crate) async fn run<S, F, Fut>(
+    clients: usize,
+    per_client: usize,
+    open: F,
+) -> Result<Measured, String>
+where
+    S: Session,
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = Result<S, String>> + Send + 'static,
+{
+    // The clients and this task: CPU accounting starts once all are open.
+    let barrier = Arc::new(Barrier::new(clients + 1));
     let finish = Arc::new(Finish {
-        remaining: AtomicUsize::new(streams),
+        remaining: AtomicUsize::new(clients),
         cpu_ns: OnceLock::new(),
     });
     let mut tasks = JoinSet::new();
-    for i in 0..streams {
-        let channel = channels[i % channels.len()].clone();
-        let script = Script::new(&format!("{tag}-{i}"));
-        tasks.spawn(one_stream(
-            target,
-            channel,
-            script,
-            per_stream,
+    for i in 0..clients {
+        tasks.spawn(one_client(
+            open(i),
+            per_client,
             Arc::clone(&barrier),
             Arc::clone(&finish),
         ));
     }
     barrier.wait().await;
     let cpu_start = cpu::process_cpu_ns();
-    let mut latencies_ns = Vec::with_capacity(streams * per_stream);
+    let mut latencies_ns = Vec::with_capacity(clients * per_client);
     let mut first: Option<Instant> = None;
     let mut last: Option<Instant> = None;
     let mut bytes = (0_u64, 0_u64);
     let mut error = None;
     while let Some(joined) = tasks.join_next().await {
-        match joined.map_err(|e| format!("stream task failed: {e}")) {
+        match joined.map_err(|e| format!("client task failed: {e}")) {
             Ok(Ok(result)) => {
                 latencies_ns.extend_from_slice(&result.latencies_ns);
                 first = Some(first.map_or(result.first_send, |f| f.min(result.first_send)));
-                last = Some(last.map_or(result.last_reply, |l| l.max(result.last_reply)));
+                last = Some(last.map_or(result.last_answer, |l| l.max(result.last_answer)));
                 bytes.0 += result.bytes.0;
                 bytes.1 += result.bytes.1;
             }
@@ -163,7 +162,7 @@ pub(crate) async fn run(
         }
     }
     if let Some(error) = error {
-        return Err(format!("{target:?}: {error}"));
+        return Err(error);
     }
     latencies_ns.sort_unstable();
     let cpu_ns = match (cpu_start, finish.cpu_ns.get()) {
@@ -183,79 +182,163 @@ pub(crate) async fn run(
     })
 }
 
-async fn one_stream(
-    target: Target,
-    channel: Channel,
-    script: Script,
-    per_stream: usize,
+async fn one_client<S: Session>(
+    open: impl Future<Output = Result<S, String>>,
+    per_client: usize,
     barrier: Arc<Barrier>,
     finish: Arc<Finish>,
-) -> Result<StreamResult, String> {
-    let (input, rx) = mpsc::channel(4);
-    let opened = match input.send(script.init()).await {
-        Ok(()) => target
-            .open(channel, ReceiverStream::new(rx))
-            .await
-            .map_err(|status| format!("could not open a stream: {status}")),
-        Err(_) => Err("could not queue init".to_owned()),
+) -> Result<ClientResult, String> {
+    let opened = match tokio::time::timeout(OPEN_CLOSE_TIMEOUT, open).await {
+        Ok(opened) => opened,
+        Err(_) => Err(format!(
+            "no answer to the first command within {OPEN_CLOSE_TIMEOUT:?}"
+        )),
     };
-    // Every stream waits here, opened or not, so that none is left waiting.
+    // Every client waits here, opened or not, so that none is left waiting.
     barrier.wait().await;
-    let result = commands(&script, per_stream, &input, opened).await;
+    let result = match opened {
+        Ok(session) => timed(session, per_client).await,
+        Err(e) => Err(e),
+    };
     finish.done();
-    let (mut output, result) = result?;
-
-    // Passivate: complete the input and expect the output to end with OK.
-    drop(input);
-    match tokio::time::timeout(CLOSE_TIMEOUT, output.message()).await {
-        Ok(Ok(None)) => {}
-        Ok(Ok(Some(extra))) => return Err(format!("unexpected message at the end: {extra:?}")),
-        Ok(Err(status)) => return Err(format!("the stream ended with {status}")),
-        Err(_) => return Err("the stream did not end after its input did".to_owned()),
-    }
+    let (session, result) = result?;
+    session.close().await?;
     Ok(result)
 }
 
-/// The timed part of one stream: its commands, one at a time.
-async fn commands(
-    script: &Script,
-    per_stream: usize,
-    input: &mpsc::Sender<EventSourcedStreamIn>,
-    opened: Result<Streaming<EventSourcedStreamOut>, String>,
-) -> Result<(Streaming<EventSourcedStreamOut>, StreamResult), String> {
-    let mut output = opened?;
-
-    let mut latencies_ns = Vec::with_capacity(per_stream);
+/// The timed part of one client: its commands, one at a time.
+async fn timed<S: Session>(mut session: S, per_client: usize) -> Result<(S, ClientResult), String> {
+    let mut latencies_ns = Vec::with_capacity(per_client);
     let mut bytes = (0_u64, 0_u64);
     let mut first_send = None;
-    let mut last_reply = Instant::now();
-    for n in 0..per_stream {
-        let (id, command) = script.command(n);
-        bytes.0 += command.encoded_len() as u64;
-        let sent = Instant::now();
-        first_send.get_or_insert(sent);
-        input
-            .send(command)
+    let mut last_answer = None;
+    for n in 0..per_client {
+        let exchange = session.command(n).await?;
+        first_send.get_or_insert(exchange.sent);
+        last_answer = Some(exchange.answered);
+        latencies_ns.push(
+            u64::try_from(exchange.answered.duration_since(exchange.sent).as_nanos())
+                .unwrap_or(u64::MAX),
+        );
+        bytes.0 += exchange.bytes.0;
+        bytes.1 += exchange.bytes.1;
+    }
+    let now = Instant::now();
+    Ok((
+        session,
+        ClientResult {
+            latencies_ns,
+            first_send: first_send.unwrap_or(now),
+            last_answer: last_answer.unwrap_or(now),
+            bytes,
+        },
+    ))
+}
+
+/// Which service a protocol stream calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StreamService {
+    /// `cloudstate.eventsourced.EventSourced/handle`: a user function.
+    EventSourced,
+    /// `bench.Echo/Echo`: the raw tonic baseline.
+    Echo,
+}
+
+impl StreamService {
+    async fn call(
+        self,
+        channel: Channel,
+        input: ReceiverStream<EventSourcedStreamIn>,
+    ) -> Result<Streaming<EventSourcedStreamOut>, tonic::Status> {
+        Ok(match self {
+            Self::EventSourced => EventSourcedClient::new(channel)
+                .handle(input)
+                .await?
+                .into_inner(),
+            Self::Echo => EchoClient::new(channel).echo(input).await?.into_inner(),
+        })
+    }
+}
+
+/// A protocol stream to one entity, as the proxy drives it: `init`, then
+/// commands alternating `AddItem` and `GetCart`.
+pub(crate) struct StreamSession {
+    script: Script,
+    input: mpsc::Sender<EventSourcedStreamIn>,
+    output: Streaming<EventSourcedStreamOut>,
+}
+
+impl StreamSession {
+    /// Queues `init` and the first command, then makes the call and waits for
+    /// the first reply. The call is spawned after the messages are queued:
+    /// grpc-go, for one, sends its response headers only with its first reply.
+    pub(crate) async fn open(
+        service: StreamService,
+        channel: Channel,
+        script: Script,
+    ) -> Result<Self, String> {
+        let (input, rx) = mpsc::channel(4);
+        let (id, first) = script.command(0);
+        for message in [script.init(), first] {
+            input
+                .send(message)
+                .await
+                .map_err(|_| "could not queue init".to_owned())?;
+        }
+        let call = tokio::spawn(service.call(channel, ReceiverStream::new(rx)));
+        let mut output = call
             .await
-            .map_err(|_| format!("command {id}: the stream's input closed"))?;
+            .map_err(|e| format!("the call task failed: {e}"))?
+            .map_err(|status| format!("could not open a stream: {status}"))?;
         let reply = output
             .message()
             .await
             .map_err(|status| format!("command {id}: the stream failed: {status}"))?
             .ok_or_else(|| format!("command {id}: the stream ended"))?;
-        last_reply = Instant::now();
-        latencies_ns
-            .push(u64::try_from(last_reply.duration_since(sent).as_nanos()).unwrap_or(u64::MAX));
-        bytes.1 += reply.encoded_len() as u64;
         check_reply(&reply, id)?;
+        Ok(Self {
+            script,
+            input,
+            output,
+        })
     }
-    Ok((
-        output,
-        StreamResult {
-            latencies_ns,
-            first_send: first_send.unwrap_or(last_reply),
-            last_reply,
-            bytes,
-        },
-    ))
+}
+
+impl Session for StreamSession {
+    async fn command(&mut self, n: usize) -> Result<Exchange, String> {
+        let (id, command) = self.script.command(n + 1);
+        let sent_bytes = command.encoded_len() as u64;
+        let sent = Instant::now();
+        self.input
+            .send(command)
+            .await
+            .map_err(|_| format!("command {id}: the stream's input closed"))?;
+        let reply = self
+            .output
+            .message()
+            .await
+            .map_err(|status| format!("command {id}: the stream failed: {status}"))?
+            .ok_or_else(|| format!("command {id}: the stream ended"))?;
+        let answered = Instant::now();
+        check_reply(&reply, id)?;
+        Ok(Exchange {
+            sent,
+            answered,
+            bytes: (sent_bytes, reply.encoded_len() as u64),
+        })
+    }
+
+    /// Passivates: completes the input and expects the output to end with OK.
+    async fn close(self) -> Result<(), String> {
+        let Self {
+            input, mut output, ..
+        } = self;
+        drop(input);
+        match tokio::time::timeout(OPEN_CLOSE_TIMEOUT, output.message()).await {
+            Ok(Ok(None)) => Ok(()),
+            Ok(Ok(Some(extra))) => Err(format!("unexpected message at the end: {extra:?}")),
+            Ok(Err(status)) => Err(format!("the stream ended with {status}")),
+            Err(_) => Err("the stream did not end after its input did".to_owned()),
+        }
+    }
 }
