@@ -216,6 +216,12 @@ impl DevProxy {
         let task = tokio::spawn(async move {
             let mut overdue = stopped.clone();
             let mut stopped = stopped;
+            // Small request/reply messages: no Nagle delay.
+            let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+                if let Err(e) = stream.set_nodelay(true) {
+                    warn!("TCP_NODELAY: {e}");
+                }
+            });
             let server = axum::serve(listener, routes).with_graceful_shutdown(async move {
                 let _ = stopped.wait_for(|stop| *stop).await;
             });
