@@ -14,7 +14,7 @@
 //! }
 //! ```
 //!
-//! * [`action`]: stateless functions, unary or streaming.
+//! * [`action`](mod@action): stateless functions, unary or streaming.
 //! * [`eventsourced`]: entities rebuilt from a journal of events.
 //! * [`valueentity`]: entities whose whole state the proxy stores.
 //! * [`payload`]: `Any` payloads, primitives and type URLs.
