@@ -130,3 +130,39 @@ async fn value_entity_cart_answers_as_printed() {
         (500, "Cannot add negative quantity of to item kiwi")
     );
 }
+
+/// The cart action's printed requests: the streamed catalog as JSON lines,
+/// a checked addition forwarded to the cart, a refused one.
+#[tokio::test]
+async fn cart_action_answers_as_printed() {
+    let s = start(cart_action::register(cloudstate_sdk::CloudState::new())).await;
+    let addr = s.proxy.local_addr();
+    let (status, _, body) = http(addr, "GET", "/catalog", None).await;
+    assert_eq!(status, 200);
+    let lines: Vec<&str> = body.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            r#"{"productId":"apple","name":"Apple","maxQuantity":10}"#,
+            r#"{"productId":"pear","name":"Pear","maxQuantity":5}"#,
+            r#"{"productId":"fig","name":"Fig","maxQuantity":2}"#,
+        ]
+    );
+    let figs = r#"{"productId":"fig","name":"Fig","quantity":2}"#;
+    let (status, _, body) = http(addr, "POST", "/checked/cart/alice/items/add", Some(figs)).await;
+    assert_eq!((status, body.as_str()), (200, "{}"));
+    let too_many = r#"{"productId":"fig","name":"Fig","quantity":3}"#;
+    let (status, _, body) = http(
+        addr,
+        "POST",
+        "/checked/cart/alice/items/add",
+        Some(too_many),
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (500, "At most 2 of Fig per cart"));
+    let (_, _, body) = http(addr, "GET", "/carts/alice", None).await;
+    assert_eq!(
+        body,
+        r#"{"items":[{"productId":"fig","name":"Fig","quantity":2}]}"#
+    );
+}
