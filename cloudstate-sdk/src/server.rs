@@ -17,13 +17,16 @@ use crate::descriptors::Descriptors;
 use crate::descriptors::ServiceInfo;
 use crate::discovery::Discovery;
 use crate::eventsourced::{
-    EventSourcedEntity, EventSourcedOptions, EventSourcedService, Registration,
+    EventSourcedEntity, EventSourcedOptions, EventSourcedProtocol, EventSourcedService,
+    Registration,
 };
 use crate::protocol::cloudstate::action::action_protocol_server::ActionProtocolServer;
 use crate::protocol::cloudstate::eventsourced::event_sourced_server::EventSourcedServer;
 use crate::protocol::cloudstate::valueentity::value_entity_server::ValueEntityServer;
 use crate::protocol::cloudstate::{self as pb, entity_discovery_server::EntityDiscoveryServer};
-use crate::valueentity::{ValueEntity, ValueEntityOptions, ValueEntityService};
+use crate::valueentity::{
+    ValueEntity, ValueEntityOptions, ValueEntityProtocol, ValueEntityService,
+};
 
 /// Entity type names of the protocol, as sent in `Entity.entity_type`.
 pub mod entity_type {
@@ -227,7 +230,7 @@ impl CloudState {
         if !built.value_entities.is_empty() {
             router = router.add_service(
                 ValueEntityServer::new(ValueEntityService::new(
-                    built.value_entities,
+                    ValueEntityProtocol::new(built.value_entities),
                     stop_rx.clone(),
                 ))
                 .max_decoding_message_size(max)
@@ -244,7 +247,7 @@ impl CloudState {
         if !built.event_sourced.is_empty() {
             router = router.add_service(
                 EventSourcedServer::new(EventSourcedService::new(
-                    built.event_sourced,
+                    EventSourcedProtocol::new(built.event_sourced),
                     stop_rx.clone(),
                 ))
                 .max_decoding_message_size(max)

@@ -44,6 +44,33 @@ pub(crate) trait Protocol: Send + Sync + 'static {
     fn failure(command_id: i64, description: String) -> Self::Out;
 }
 
+/// The gRPC `handle` service of one entity kind: each call is one entity stream.
+pub(crate) struct EntityService<P> {
+    protocol: Arc<P>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl<P: Protocol> EntityService<P> {
+    pub(crate) fn new(protocol: P, shutdown: watch::Receiver<bool>) -> Self {
+        Self {
+            protocol: Arc::new(protocol),
+            shutdown,
+        }
+    }
+
+    /// Serves one `handle` call.
+    pub(crate) fn handle(
+        &self,
+        request: tonic::Request<Streaming<P::In>>,
+    ) -> tonic::Response<Replies<P::Out>> {
+        tonic::Response::new(serve(
+            Arc::clone(&self.protocol),
+            request.into_inner(),
+            self.shutdown.clone(),
+        ))
+    }
+}
+
 /// The response stream of one entity stream.
 pub(crate) type Replies<Out> = Pin<Box<dyn Stream<Item = Result<Out, Status>> + Send>>;
 

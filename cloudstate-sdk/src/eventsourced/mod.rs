@@ -8,7 +8,7 @@ pub(crate) mod runtime;
 
 use std::time::Duration;
 
-pub(crate) use runtime::{EventSourcedService, Factory, Registration, Typed};
+pub(crate) use runtime::{EventSourcedProtocol, EventSourcedService, Factory, Registration, Typed};
 
 use crate::effect::{CommandResult, Failure, Metadata, ServiceCall};
 use crate::payload::{self, Any, PayloadError};

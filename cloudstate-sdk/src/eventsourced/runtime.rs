@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-use tokio::sync::watch;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{debug, error, info_span, warn};
 
@@ -19,7 +18,7 @@ use crate::protocol::cloudstate::eventsourced::{
     self as es, event_sourced_server::EventSourced, event_sourced_stream_in::Message as In,
     event_sourced_stream_out::Message as Out,
 };
-use crate::stream::{self, Protocol, Replies, Stop};
+use crate::stream::{self, EntityService, Protocol, Replies, Stop};
 
 /// A registered event-sourced entity type.
 pub(crate) struct Registration {
@@ -160,22 +159,8 @@ impl<E: EventSourcedEntity> Instance for Live<E> {
 }
 
 /// The `cloudstate.eventsourced.EventSourced` gRPC service.
-pub(crate) struct EventSourcedService {
-    protocol: Arc<EventSourcedProtocol>,
-    shutdown: watch::Receiver<bool>,
-}
-
-impl EventSourcedService {
-    pub(crate) fn new(
-        entities: HashMap<String, Arc<Registration>>,
-        shutdown: watch::Receiver<bool>,
-    ) -> Self {
-        Self {
-            protocol: Arc::new(EventSourcedProtocol { entities }),
-            shutdown,
-        }
-    }
-}
+/// The `handle` service of this entity kind.
+pub(crate) type EventSourcedService = EntityService<EventSourcedProtocol>;
 
 #[tonic::async_trait]
 impl EventSourced for EventSourcedService {
@@ -185,15 +170,16 @@ impl EventSourced for EventSourcedService {
         &self,
         request: Request<Streaming<es::EventSourcedStreamIn>>,
     ) -> Result<Response<Self::handleStream>, Status> {
-        Ok(Response::new(stream::serve(
-            Arc::clone(&self.protocol),
-            request.into_inner(),
-            self.shutdown.clone(),
-        )))
+        Ok(EntityService::handle(self, request))
     }
 }
 
-/// The event-sourced protocol over the registered entity types.
+impl EventSourcedProtocol {
+    pub(crate) fn new(entities: HashMap<String, Arc<Registration>>) -> Self {
+        Self { entities }
+    }
+}
+
 pub(crate) struct EventSourcedProtocol {
     entities: HashMap<String, Arc<Registration>>,
 }

@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-use tokio::sync::watch;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{debug, info_span, warn};
 
@@ -20,7 +19,7 @@ use crate::protocol::cloudstate::valueentity::{
     value_entity_server::ValueEntity as ValueEntityRpc, value_entity_stream_in::Message as In,
     value_entity_stream_out::Message as Out,
 };
-use crate::stream::{self, Protocol, Replies, Stop};
+use crate::stream::{self, EntityService, Protocol, Replies, Stop};
 
 /// A registered value entity type.
 pub(crate) struct Registration {
@@ -123,22 +122,8 @@ impl<E: ValueEntity> Instance for Live<E> {
 }
 
 /// The `cloudstate.valueentity.ValueEntity` gRPC service.
-pub(crate) struct ValueEntityService {
-    protocol: Arc<ValueEntityProtocol>,
-    shutdown: watch::Receiver<bool>,
-}
-
-impl ValueEntityService {
-    pub(crate) fn new(
-        entities: HashMap<String, Arc<Registration>>,
-        shutdown: watch::Receiver<bool>,
-    ) -> Self {
-        Self {
-            protocol: Arc::new(ValueEntityProtocol { entities }),
-            shutdown,
-        }
-    }
-}
+/// The `handle` service of this entity kind.
+pub(crate) type ValueEntityService = EntityService<ValueEntityProtocol>;
 
 #[tonic::async_trait]
 impl ValueEntityRpc for ValueEntityService {
@@ -148,11 +133,13 @@ impl ValueEntityRpc for ValueEntityService {
         &self,
         request: Request<Streaming<ve::ValueEntityStreamIn>>,
     ) -> Result<Response<Self::handleStream>, Status> {
-        Ok(Response::new(stream::serve(
-            Arc::clone(&self.protocol),
-            request.into_inner(),
-            self.shutdown.clone(),
-        )))
+        Ok(EntityService::handle(self, request))
+    }
+}
+
+impl ValueEntityProtocol {
+    pub(crate) fn new(entities: HashMap<String, Arc<Registration>>) -> Self {
+        Self { entities }
     }
 }
 
