@@ -28,6 +28,7 @@ pub mod action;
 mod descriptors;
 mod discovery;
 mod effect;
+mod entity;
 mod error;
 pub mod eventsourced;
 pub mod payload;
