@@ -15,6 +15,7 @@
 //! ```
 //!
 //! * [`action`](mod@action): stateless functions, unary or streaming.
+//! * [`crdt`]: replicated values (counters, sets, registers, maps, votes).
 //! * [`eventsourced`]: entities rebuilt from a journal of events.
 //! * [`valueentity`]: entities whose whole state the proxy stores.
 //! * [`payload`]: `Any` payloads, primitives and type URLs.
@@ -25,6 +26,7 @@
 //!   conformance tests (the `testkit` module).
 
 pub mod action;
+pub mod crdt;
 mod descriptors;
 mod discovery;
 mod effect;
