@@ -59,6 +59,7 @@ pub use action::{
 };
 pub use cloudstate_macros::event_sourced;
 pub use cloudstate_macros::{action, value_entity};
+pub use crdt::{CrdtEntity, CrdtOptions};
 pub use effect::{CommandResult, Failure, Metadata, Reply, ServiceCall};
 pub use error::Error;
 pub use eventsourced::{
