@@ -60,12 +60,15 @@ impl Generator {
             .map(|m| {
                 let name = ident(&m.proto_name.to_snake_case());
                 let input = rust_type(&m.input_type);
+                let output = rust_type(&m.output_type);
                 let rpc = &m.proto_name;
                 let doc = format!(" A call of `{full_name}.{rpc}` with `request`.");
                 quote! {
                     #[doc = #doc]
-                    pub fn #name(request: &#input) -> #sdk::__private::ServiceCall {
-                        #sdk::__private::ServiceCall::new(SERVICE_NAME, #rpc, #sdk::__private::encode(request))
+                    pub fn #name(request: &#input) -> #sdk::__private::TypedCall<#output> {
+                        #sdk::__private::TypedCall::new(
+                            #sdk::__private::ServiceCall::new(SERVICE_NAME, #rpc, #sdk::__private::encode(request)),
+                        )
                     }
                 }
             });
