@@ -9,16 +9,13 @@ use proc_macro2::{Ident, Span, TokenStream};
 use prost_build::{Method, Service, ServiceGenerator};
 use quote::{format_ident, quote};
 
-use crate::{Action, EventSourced, ValueEntity};
+use crate::declared::Declared;
+use crate::{EventSourced, ValueEntity};
 
 /// Generates service code from prost's view of each service.
 pub(crate) struct Generator {
-    /// Declared event-sourced entities, by full service name.
-    pub(crate) event_sourced: HashMap<String, EventSourced>,
-    /// Declared value entities, by full service name.
-    pub(crate) value_entities: HashMap<String, ValueEntity>,
-    /// Declared actions, by full service name.
-    pub(crate) actions: HashMap<String, Action>,
+    /// The declared services, validated, by full service name.
+    pub(crate) declared: HashMap<String, Declared>,
     /// The SDK crate path, e.g. `::cloudstate_sdk`.
     pub(crate) sdk: TokenStream,
 }
@@ -26,14 +23,15 @@ pub(crate) struct Generator {
 impl ServiceGenerator for Generator {
     fn generate(&mut self, service: Service, buf: &mut String) {
         let full_name = full_name(&service.package, &service.proto_name);
-        let code = if let Some(decl) = self.event_sourced.get(&full_name) {
-            self.event_sourced_module(&service, &full_name, decl)
-        } else if let Some(decl) = self.value_entities.get(&full_name) {
-            self.value_entity_module(&service, &full_name, decl)
-        } else if self.actions.contains_key(&full_name) {
-            self.action_module(&service, &full_name)
-        } else {
-            self.service_module(&service, &full_name, TokenStream::new())
+        let code = match self.declared.get(&full_name) {
+            Some(Declared::EventSourced(decl)) => {
+                self.event_sourced_module(&service, &full_name, decl)
+            }
+            Some(Declared::ValueEntity(decl)) => {
+                self.value_entity_module(&service, &full_name, decl)
+            }
+            Some(Declared::Action(_)) => self.action_module(&service, &full_name),
+            None => self.service_module(&service, &full_name, TokenStream::new()),
         };
         let file: syn::File = match syn::parse2(code) {
             Ok(file) => file,
@@ -62,12 +60,15 @@ impl Generator {
             .map(|m| {
                 let name = ident(&m.proto_name.to_snake_case());
                 let input = rust_type(&m.input_type);
+                let output = rust_type(&m.output_type);
                 let rpc = &m.proto_name;
                 let doc = format!(" A call of `{full_name}.{rpc}` with `request`.");
                 quote! {
                     #[doc = #doc]
-                    pub fn #name(request: &#input) -> #sdk::__private::ServiceCall {
-                        #sdk::__private::ServiceCall::new(SERVICE_NAME, #rpc, #sdk::__private::encode(request))
+                    pub fn #name(request: &#input) -> #sdk::__private::TypedCall<#output> {
+                        #sdk::__private::TypedCall::new(
+                            #sdk::__private::ServiceCall::new(SERVICE_NAME, #rpc, #sdk::__private::encode(request)),
+                        )
                     }
                 }
             });

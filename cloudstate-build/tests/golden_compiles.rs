@@ -14,8 +14,8 @@ mod example {
 /// Stands in for the embedded set; this test never serves.
 const FILE_DESCRIPTOR_SET: &[u8] = &[];
 
-use cloudstate_sdk::CommandResult;
 use cloudstate_sdk::testkit::EventSourcedTestKit;
+use cloudstate_sdk::{CommandResult, TypedCall};
 use example::counter::{GetRequest, IncreaseRequest, Value, counter, domain};
 
 struct Counter;
@@ -115,7 +115,8 @@ fn generated_entity_runs() {
     );
     assert_eq!(*kit.state(), 0);
     assert_eq!(counter::SERVICE_NAME, "example.counter.Counter");
-    let call = counter::increase(&IncreaseRequest {
+    // The builders know the output type of the method they call.
+    let call: TypedCall<()> = counter::increase(&IncreaseRequest {
         counter_id: id(),
         by: 1,
     });
@@ -123,4 +124,11 @@ fn generated_entity_runs() {
         (call.service_name(), call.command_name()),
         ("example.counter.Counter", "Increase")
     );
+    let get: TypedCall<Value> = counter::get(&GetRequest { counter_id: id() });
+    assert_eq!(
+        get.payload(),
+        &cloudstate_sdk::payload::encode(&GetRequest { counter_id: id() })
+    );
+    let forward: cloudstate_sdk::Reply<Value> = cloudstate_sdk::Reply::forward(get.clone());
+    assert_eq!(forward, cloudstate_sdk::Reply::Forward(get.into_call()));
 }

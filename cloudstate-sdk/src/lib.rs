@@ -60,7 +60,7 @@ pub use action::{
 pub use cloudstate_macros::event_sourced;
 pub use cloudstate_macros::{action, value_entity};
 pub use crdt::{CrdtEntity, CrdtOptions};
-pub use effect::{CommandResult, Failure, Metadata, Reply, ServiceCall};
+pub use effect::{CommandResult, Failure, Metadata, Reply, ServiceCall, TypedCall};
 pub use error::Error;
 pub use eventsourced::{
     Command, CommandContext, EventCodec, EventSourcedEntity, EventSourcedOptions,
@@ -123,7 +123,7 @@ pub mod __private {
         ActionContext, ActionHandler, ActionMessage, ActionOptions, ActionReply, ActionResult,
         BoxFuture, BoxStream,
     };
-    pub use crate::effect::{CommandResult, Failure, Reply, ServiceCall};
+    pub use crate::effect::{CommandResult, Failure, Reply, ServiceCall, TypedCall};
     pub use crate::eventsourced::{
         Command, CommandContext, EventCodec, EventSourcedEntity, EventSourcedOptions,
     };
