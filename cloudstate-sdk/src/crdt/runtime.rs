@@ -42,6 +42,9 @@ pub(crate) trait Instance: Send {
         message: In,
         out: &mut Outputs<wire::CrdtStreamOut>,
     ) -> Result<(), Stop>;
+    /// The instance, for the test kit to read its typed state.
+    #[cfg_attr(not(feature = "testkit"), allow(dead_code))]
+    fn as_any(&self) -> &dyn std::any::Any;
 }
 
 pub(crate) struct Typed<E>(pub(crate) Arc<E>);
@@ -351,6 +354,10 @@ impl<E: CrdtEntity> Instance for Live<E> {
             }
             In::StreamCancelled(cancelled) => self.cancelled(registration, &cancelled, out),
         }
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }
 
