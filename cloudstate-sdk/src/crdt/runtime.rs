@@ -6,7 +6,6 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use tonic::{Request, Response, Status, Streaming};
 use tracing::{debug, error, info_span, warn};
 
 use super::entity::{
@@ -20,7 +19,7 @@ use crate::protocol::cloudstate::crdt::{
     self as wire, crdt_server::Crdt as CrdtRpc, crdt_state_action::Action as StateAction,
     crdt_stream_in::Message as In, crdt_stream_out::Message as Out,
 };
-use crate::stream::{EntityService, Outputs, Protocol, Replies, Stop};
+use crate::stream::{EntityService, Outputs, Protocol, Stop};
 
 /// A registered CRDT entity type.
 pub(crate) type Registration = entity::Registration<dyn Factory>;
@@ -425,17 +424,12 @@ fn streamed_failure(command_id: i64, description: String) -> wire::CrdtStreamedM
 /// The `handle` service of CRDT entities.
 pub(crate) type CrdtService = EntityService<CrdtProtocol>;
 
-#[tonic::async_trait]
-impl CrdtRpc for CrdtService {
-    type handleStream = Replies<wire::CrdtStreamOut>;
-
-    async fn handle(
-        &self,
-        request: Request<Streaming<wire::CrdtStreamIn>>,
-    ) -> Result<Response<Self::handleStream>, Status> {
-        Ok(EntityService::handle(self, request))
-    }
-}
+crate::stream::entity_service!(
+    CrdtService,
+    CrdtRpc,
+    wire::CrdtStreamIn,
+    wire::CrdtStreamOut
+);
 
 pub(crate) struct CrdtProtocol {
     entities: Registry<dyn Factory>,

@@ -117,8 +117,17 @@ impl<E: CrdtEntity> CrdtTestKit<E> {
             settings: (),
             factory: Arc::new(crate::crdt::runtime::Typed(Arc::new(entity))),
         });
+        Self::create(registration, entity_id, None)
+    }
+
+    #[track_caller]
+    fn create(
+        registration: Arc<Registration>,
+        entity_id: &str,
+        delta: Option<&wire::CrdtDelta>,
+    ) -> Self {
         let instance = registration
-            .create(entity_id, |factory| factory.create(entity_id, None))
+            .create(entity_id, |factory| factory.create(entity_id, delta))
             .unwrap_or_else(|stop| panic!("the entity did not start: {}", describe(&stop)));
         Self {
             registration,
