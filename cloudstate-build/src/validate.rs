@@ -157,6 +157,17 @@ pub(crate) fn module_names(pool: &DescriptorPool) -> Result<(), Error> {
     Ok(())
 }
 
+/// The messages of the user's own protos, as Rust paths from the module
+/// that includes the generated code: each gets a `Payload` impl. Map entries
+/// have no Rust type of their own.
+pub(crate) fn payload_messages(pool: &DescriptorPool, is_bundled: fn(&str) -> bool) -> Vec<String> {
+    pool.all_messages()
+        .filter(|m| !is_bundled(m.parent_file().name()) && !m.is_map_entry())
+        // Own packages never resolve into the SDK: no SDK path needed.
+        .map(|m| rust_path("", &m, ""))
+        .collect()
+}
+
 fn claim(
     names: &mut HashMap<String, String>,
     name: String,
