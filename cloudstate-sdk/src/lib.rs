@@ -30,6 +30,7 @@ pub mod crdt;
 mod descriptors;
 mod discovery;
 mod effect;
+mod entity;
 mod error;
 pub mod eventsourced;
 pub mod payload;
@@ -58,6 +59,7 @@ pub use action::{
 };
 pub use cloudstate_macros::event_sourced;
 pub use cloudstate_macros::{action, value_entity};
+pub use crdt::{CrdtEntity, CrdtOptions};
 pub use effect::{CommandResult, Failure, Metadata, Reply, ServiceCall, TypedCall};
 pub use error::Error;
 pub use eventsourced::{
