@@ -237,7 +237,66 @@ impl EventSourced {
     }
 }
 
+/// Declares a gRPC service as a CRDT entity: a replicated value (counter,
+/// set, register, map, vote) that the proxy merges across nodes.
+///
+/// For it, the generator writes a handler trait named after the service,
+/// with `initial_state` (the CRDT of an entity the proxy has no value for)
+/// and one method per rpc:
+///
+/// * unary: `fn rpc(&self, request: Req, ctx: &mut Context<'_, Self>) -> CommandResult<Resp>`;
+/// * server-streaming: `fn rpc(&self, request: Req, ctx: &mut StreamContext<'_, '_, Self, Resp>)
+///   -> Result<Option<Reply<Resp>>, Failure>`, which may subscribe to changes
+///   with `ctx.on_change(..)` and `ctx.on_cancel(..)`; `Ok(None)` sends no
+///   reply message.
+///
+/// The trait has `type State` for the CRDT unless [`Crdt::state`] fixes it.
+/// `Entity<T>` serves an implementation: register it with
+/// `CloudState::register(Entity(handlers), CrdtOptions::new())`.
+/// Client-streaming rpcs are an error: the proxy refuses them.
+#[derive(Debug, Clone)]
+pub struct Crdt {
+    service: String,
+    state: Option<String>,
+    /// Filled in by validation: the state type as seen from the service module.
+    resolved_state: Option<String>,
+}
+
+impl Crdt {
+    /// The service `service`, e.g. `com.example.presence.Presence`.
+    pub fn new(service: impl Into<String>) -> Self {
+        Self {
+            service: service.into(),
+            state: None,
+            resolved_state: None,
+        }
+    }
+
+    /// Fixes the CRDT type, written as a Rust type: e.g. `"ORSet<String>"`
+    /// or `"ORMap<String, LWWRegister<com.example.Status>>"`. The trait then
+    /// has no `type State`, and its contexts are `Context<'_>` and
+    /// `StreamContext<'_, '_, Resp>`.
+    ///
+    /// `GCounter`, `PNCounter`, `GSet`, `ORSet`, `LWWRegister`, `Flag`,
+    /// `ORMap`, `Vote` and `Crdt` are the types of `cloudstate_sdk::crdt`,
+    /// `Any` is `cloudstate_sdk::Any`; Rust primitives, `String` and `Vec`
+    /// stay as they are; a dotted name is a proto message by its full name.
+    /// Other names are an error.
+    #[must_use]
+    pub fn state(mut self, rust_type: impl Into<String>) -> Self {
+        self.state = Some(rust_type.into());
+        self
+    }
+}
+
 impl Builder {
+    /// Declares a CRDT entity service.
+    #[must_use]
+    pub fn crdt(mut self, crdt: Crdt) -> Self {
+        self.declared.push(Declared::Crdt(crdt));
+        self
+    }
+
     /// Declares an action service.
     #[must_use]
     pub fn action(mut self, action: Action) -> Self {
@@ -740,6 +799,184 @@ mod tests {
             ),
             "{e}"
         );
+    }
+
+    fn presence() -> Builder {
+        configure()
+            .emit_rerun_if_changed(false)
+            .crdt(Crdt::new("example.presence.Presence"))
+            .crdt(Crdt::new("example.presence.Visits").state("GCounter"))
+    }
+
+    /// The generated code for the CRDT fixture is the committed golden file;
+    /// `UPDATE_GOLDEN=1` rewrites it after a deliberate change.
+    #[test]
+    fn crdt_matches_golden_file() {
+        let dir = out_dir("golden-crdt");
+        let warnings = presence()
+            .out_dir(&dir)
+            .generate(&["presence/presence.proto"], &[FIXTURES])
+            .unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/presence");
+        for file in ["example.presence.rs", PAYLOAD_FILE] {
+            let generated = std::fs::read_to_string(dir.join(file)).unwrap();
+            let path = golden.join(file);
+            if std::env::var_os("UPDATE_GOLDEN").is_some() {
+                std::fs::create_dir_all(&golden).unwrap();
+                std::fs::write(&path, &generated).unwrap();
+            }
+            let expected = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(
+                generated == expected,
+                "{file} differs from {}; rerun with UPDATE_GOLDEN=1",
+                path.display()
+            );
+        }
+    }
+
+    fn run_crdt(decl: Crdt, proto: &str, name: &str) -> Result<Vec<String>, Error> {
+        configure()
+            .out_dir(out_dir(name))
+            .emit_rerun_if_changed(false)
+            .crdt(decl)
+            .generate(&[proto], &[FIXTURES])
+    }
+
+    #[test]
+    fn crdt_services_are_checked() {
+        let e = run_crdt(
+            Crdt::new("example.presence.Presense"),
+            "presence/presence.proto",
+            "crdt-unknown",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with(
+                "CRDT service [example.presence.Presense] is not in the compiled protos; \
+                 services found: [example.presence.Presence, example.presence.Visits]"
+            ),
+            "{e}"
+        );
+        let e = run_crdt(
+            Crdt::new("example.invalid.Uploads"),
+            "invalid.proto",
+            "crdt-client-streaming",
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            e,
+            "invalid.proto:25: rpc [Upload] of CRDT service [example.invalid.Uploads] is \
+             client-streaming; CRDT entities take unary and server-streaming calls only"
+        );
+        // Streaming both ways streams in too.
+        let e = run_crdt(
+            Crdt::new("example.invalid.Streaming"),
+            "invalid.proto",
+            "crdt-bidi",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("invalid.proto:13: rpc [Watch]"), "{e}");
+        assert!(e.contains("is client-streaming"), "{e}");
+        let warnings = run_crdt(
+            Crdt::new("example.invalid.NoKey"),
+            "invalid.proto",
+            "crdt-nokey",
+        )
+        .unwrap();
+        assert_eq!(
+            warnings,
+            [
+                "invalid.proto:17: the input [example.invalid.Keyless] of rpc \
+              [example.invalid.NoKey.Call] has no field marked (cloudstate.entity_key): every \
+              call would go to one entity, and the official proxy refuses such CRDT methods"
+            ]
+        );
+        let e = run_crdt(
+            Crdt::new("example.invalid.State"),
+            "invalid.proto",
+            "crdt-clash",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with(
+                "invalid.proto:29: rpc [State] would generate the trait method `state`, \
+                 which the generated trait already uses"
+            ),
+            "{e}"
+        );
+        let e = run_crdt(
+            Crdt::new("example.invalid.Entity"),
+            "invalid.proto",
+            "crdt-wrapper",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("would generate a trait named like the generated `Entity` wrapper"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn crdt_state_names_resolve() {
+        let dir = out_dir("crdt-state");
+        configure()
+            .out_dir(&dir)
+            .emit_rerun_if_changed(false)
+            .crdt(
+                Crdt::new("example.presence.Presence")
+                    .state("ORMap<String, LWWRegister<example.presence.Online.Device>>"),
+            )
+            .crdt(Crdt::new("example.presence.Visits").state(" GSet<.example.presence.User> "))
+            .generate(&["presence/presence.proto"], &[FIXTURES])
+            .unwrap();
+        let code = std::fs::read_to_string(dir.join("example.presence.rs")).unwrap();
+        let code: String = code.split_whitespace().collect();
+        for expected in [
+            "pubtypeContext<'a>=::cloudstate_sdk::__private::CrdtContext<'a,::cloudstate_sdk::crdt::ORMap<String,::cloudstate_sdk::crdt::LWWRegister<super::online::Device>,>,>;",
+            "pubtypeContext<'a>=::cloudstate_sdk::__private::CrdtContext<'a,::cloudstate_sdk::crdt::GSet<super::User>,>;",
+            "ctx:&mutStreamContext<'_,'_,super::Online>,",
+        ] {
+            assert!(code.contains(expected), "{expected} not in {code}");
+        }
+        assert!(!code.contains("typeState:"), "{code}");
+
+        let state_error = |state: &str| {
+            run_crdt(
+                Crdt::new("example.presence.Visits").state(state),
+                "presence/presence.proto",
+                "crdt-state-error",
+            )
+            .unwrap_err()
+            .to_string()
+        };
+        let prefix =
+            "state type [ORSet<Strin>] declared for CRDT service [example.presence.Visits]: ";
+        let e = state_error("ORSet<Strin>");
+        assert!(
+            e.starts_with(&format!("{prefix}unknown name `Strin`")),
+            "{e}"
+        );
+        let e = state_error("ORSet<example.presence.Usr>");
+        assert!(e.contains("[example.presence.Usr] is not a message"), "{e}");
+        let e = state_error("ORSet<example.Online>");
+        assert!(e.contains("did you mean [example.presence.Online]"), "{e}");
+        let e = state_error("String");
+        assert!(
+            e.ends_with("the state of a CRDT entity is one of the CRDT types: GCounter, PNCounter, GSet, ORSet, LWWRegister, Flag, ORMap, Vote, Crdt"),
+            "{e}"
+        );
+        let e = state_error("ORSet<String");
+        assert!(e.contains("not a Rust type"), "{e}");
+        let e = state_error("ORSet<std::string::String>");
+        assert!(e.contains("unknown name `std`"), "{e}");
+        let e = state_error("ORSet<&str>");
+        assert!(e.contains("unexpected `&`"), "{e}");
     }
 
     #[test]
