@@ -2,7 +2,7 @@
 //! as data: validation and code generation dispatch on [`Kind`] rather than
 //! keeping a path per kind.
 
-use crate::{Action, EventSourced, ValueEntity};
+use crate::{Action, Crdt, EventSourced, ValueEntity};
 
 /// One declared service with its kind-specific settings; after validation,
 /// with its message types resolved to Rust paths.
@@ -11,6 +11,7 @@ pub(crate) enum Declared {
     EventSourced(EventSourced),
     ValueEntity(ValueEntity),
     Action(Action),
+    Crdt(Crdt),
 }
 
 impl Declared {
@@ -20,6 +21,7 @@ impl Declared {
             Declared::EventSourced(decl) => &decl.service,
             Declared::ValueEntity(decl) => &decl.service,
             Declared::Action(decl) => &decl.service,
+            Declared::Crdt(decl) => &decl.service,
         }
     }
 
@@ -28,6 +30,7 @@ impl Declared {
             Declared::EventSourced(_) => Kind::EventSourced,
             Declared::ValueEntity(_) => Kind::ValueEntity,
             Declared::Action(_) => Kind::Action,
+            Declared::Crdt(_) => Kind::Crdt,
         }
     }
 }
@@ -40,6 +43,7 @@ pub(crate) enum Kind {
     EventSourced,
     ValueEntity,
     Action,
+    Crdt,
 }
 
 /// Which streaming rpcs a kind of service takes.
@@ -47,6 +51,8 @@ pub(crate) enum Kind {
 pub(crate) enum Streaming {
     /// Unary rpcs only.
     None,
+    /// Unary and server-streaming rpcs.
+    ServerOnly,
     /// Any of the four call shapes.
     All,
 }
@@ -95,6 +101,14 @@ impl Kind {
                 entity_keys: false,
                 reserved: &[],
                 wrapper: Some("Action"),
+            },
+            Kind::Crdt => &Rules {
+                label: "CRDT",
+                plural: "CRDT entities",
+                streaming: Streaming::ServerOnly,
+                entity_keys: true,
+                reserved: &["initial_state", "state"],
+                wrapper: Some("Entity"),
             },
         }
     }

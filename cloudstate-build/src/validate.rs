@@ -8,7 +8,7 @@ use prost_types::FileDescriptorSet;
 use protox::prost_reflect::{DescriptorPool, MessageDescriptor, MethodDescriptor};
 
 use crate::declared::{Declared, Streaming};
-use crate::{Error, EventSourced, ValueEntity};
+use crate::{Crdt, Error, EventSourced, ValueEntity};
 
 /// Validates one declaration against the protos, by the rules of its kind,
 /// and resolves its message types to Rust paths.
@@ -52,6 +52,14 @@ pub(crate) fn declaration(
                 rules.plural
             )));
         }
+        if method.is_client_streaming() && rules.streaming == Streaming::ServerOnly {
+            return Err(Error::Proto(format!(
+                "{at}: rpc [{}] of {label} service [{name}] is client-streaming; \
+                 {} take unary and server-streaming calls only",
+                method.name(),
+                rules.plural
+            )));
+        }
         if rules.entity_keys && !has_entity_key(&method, pool) {
             warnings.push(format!(
                 "{at}: the input [{}] of rpc [{name}.{}] has no field marked \
@@ -86,7 +94,123 @@ pub(crate) fn declaration(
             })
         }
         Declared::Action(decl) => Declared::Action(decl.clone()),
+        Declared::Crdt(decl) => Declared::Crdt(Crdt {
+            resolved_state: match &decl.state {
+                Some(state) => Some(crdt_state(state, name, package, pool, sdk)?),
+                None => None,
+            },
+            ..decl.clone()
+        }),
     })
+}
+
+/// The CRDT types, as `cloudstate_sdk::crdt` names them.
+const CRDT_TYPES: &[&str] = &[
+    "GCounter",
+    "PNCounter",
+    "GSet",
+    "ORSet",
+    "LWWRegister",
+    "Flag",
+    "ORMap",
+    "Vote",
+    "Crdt",
+];
+
+/// Names a CRDT state type may use as they are.
+const RUST_TYPES: &[&str] = &[
+    "bool", "char", "i8", "i16", "i32", "i64", "i128", "isize", "u8", "u16", "u32", "u64", "u128",
+    "usize", "f32", "f64", "String", "Vec",
+];
+
+/// Resolves the names of a declared CRDT state type, e.g.
+/// `ORMap<String, LWWRegister<example.Status>>`, into a Rust type as seen
+/// from the generated service module: CRDT names and `Any` from the SDK,
+/// Rust primitives, `String` and `Vec` as they are, and dotted names as proto
+/// messages.
+fn crdt_state(
+    state: &str,
+    service: &str,
+    package: &str,
+    pool: &DescriptorPool,
+    sdk: &str,
+) -> Result<String, Error> {
+    let error = |what: String| {
+        Error::Proto(format!(
+            "state type [{state}] declared for CRDT service [{service}]: {what}"
+        ))
+    };
+    let mut resolved = String::new();
+    let mut outermost = None;
+    let mut chars = state.char_indices().peekable();
+    while let Some((start, c)) = chars.next() {
+        if matches!(c, '<' | '>' | ',' | '(' | ')') || c.is_whitespace() {
+            resolved.push(c);
+            continue;
+        }
+        if !(c.is_alphanumeric() || c == '_' || c == '.') {
+            return Err(error(format!(
+                "unexpected `{c}`; write a Rust type of names, `<..>`, `,` and `()`"
+            )));
+        }
+        let mut end = start + c.len_utf8();
+        while let Some(&(i, c)) = chars.peek() {
+            if !(c.is_alphanumeric() || c == '_' || c == '.') {
+                break;
+            }
+            end = i + c.len_utf8();
+            chars.next();
+        }
+        let name = &state[start..end];
+        outermost.get_or_insert(name);
+        if name.contains('.') {
+            let full = name.trim_start_matches('.');
+            let message = pool.get_message_by_name(full).ok_or_else(|| {
+                let hint = pool
+                    .all_messages()
+                    .find(|m| m.name() == full.rsplit('.').next().unwrap_or(full))
+                    .map(|m| format!(" (did you mean [{}]?)", m.full_name()))
+                    .unwrap_or_default();
+                error(format!(
+                    "[{full}] is not a message in the compiled protos{hint}"
+                ))
+            })?;
+            let path = rust_path(package, &message, sdk);
+            // Paths into the user's packages start at the package module,
+            // one level above the service module.
+            if path == "()" || path.starts_with("::") || path.starts_with(sdk) {
+                resolved.push_str(&path);
+            } else {
+                resolved.push_str("super::");
+                resolved.push_str(&path);
+            }
+        } else if CRDT_TYPES.contains(&name) {
+            resolved.push_str(&format!("{sdk}::crdt::{name}"));
+        } else if name == "Any" {
+            resolved.push_str(&format!("{sdk}::Any"));
+        } else if RUST_TYPES.contains(&name) {
+            resolved.push_str(name);
+        } else {
+            return Err(error(format!(
+                "unknown name `{name}`; use the CRDT types ({}), `Any`, Rust primitives, \
+                 `String`, `Vec`, or proto messages by their full name, such as [{package}.Message]",
+                CRDT_TYPES.join(", ")
+            )));
+        }
+    }
+    match outermost {
+        Some(name) if CRDT_TYPES.contains(&name) => {}
+        _ => {
+            return Err(error(format!(
+                "the state of a CRDT entity is one of the CRDT types: {}",
+                CRDT_TYPES.join(", ")
+            )));
+        }
+    }
+    if let Err(e) = syn::parse_str::<syn::Type>(&resolved) {
+        return Err(error(format!("not a Rust type: {e}")));
+    }
+    Ok(resolved)
 }
 
 /// Resolves the events and snapshot of an event-sourced entity; each event
@@ -155,6 +279,17 @@ pub(crate) fn module_names(pool: &DescriptorPool) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// The messages of the user's own protos, as Rust paths from the module
+/// that includes the generated code: each gets a `Payload` impl. Map entries
+/// have no Rust type of their own.
+pub(crate) fn payload_messages(pool: &DescriptorPool, is_bundled: fn(&str) -> bool) -> Vec<String> {
+    pool.all_messages()
+        .filter(|m| !is_bundled(m.parent_file().name()) && !m.is_map_entry())
+        // Own packages never resolve into the SDK: no SDK path needed.
+        .map(|m| rust_path("", &m, ""))
+        .collect()
 }
 
 fn claim(

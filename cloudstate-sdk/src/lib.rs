@@ -123,6 +123,7 @@ pub mod __private {
         ActionContext, ActionHandler, ActionMessage, ActionOptions, ActionReply, ActionResult,
         BoxFuture, BoxStream,
     };
+    pub use crate::crdt::{CrdtContext, CrdtEntity, CrdtOptions, CrdtType, StreamedContext};
     pub use crate::effect::{CommandResult, Failure, Reply, ServiceCall, TypedCall};
     pub use crate::eventsourced::{
         Command, CommandContext, EventCodec, EventSourcedEntity, EventSourcedOptions,
