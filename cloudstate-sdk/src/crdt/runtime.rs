@@ -11,7 +11,7 @@ use tracing::{debug, error, info_span, warn};
 use super::entity::{
     CancelContext, ChangeContext, CrdtContext, CrdtEntity, Mutation, OnCancel, OnChange,
 };
-use super::{CrdtType, WriteConsistency};
+use super::CrdtType;
 use crate::effect::{Reply, failure_action};
 use crate::entity::{self, Prepared, Registry};
 use crate::protocol::cloudstate as pb;
@@ -379,22 +379,13 @@ fn settle<C: CrdtType>(
     };
     let state_action = action.map(|action| wire::CrdtStateAction {
         action: Some(action),
-        write_consistency: consistency_on_wire(consistency),
+        write_consistency: consistency.to_wire(),
     });
     (
         state_action,
         std::mem::take(&mut change.side_effects),
         change.deleted,
     )
-}
-
-fn consistency_on_wire(consistency: WriteConsistency) -> i32 {
-    let wire = match consistency {
-        WriteConsistency::Local => wire::CrdtWriteConsistency::Local,
-        WriteConsistency::Majority => wire::CrdtWriteConsistency::Majority,
-        WriteConsistency::All => wire::CrdtWriteConsistency::All,
-    };
-    wire as i32
 }
 
 fn reply(reply: wire::CrdtReply) -> wire::CrdtStreamOut {

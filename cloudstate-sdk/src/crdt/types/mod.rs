@@ -191,7 +191,6 @@ pub enum WriteConsistency {
 
 impl WriteConsistency {
     /// The protocol's `CrdtWriteConsistency` number.
-    #[allow(dead_code, reason = "used by the entity runtime")]
     pub(crate) fn to_wire(self) -> i32 {
         pb::CrdtWriteConsistency::from(self) as i32
     }
