@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use tracing::{debug, error, info_span, warn};
 
+use super::CrdtType;
 use super::entity::{
     CancelContext, ChangeContext, CrdtContext, CrdtEntity, Mutation, OnCancel, OnChange,
 };
-use super::CrdtType;
 use crate::effect::{Reply, failure_action};
 use crate::entity::{self, Prepared, Registry};
 use crate::protocol::cloudstate as pb;
