@@ -18,7 +18,7 @@ use crate::protocol::cloudstate as pb;
 /// the runtime sends what changed to the proxy, which merges it with the
 /// other replicas and sends their changes back as deltas.
 pub trait CrdtEntity: Send + Sync + 'static {
-    /// The CRDT: one of the types of [`crdt`](crate::crdt), or
+    /// The CRDT: one of the types of [`crdt`](mod@crate::crdt), or
     /// [`Crdt`](super::Crdt) when the type is chosen at run time.
     type State: CrdtType;
 
