@@ -1,9 +1,9 @@
 //! The grow-only set.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use super::{CrdtKind, CrdtType, DeltaError, Key, SetIter, decode, delta, sealed};
+use super::store::{Store, element_set};
+use super::{CrdtKind, CrdtType, DeltaError, Key, decode, delta, sealed};
 use crate::payload::Payload;
 use crate::protocol::cloudstate::crdt as pb;
 use pb::crdt_delta::Delta;
@@ -25,91 +25,11 @@ use pb::crdt_delta::Delta;
 /// ```
 #[derive(Clone)]
 pub struct GSet<T> {
-    elements: BTreeMap<Key, T>,
-    /// Elements added locally since the last delta was taken.
-    added: BTreeSet<Key>,
+    /// Only ever added to: nothing is removed or cleared.
+    elements: Store<T>,
 }
 
-impl<T> GSet<T> {
-    /// An empty set.
-    pub fn new() -> Self {
-        Self {
-            elements: BTreeMap::new(),
-            added: BTreeSet::new(),
-        }
-    }
-
-    /// The number of elements.
-    pub fn len(&self) -> usize {
-        self.elements.len()
-    }
-
-    /// Whether the set has no elements.
-    pub fn is_empty(&self) -> bool {
-        self.elements.is_empty()
-    }
-
-    /// The elements, in the order of their encodings.
-    pub fn iter(&self) -> SetIter<'_, T> {
-        SetIter(self.elements.values())
-    }
-}
-
-impl<T: Payload> GSet<T> {
-    /// Adds `element`; `false` (and no change) when it is already present.
-    pub fn insert(&mut self, element: T) -> bool {
-        let key = Key::of(&element);
-        if self.elements.contains_key(&key) {
-            return false;
-        }
-        self.added.insert(key.clone());
-        self.elements.insert(key, element);
-        true
-    }
-
-    /// Whether `element` is in the set.
-    pub fn contains(&self, element: &T) -> bool {
-        self.elements.contains_key(&Key::of(element))
-    }
-}
-
-impl<T> Default for GSet<T> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<T: fmt::Debug> fmt::Debug for GSet<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("GSet")?;
-        f.debug_set().entries(self.elements.values()).finish()
-    }
-}
-
-impl<T: Payload> Extend<T> for GSet<T> {
-    fn extend<I: IntoIterator<Item = T>>(&mut self, elements: I) {
-        for element in elements {
-            self.insert(element);
-        }
-    }
-}
-
-/// A new set with these elements, all of them pending as added.
-impl<T: Payload> FromIterator<T> for GSet<T> {
-    fn from_iter<I: IntoIterator<Item = T>>(elements: I) -> Self {
-        let mut set = Self::new();
-        set.extend(elements);
-        set
-    }
-}
-
-impl<'a, T> IntoIterator for &'a GSet<T> {
-    type Item = &'a T;
-    type IntoIter = SetIter<'a, T>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.iter()
-    }
-}
+element_set!(GSet);
 
 impl<T> sealed::Sealed for GSet<T> {}
 
@@ -135,31 +55,30 @@ where
         let mut new = Vec::new();
         for any in &d.added {
             let key = Key::from_any(any);
-            if !self.elements.contains_key(&key) {
+            if !self.elements.contains(&key) {
                 new.push((key, decode::<T>(CrdtKind::GSet, "element", any)?));
             }
         }
-        self.elements.extend(new);
+        for (key, element) in new {
+            self.elements.apply_added_element(key, element);
+        }
         Ok(())
     }
 
     fn has_delta(&self) -> bool {
-        !self.added.is_empty()
+        self.elements.has_changes()
     }
 
     fn take_delta(&mut self) -> Option<pb::CrdtDelta> {
-        if self.added.is_empty() {
+        if !self.has_delta() {
             return None;
         }
-        let added = std::mem::take(&mut self.added)
-            .into_iter()
-            .map(Key::into_any)
-            .collect();
+        let added = self.elements.take_added();
         Some(delta(Delta::Gset(pb::GSetDelta { added })))
     }
 
     fn full_delta(&self) -> pb::CrdtDelta {
-        let added = self.elements.keys().map(|k| k.any().clone()).collect();
+        let added = self.elements.encodings();
         delta(Delta::Gset(pb::GSetDelta { added }))
     }
 }

@@ -23,6 +23,7 @@ mod lwwregister;
 mod ormap;
 mod orset;
 mod pncounter;
+mod store;
 mod vote;
 
 pub use dynamic::Crdt;

@@ -1,10 +1,10 @@
 //! The observed-remove map of CRDTs.
 
-use std::collections::btree_map::{self, Entry};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::btree_map;
 use std::fmt;
 use std::iter::FusedIterator;
 
+use super::store::Store;
 use super::{CrdtKind, CrdtType, DeltaError, Key, decode, delta, sealed};
 use crate::payload::Payload;
 use crate::protocol::cloudstate::crdt as pb;
@@ -30,25 +30,16 @@ use pb::crdt_delta::Delta;
 /// ```
 #[derive(Clone)]
 pub struct ORMap<K, V> {
-    entries: BTreeMap<Key, (K, V)>,
-    /// Whether the map was cleared since the last delta was taken; `added`
-    /// then holds everything added after the clear.
-    cleared: bool,
-    /// Keys whose value was created since the last delta: announced with the
-    /// value's full state.
-    added: BTreeSet<Key>,
-    /// Keys present before the last delta whose value was removed or replaced since.
-    removed: BTreeSet<Key>,
+    /// A key is added when its value is created (announced with the value's
+    /// full state) and both removed and added when its value is replaced.
+    entries: Store<(K, V)>,
 }
 
 impl<K, V> ORMap<K, V> {
     /// An empty map.
     pub fn new() -> Self {
         Self {
-            entries: BTreeMap::new(),
-            cleared: false,
-            added: BTreeSet::new(),
-            removed: BTreeSet::new(),
+            entries: Store::new(),
         }
     }
 
@@ -82,37 +73,12 @@ impl<K, V> ORMap<K, V> {
     /// Clearing an empty map is no change: only entries this replica has
     /// seen are removed, and it has seen none.
     pub fn clear(&mut self) {
-        if self.entries.is_empty() {
-            return;
-        }
         self.entries.clear();
-        self.added.clear();
-        self.removed.clear();
-        self.cleared = true;
     }
 
     /// Keeps only the entries for which `keep` returns `true`.
     pub fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
-        let gone: Vec<Key> = self
-            .entries
-            .iter_mut()
-            .filter_map(|(key, (k, v))| (!keep(k, v)).then(|| key.clone()))
-            .collect();
-        for key in gone {
-            self.remove_key(key);
-        }
-    }
-
-    /// Removes a present entry and records it.
-    fn remove_key(&mut self, key: Key) -> bool {
-        if self.entries.remove(&key).is_none() {
-            return false;
-        }
-        // An entry created since the last delta was never announced.
-        if !self.added.remove(&key) {
-            self.removed.insert(key);
-        }
-        true
+        self.entries.retain(|(k, v)| keep(k, v));
     }
 }
 
@@ -129,18 +95,16 @@ impl<K: Payload, V> ORMap<K, V> {
 
     /// Whether `key` has a value.
     pub fn contains_key(&self, key: &K) -> bool {
-        self.entries.contains_key(&Key::of(key))
+        self.entries.contains(&Key::of(key))
     }
 
     /// The value of `key`, created with `create` when there is none.
     pub fn get_or_insert_with(&mut self, key: K, create: impl FnOnce() -> V) -> &mut V {
-        match self.entries.entry(Key::of(&key)) {
-            Entry::Occupied(entry) => &mut entry.into_mut().1,
-            Entry::Vacant(entry) => {
-                self.added.insert(entry.key().clone());
-                &mut entry.insert((key, create())).1
-            }
-        }
+        let encoded = Key::of(&key);
+        &mut self
+            .entries
+            .get_or_insert_with(encoded, || (key, create()))
+            .1
     }
 
     /// Sets the value of `key`, returning the value it replaces.
@@ -149,20 +113,12 @@ impl<K: Payload, V> ORMap<K, V> {
     /// the old value rather than merge the two.
     pub fn insert(&mut self, key: K, value: V) -> Option<V> {
         let encoded = Key::of(&key);
-        let old = self
-            .entries
-            .insert(encoded.clone(), (key, value))
-            .map(|(_, v)| v);
-        if old.is_some() && !self.added.contains(&encoded) {
-            self.removed.insert(encoded.clone());
-        }
-        self.added.insert(encoded);
-        old
+        self.entries.replace(encoded, (key, value)).map(|(_, v)| v)
     }
 
     /// Removes `key` and its value; `false` (and no change) when it is absent.
     pub fn remove(&mut self, key: &K) -> bool {
-        self.remove_key(Key::of(key))
+        self.entries.remove(Key::of(key))
     }
 }
 
@@ -356,18 +312,7 @@ where
             })
             .collect::<Result<Vec<_>, DeltaError>>()?;
 
-        // Pending local changes to entries the proxy overrides are dropped,
-        // so the next delta describes the map this replica holds.
-        if d.cleared {
-            self.entries.clear();
-            self.added.clear();
-            self.removed.clear();
-        }
-        for any in &d.removed {
-            let key = Key::from_any(any);
-            self.entries.remove(&key);
-            self.added.remove(&key);
-        }
+        self.entries.apply_removals(d.cleared, &d.removed);
         for (key, value_delta) in updated {
             match self.entries.get_mut(&key) {
                 Some((k, value)) => value.apply_delta(value_delta).map_err(|e| nested(k, &e))?,
@@ -377,32 +322,23 @@ where
                 ),
             }
         }
-        // An added entry replaces what was there.
         for (key, entry) in added {
-            self.added.remove(&key);
-            self.removed.remove(&key);
-            self.entries.insert(key, entry);
+            self.entries.apply_added_entry(key, entry);
         }
         Ok(())
     }
 
     fn has_delta(&self) -> bool {
-        self.cleared
-            || !self.added.is_empty()
-            || !self.removed.is_empty()
-            || self.entries.values().any(|(_, v)| v.has_delta())
+        self.entries.has_changes() || self.entries.values().any(|(_, v)| v.has_delta())
     }
 
     fn take_delta(&mut self) -> Option<pb::CrdtDelta> {
-        let cleared = std::mem::take(&mut self.cleared);
-        let removed: Vec<_> = std::mem::take(&mut self.removed)
-            .into_iter()
-            .map(Key::into_any)
-            .collect();
-        let added_keys = std::mem::take(&mut self.added);
+        let cleared = self.entries.take_cleared();
+        let removed = self.entries.take_removed();
+        let added_keys = self.entries.take_added_keys();
         let mut added = Vec::new();
         let mut updated = Vec::new();
-        for (key, (_, value)) in &mut self.entries {
+        for (key, (_, value)) in self.entries.iter_mut() {
             if added_keys.contains(key) {
                 added.push(entry_delta(key, value.full_delta()));
                 // The full state covers the value's own pending change.

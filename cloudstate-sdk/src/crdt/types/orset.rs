@@ -1,9 +1,9 @@
 //! The observed-remove set.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use super::{CrdtKind, CrdtType, DeltaError, Key, SetIter, decode, delta, sealed};
+use super::store::{Store, element_set};
+use super::{CrdtKind, CrdtType, DeltaError, Key, decode, delta, sealed};
 use crate::payload::Payload;
 use crate::protocol::cloudstate::crdt as pb;
 use pb::crdt_delta::Delta;
@@ -26,143 +26,30 @@ use pb::crdt_delta::Delta;
 /// ```
 #[derive(Clone)]
 pub struct ORSet<T> {
-    elements: BTreeMap<Key, T>,
-    /// Whether the set was cleared since the last delta was taken; `added`
-    /// then holds everything added after the clear.
-    cleared: bool,
-    /// Added since the last delta and not present before.
-    added: BTreeSet<Key>,
-    /// Present before the last delta and removed since.
-    removed: BTreeSet<Key>,
+    elements: Store<T>,
 }
 
+element_set!(ORSet);
+
 impl<T> ORSet<T> {
-    /// An empty set.
-    pub fn new() -> Self {
-        Self {
-            elements: BTreeMap::new(),
-            cleared: false,
-            added: BTreeSet::new(),
-            removed: BTreeSet::new(),
-        }
-    }
-
-    /// The number of elements.
-    pub fn len(&self) -> usize {
-        self.elements.len()
-    }
-
-    /// Whether the set has no elements.
-    pub fn is_empty(&self) -> bool {
-        self.elements.is_empty()
-    }
-
-    /// The elements, in the order of their encodings.
-    pub fn iter(&self) -> SetIter<'_, T> {
-        SetIter(self.elements.values())
-    }
-
     /// Removes every element.
     ///
     /// Clearing an empty set is no change: only elements this replica has
     /// seen are removed, and it has seen none.
     pub fn clear(&mut self) {
-        if self.elements.is_empty() {
-            return;
-        }
         self.elements.clear();
-        self.added.clear();
-        self.removed.clear();
-        self.cleared = true;
     }
 
     /// Keeps only the elements for which `keep` returns `true`.
     pub fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
-        let gone: Vec<Key> = self
-            .elements
-            .iter()
-            .filter(|(_, element)| !keep(element))
-            .map(|(key, _)| key.clone())
-            .collect();
-        for key in gone {
-            self.remove_key(key);
-        }
-    }
-
-    /// Removes a present element and records it.
-    fn remove_key(&mut self, key: Key) -> bool {
-        if self.elements.remove(&key).is_none() {
-            return false;
-        }
-        // An element added since the last delta was never announced.
-        if !self.added.remove(&key) {
-            self.removed.insert(key);
-        }
-        true
+        self.elements.retain(|element| keep(element));
     }
 }
 
 impl<T: Payload> ORSet<T> {
-    /// Adds `element`; `false` (and no change) when it is already present.
-    pub fn insert(&mut self, element: T) -> bool {
-        let key = Key::of(&element);
-        if self.elements.contains_key(&key) {
-            return false;
-        }
-        // Re-adding what was removed since the last delta cancels the removal.
-        if !self.removed.remove(&key) {
-            self.added.insert(key.clone());
-        }
-        self.elements.insert(key, element);
-        true
-    }
-
     /// Removes `element`; `false` (and no change) when it is absent.
     pub fn remove(&mut self, element: &T) -> bool {
-        self.remove_key(Key::of(element))
-    }
-
-    /// Whether `element` is in the set.
-    pub fn contains(&self, element: &T) -> bool {
-        self.elements.contains_key(&Key::of(element))
-    }
-}
-
-impl<T> Default for ORSet<T> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<T: fmt::Debug> fmt::Debug for ORSet<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ORSet")?;
-        f.debug_set().entries(self.elements.values()).finish()
-    }
-}
-
-impl<T: Payload> Extend<T> for ORSet<T> {
-    fn extend<I: IntoIterator<Item = T>>(&mut self, elements: I) {
-        for element in elements {
-            self.insert(element);
-        }
-    }
-}
-
-/// A new set with these elements, all of them pending as added.
-impl<T: Payload> FromIterator<T> for ORSet<T> {
-    fn from_iter<I: IntoIterator<Item = T>>(elements: I) -> Self {
-        let mut set = Self::new();
-        set.extend(elements);
-        set
-    }
-}
-
-impl<'a, T> IntoIterator for &'a ORSet<T> {
-    type Item = &'a T;
-    type IntoIter = SetIter<'a, T>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.iter()
+        self.elements.remove(Key::of(element))
     }
 }
 
@@ -197,41 +84,25 @@ where
                 ))
             })
             .collect::<Result<Vec<_>, DeltaError>>()?;
-        // Pending local changes to elements the proxy overrides are dropped,
-        // so the next delta describes the value this replica holds.
-        if d.cleared {
-            self.elements.clear();
-            self.added.clear();
-            self.removed.clear();
-        }
-        // Removal is by encoding: nothing to decode.
-        for any in &d.removed {
-            let key = Key::from_any(any);
-            self.elements.remove(&key);
-            self.added.remove(&key);
-        }
+        self.elements.apply_removals(d.cleared, &d.removed);
         for (key, element) in added {
-            self.removed.remove(&key);
-            self.elements.entry(key).or_insert(element);
+            self.elements.apply_added_element(key, element);
         }
         Ok(())
     }
 
     fn has_delta(&self) -> bool {
-        self.cleared || !self.added.is_empty() || !self.removed.is_empty()
+        self.elements.has_changes()
     }
 
     fn take_delta(&mut self) -> Option<pb::CrdtDelta> {
         if !self.has_delta() {
             return None;
         }
-        let keys = |set: &mut BTreeSet<Key>| -> Vec<_> {
-            std::mem::take(set).into_iter().map(Key::into_any).collect()
-        };
         Some(delta(Delta::Orset(pb::OrSetDelta {
-            cleared: std::mem::take(&mut self.cleared),
-            removed: keys(&mut self.removed),
-            added: keys(&mut self.added),
+            cleared: self.elements.take_cleared(),
+            removed: self.elements.take_removed(),
+            added: self.elements.take_added(),
         })))
     }
 
@@ -239,7 +110,7 @@ where
         delta(Delta::Orset(pb::OrSetDelta {
             cleared: false,
             removed: Vec::new(),
-            added: self.elements.keys().map(|k| k.any().clone()).collect(),
+            added: self.elements.encodings(),
         }))
     }
 }
