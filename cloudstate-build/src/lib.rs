@@ -920,6 +920,20 @@ mod tests {
             e.contains("would generate a trait named like the generated `Entity` wrapper"),
             "{e}"
         );
+        let e = run_crdt(
+            Crdt::new("example.invalid.Clock"),
+            "invalid.proto",
+            "crdt-streamed-timestamp",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with(
+                "invalid.proto:39: rpc [Ticks] of CRDT service [example.invalid.Clock] streams \
+                 [google.protobuf.Timestamp]"
+            ),
+            "{e}"
+        );
     }
 
     #[test]
