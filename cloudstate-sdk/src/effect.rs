@@ -69,6 +69,11 @@ impl ServiceCall {
         &self.payload
     }
 
+    /// The metadata attached to the call, if any.
+    pub fn metadata(&self) -> Option<&Metadata> {
+        self.metadata.as_ref()
+    }
+
     pub(crate) fn into_forward(self) -> pb::Forward {
         pb::Forward {
             service_name: self.service_name,

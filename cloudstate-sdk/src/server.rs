@@ -411,6 +411,22 @@ impl CloudState {
         Ok(())
     }
 
+    /// The registration of the one CRDT entity registered, checked as for
+    /// serving (the test kit runs it in memory).
+    #[cfg(feature = "testkit")]
+    pub(crate) fn crdt_registration(
+        self,
+    ) -> Result<Arc<crate::crdt::runtime::Registration>, Error> {
+        let built = self.build()?;
+        let mut crdts = built.registries.crdts.into_values();
+        match (crdts.next(), crdts.next()) {
+            (Some(registration), None) => Ok(registration),
+            _ => Err(Error::Registration(
+                "expected exactly one CRDT entity".to_owned(),
+            )),
+        }
+    }
+
     fn build(self) -> Result<Built, Error> {
         let mut descriptors = Descriptors::default();
         for set in &self.descriptor_sets {

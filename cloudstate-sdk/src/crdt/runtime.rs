@@ -6,13 +6,12 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use tonic::{Request, Response, Status, Streaming};
 use tracing::{debug, error, info_span, warn};
 
+use super::CrdtType;
 use super::entity::{
     CancelContext, ChangeContext, CrdtContext, CrdtEntity, Mutation, OnCancel, OnChange,
 };
-use super::{CrdtType, WriteConsistency};
 use crate::effect::{Reply, failure_action};
 use crate::entity::{self, Prepared, Registry};
 use crate::protocol::cloudstate as pb;
@@ -20,7 +19,7 @@ use crate::protocol::cloudstate::crdt::{
     self as wire, crdt_server::Crdt as CrdtRpc, crdt_state_action::Action as StateAction,
     crdt_stream_in::Message as In, crdt_stream_out::Message as Out,
 };
-use crate::stream::{EntityService, Outputs, Protocol, Replies, Stop};
+use crate::stream::{EntityService, Outputs, Protocol, Stop};
 
 /// A registered CRDT entity type.
 pub(crate) type Registration = entity::Registration<dyn Factory>;
@@ -42,6 +41,9 @@ pub(crate) trait Instance: Send {
         message: In,
         out: &mut Outputs<wire::CrdtStreamOut>,
     ) -> Result<(), Stop>;
+    /// The instance, for the test kit to read its typed state.
+    #[cfg_attr(not(feature = "testkit"), allow(dead_code))]
+    fn as_any(&self) -> &dyn std::any::Any;
 }
 
 pub(crate) struct Typed<E>(pub(crate) Arc<E>);
@@ -69,9 +71,11 @@ pub(crate) struct Live<E: CrdtEntity> {
     pub(crate) state: Option<E::State>,
     /// By command id, so every change notifies in subscription order.
     subscribers: BTreeMap<i64, Subscriber<E::State>>,
-    /// Subscribers that ended their stream or failed: a cancellation that
-    /// crossed their end on the wire is still answered.
-    ended: HashSet<i64>,
+    /// Streamed commands whose client stream the proxy may still cancel:
+    /// subscribers, those that ended (a cancellation may cross the end on
+    /// the wire), and those that did not subscribe but changed nothing (the
+    /// official proxy keeps their stream open).
+    open_streams: HashSet<i64>,
 }
 
 impl<E: CrdtEntity> Live<E> {
@@ -93,7 +97,7 @@ impl<E: CrdtEntity> Live<E> {
             entity_id: entity_id.to_owned(),
             state: Some(state),
             subscribers: BTreeMap::new(),
-            ended: HashSet::new(),
+            open_streams: HashSet::new(),
         })
     }
 
@@ -159,6 +163,9 @@ impl<E: CrdtEntity> Live<E> {
         }
         let (state_action, side_effects, deleted) = settle(change);
         let changed = state_action.is_some();
+        if view.streamed && (subscribes || !changed) {
+            self.open_streams.insert(id);
+        }
         out.push_back(reply(wire::CrdtReply {
             command_id: id,
             client_action: reply_message.map(Reply::into_client_action),
@@ -217,16 +224,16 @@ impl<E: CrdtEntity> Live<E> {
         out: &mut Outputs<wire::CrdtStreamOut>,
     ) -> Result<(), Stop> {
         let id = cancelled.id;
-        let subscriber = self.subscribers.remove(&id);
-        if subscriber.is_none() && !self.ended.remove(&id) {
+        if !self.open_streams.remove(&id) {
             return Err(registration.stop(
                 &self.entity_id,
                 0,
                 &format!(
-                    "Protocol error: stream_cancelled for command id {id}, which is not a streamed command of this entity"
+                    "Protocol error: stream_cancelled for command id {id}, which is not an open streamed command of this entity"
                 ),
             ));
         }
+        let subscriber = self.subscribers.remove(&id);
         let mut response = wire::CrdtStreamCancelledResponse {
             command_id: id,
             ..Default::default()
@@ -317,7 +324,6 @@ impl<E: CrdtEntity> Live<E> {
         }
         for id in finished {
             self.subscribers.remove(&id);
-            self.ended.insert(id);
         }
     }
 
@@ -325,7 +331,7 @@ impl<E: CrdtEntity> Live<E> {
     fn delete(&mut self) {
         self.state = None;
         self.subscribers.clear();
-        self.ended.clear();
+        self.open_streams.clear();
     }
 }
 
@@ -352,6 +358,10 @@ impl<E: CrdtEntity> Instance for Live<E> {
             In::StreamCancelled(cancelled) => self.cancelled(registration, &cancelled, out),
         }
     }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
 }
 
 /// The state action of a successful change (none when nothing changed), its
@@ -369,22 +379,13 @@ fn settle<C: CrdtType>(
     };
     let state_action = action.map(|action| wire::CrdtStateAction {
         action: Some(action),
-        write_consistency: consistency_on_wire(consistency),
+        write_consistency: consistency.to_wire(),
     });
     (
         state_action,
         std::mem::take(&mut change.side_effects),
         change.deleted,
     )
-}
-
-fn consistency_on_wire(consistency: WriteConsistency) -> i32 {
-    let wire = match consistency {
-        WriteConsistency::Local => wire::CrdtWriteConsistency::Local,
-        WriteConsistency::Majority => wire::CrdtWriteConsistency::Majority,
-        WriteConsistency::All => wire::CrdtWriteConsistency::All,
-    };
-    wire as i32
 }
 
 fn reply(reply: wire::CrdtReply) -> wire::CrdtStreamOut {
@@ -418,17 +419,12 @@ fn streamed_failure(command_id: i64, description: String) -> wire::CrdtStreamedM
 /// The `handle` service of CRDT entities.
 pub(crate) type CrdtService = EntityService<CrdtProtocol>;
 
-#[tonic::async_trait]
-impl CrdtRpc for CrdtService {
-    type handleStream = Replies<wire::CrdtStreamOut>;
-
-    async fn handle(
-        &self,
-        request: Request<Streaming<wire::CrdtStreamIn>>,
-    ) -> Result<Response<Self::handleStream>, Status> {
-        Ok(EntityService::handle(self, request))
-    }
-}
+crate::stream::entity_service!(
+    CrdtService,
+    CrdtRpc,
+    wire::CrdtStreamIn,
+    wire::CrdtStreamOut
+);
 
 pub(crate) struct CrdtProtocol {
     entities: Registry<dyn Factory>,
