@@ -54,16 +54,26 @@ impl Generator {
         let sdk = &self.sdk;
         let module = ident(&service.proto_name.to_snake_case());
         let doc = format!(" Calls of `{full_name}`, for forwards and side effects.");
+        // A CRDT's server-streaming rpcs get builders too: the test kit runs
+        // streamed commands from them.
+        let crdt = matches!(self.declared.get(full_name), Some(Declared::Crdt(_)));
         let calls = service
             .methods
             .iter()
-            .filter(|m| !m.client_streaming && !m.server_streaming)
+            .filter(|m| !m.client_streaming && (!m.server_streaming || crdt))
             .map(|m| {
                 let name = ident(&m.proto_name.to_snake_case());
                 let input = rust_type(&m.input_type);
                 let output = rust_type(&m.output_type);
                 let rpc = &m.proto_name;
-                let doc = format!(" A call of `{full_name}.{rpc}` with `request`.");
+                let doc = if m.server_streaming {
+                    format!(
+                        " A call of the server-streaming `{full_name}.{rpc}` with `request`, \
+                         as `CrdtTestKit::call_streamed` takes it."
+                    )
+                } else {
+                    format!(" A call of `{full_name}.{rpc}` with `request`.")
+                };
                 quote! {
                     #[doc = #doc]
                     pub fn #name(request: &#input) -> #sdk::__private::TypedCall<#output> {

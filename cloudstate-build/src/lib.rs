@@ -253,7 +253,9 @@ impl EventSourced {
 /// The trait has `type State` for the CRDT unless [`Crdt::state`] fixes it.
 /// `Entity<T>` serves an implementation: register it with
 /// `CloudState::register(Entity(handlers), CrdtOptions::new())`.
-/// Client-streaming rpcs are an error: the proxy refuses them.
+/// Client-streaming rpcs are an error: the proxy refuses them. Call builders
+/// are generated for the server-streaming rpcs too, for the SDK's
+/// `CrdtTestKit::call_streamed`.
 #[derive(Debug, Clone)]
 pub struct Crdt {
     service: String,
@@ -805,7 +807,10 @@ mod tests {
         configure()
             .emit_rerun_if_changed(false)
             .crdt(Crdt::new("example.presence.Presence"))
-            .crdt(Crdt::new("example.presence.Visits").state("GCounter"))
+            .crdt(
+                Crdt::new("example.presence.Visits")
+                    .state("ORMap<String, LWWRegister<example.presence.Online.Device>>"),
+            )
     }
 
     /// The generated code for the CRDT fixture is the committed golden file;
@@ -918,6 +923,20 @@ mod tests {
         .to_string();
         assert!(
             e.contains("would generate a trait named like the generated `Entity` wrapper"),
+            "{e}"
+        );
+        let e = run_crdt(
+            Crdt::new("example.invalid.Clock"),
+            "invalid.proto",
+            "crdt-streamed-timestamp",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with(
+                "invalid.proto:39: rpc [Ticks] of CRDT service [example.invalid.Clock] streams \
+                 [google.protobuf.Timestamp]"
+            ),
             "{e}"
         );
     }

@@ -5,7 +5,9 @@ use std::collections::{HashMap, HashSet};
 
 use heck::{ToSnakeCase, ToUpperCamelCase};
 use prost_types::FileDescriptorSet;
-use protox::prost_reflect::{DescriptorPool, MessageDescriptor, MethodDescriptor};
+use protox::prost_reflect::{
+    DescriptorPool, MessageDescriptor, MethodDescriptor, ServiceDescriptor,
+};
 
 use crate::declared::{Declared, Streaming};
 use crate::{Crdt, Error, EventSourced, ValueEntity};
@@ -95,13 +97,41 @@ pub(crate) fn declaration(
         }
         Declared::Action(decl) => Declared::Action(decl.clone()),
         Declared::Crdt(decl) => Declared::Crdt(Crdt {
-            resolved_state: match &decl.state {
-                Some(state) => Some(crdt_state(state, name, package, pool, sdk)?),
-                None => None,
+            resolved_state: {
+                streamed_payloads(&service, fds)?;
+                match &decl.state {
+                    Some(state) => Some(crdt_state(state, name, package, pool, sdk)?),
+                    None => None,
+                }
             },
             ..decl.clone()
         }),
     })
+}
+
+/// The messages of a CRDT's server-streaming rpc go out through change
+/// callbacks as `Payload`s: well-known types other than `Empty` and `Any`
+/// have no such impl.
+fn streamed_payloads(service: &ServiceDescriptor, fds: &FileDescriptorSet) -> Result<(), Error> {
+    for method in service
+        .methods()
+        .filter(MethodDescriptor::is_server_streaming)
+    {
+        let output = method.output();
+        let full = output.full_name();
+        if output.package_name() == "google.protobuf"
+            && !matches!(full, "google.protobuf.Empty" | "google.protobuf.Any")
+        {
+            let at = location(fds, method.parent_file().name(), method.path());
+            return Err(Error::Proto(format!(
+                "{at}: rpc [{}] of CRDT service [{}] streams [{full}], which cannot be a \
+                 change callback's message; stream a message of your own that holds it",
+                method.name(),
+                service.full_name()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The CRDT types, as `cloudstate_sdk::crdt` names them.

@@ -19,14 +19,14 @@ const FILE_DESCRIPTOR_SET: &[u8] = &[];
 
 use std::path::Path;
 
-use cloudstate_sdk::crdt::{CrdtOptions, GCounter};
+use cloudstate_sdk::crdt::{CrdtOptions, GCounter, LWWRegister, ORMap};
 use cloudstate_sdk::payload::{self, Any, Payload};
 use cloudstate_sdk::protocol::cloudstate as pb;
 use cloudstate_sdk::protocol::cloudstate::crdt::{
     self as crdt_pb, CrdtStreamIn, CrdtStreamOut, crdt_client::CrdtClient, crdt_stream_in,
     crdt_stream_out,
 };
-use cloudstate_sdk::testkit::TestServer;
+use cloudstate_sdk::testkit::{CrdtTestKit, TestServer};
 use cloudstate_sdk::{CloudState, CommandResult, Failure, Reply, TypedCall};
 use example::presence::{Connect, Online, User, online, presence, visits};
 use tokio::sync::mpsc;
@@ -77,16 +77,23 @@ impl presence::Presence for Presence {
     }
 }
 
-/// Counts visits, each also a connection of nobody.
+/// Each visitor's last device (always the web), each visit also a
+/// connection of nobody.
 struct Visits;
 
+fn web() -> online::Device {
+    online::Device { id: "web".into() }
+}
+
 impl visits::Visits for Visits {
-    fn initial_state(&self, _entity_id: &str) -> GCounter {
-        GCounter::new()
+    fn initial_state(&self, _entity_id: &str) -> ORMap<String, LWWRegister<online::Device>> {
+        ORMap::new()
     }
 
-    fn visit(&self, _request: User, ctx: &mut visits::Context<'_>) -> CommandResult<()> {
-        ctx.state_mut().increment(1);
+    fn visit(&self, request: User, ctx: &mut visits::Context<'_>) -> CommandResult<()> {
+        ctx.state_mut()
+            .get_or_insert_with(request.name, || LWWRegister::new(web()))
+            .set(web());
         ctx.effect(presence::connect(&nobody()), false);
         Ok(().into())
     }
@@ -110,7 +117,10 @@ fn descriptor_set() -> Vec<u8> {
         .out_dir(&out)
         .emit_rerun_if_changed(false)
         .crdt(cloudstate_build::Crdt::new("example.presence.Presence"))
-        .crdt(cloudstate_build::Crdt::new("example.presence.Visits").state("GCounter"))
+        .crdt(
+            cloudstate_build::Crdt::new("example.presence.Visits")
+                .state("ORMap<String, LWWRegister<example.presence.Online.Device>>"),
+        )
         .compile_protos(&["presence/presence.proto"], &[fixtures])
         .unwrap();
     let set = std::fs::read(out.join("cloudstate_descriptor_set.bin")).unwrap();
@@ -279,7 +289,25 @@ async fn generated_entities_serve_the_crdt_protocol() {
         panic!("expected a reply");
     };
     assert_eq!(visited.client_action, client_reply(payload::empty()));
-    assert_eq!(visited.state_action, increment(1));
+    let added = crdt_pb::OrMapEntryDelta {
+        key: Some("ann".to_owned().to_any()),
+        delta: Some(crdt_pb::CrdtDelta {
+            delta: Some(crdt_pb::crdt_delta::Delta::Lwwregister(
+                crdt_pb::LwwRegisterDelta {
+                    value: Some(web().to_any()),
+                    clock: 0,
+                    custom_clock_value: 0,
+                },
+            )),
+        }),
+    };
+    let Some(crdt_pb::crdt_state_action::Action::Update(crdt_pb::CrdtDelta {
+        delta: Some(crdt_pb::crdt_delta::Delta::Ormap(map)),
+    })) = visited.state_action.and_then(|a| a.action)
+    else {
+        panic!("expected an ORMap delta");
+    };
+    assert_eq!(map.added, [added]);
     assert_eq!(
         visited.side_effects,
         [pb::SideEffect {
@@ -291,6 +319,36 @@ async fn generated_entities_serve_the_crdt_protocol() {
         }]
     );
     server.shutdown().await.unwrap();
+}
+
+/// The test kit takes the typed call builders, server-streaming ones
+/// included, and hands back replies and stream messages typed.
+#[test]
+fn typed_calls_drive_the_test_kit() {
+    let ann = || User { name: "ann".into() };
+    let mut kit =
+        CrdtTestKit::without_descriptors(presence::SERVICE_NAME, presence::Entity(Presence), "ann");
+    let watch: TypedCall<Online> = presence::watch(&ann());
+    let watching = kit.call_streamed(watch);
+    assert!(watching.streamed());
+    assert_eq!(watching.reply(), online(0));
+    let connected = kit.call(presence::connect(&Connect {
+        name: "ann".into(),
+        devices: 5,
+    }));
+    assert_eq!(connected.reply(), online(5));
+    let [notification] = connected.notifications() else {
+        panic!("one watcher: {:?}", connected.notifications());
+    };
+    assert_eq!(notification.message::<Online>(), Some(online(5)));
+    assert!(notification.end_stream());
+
+    let mut kit =
+        CrdtTestKit::without_descriptors(visits::SERVICE_NAME, visits::Entity(Visits), "room");
+    let visited = kit.call(visits::visit(&ann()));
+    let () = visited.reply();
+    let last = kit.state().unwrap().get(&"ann".to_owned()).unwrap();
+    assert_eq!(last.get(), &web());
 }
 
 /// The call builders carry the output type of their method; `Empty` is `()`.

@@ -88,6 +88,18 @@ pub mod presence {
             ),
         )
     }
+    /// A call of the server-streaming `example.presence.Presence.Watch` with `request`, as `CrdtTestKit::call_streamed` takes it.
+    pub fn watch(
+        request: &super::User,
+    ) -> ::cloudstate_sdk::__private::TypedCall<super::Online> {
+        ::cloudstate_sdk::__private::TypedCall::new(
+            ::cloudstate_sdk::__private::ServiceCall::new(
+                SERVICE_NAME,
+                "Watch",
+                ::cloudstate_sdk::__private::encode(request),
+            ),
+        )
+    }
     /// The context of a command handler: read and change the CRDT, delete the
     /// entity, choose the write consistency, add side effects.
     pub type Context<'a, T> = ::cloudstate_sdk::__private::CrdtContext<
@@ -190,7 +202,7 @@ pub mod presence {
     }
 }
 /// Calls of `example.presence.Visits`, for forwards and side effects.
-///  A CRDT declared with a fixed state type.
+///  A CRDT declared with a fixed state type: each visitor's last device.
 #[allow(dead_code, missing_docs, clippy::all, clippy::pedantic)]
 pub mod visits {
     /// The fully qualified service name.
@@ -209,20 +221,32 @@ pub mod visits {
     /// entity, choose the write consistency, add side effects.
     pub type Context<'a> = ::cloudstate_sdk::__private::CrdtContext<
         'a,
-        ::cloudstate_sdk::crdt::GCounter,
+        ::cloudstate_sdk::crdt::ORMap<
+            String,
+            ::cloudstate_sdk::crdt::LWWRegister<super::online::Device>,
+        >,
     >;
     /// The context of a server-streaming handler whose messages are `R`: a
     /// [`Context`] whose subscriptions return typed messages.
     pub type StreamContext<'a, 'b, R> = ::cloudstate_sdk::__private::StreamedContext<
         'a,
         'b,
-        ::cloudstate_sdk::crdt::GCounter,
+        ::cloudstate_sdk::crdt::ORMap<
+            String,
+            ::cloudstate_sdk::crdt::LWWRegister<super::online::Device>,
+        >,
         R,
     >;
     /// The handlers of the CRDT entity `example.presence.Visits`: one per rpc.
     pub trait Visits: ::core::marker::Send + ::core::marker::Sync + ::core::marker::Sized + 'static {
         /// The CRDT of an entity the proxy holds no value for yet.
-        fn initial_state(&self, entity_id: &str) -> ::cloudstate_sdk::crdt::GCounter;
+        fn initial_state(
+            &self,
+            entity_id: &str,
+        ) -> ::cloudstate_sdk::crdt::ORMap<
+            String,
+            ::cloudstate_sdk::crdt::LWWRegister<super::online::Device>,
+        >;
         fn visit(
             &self,
             request: super::User,
@@ -233,7 +257,10 @@ pub mod visits {
     #[derive(Clone, Debug, Default)]
     pub struct Entity<T>(pub T);
     impl<T: Visits> ::cloudstate_sdk::__private::CrdtEntity for Entity<T> {
-        type State = ::cloudstate_sdk::crdt::GCounter;
+        type State = ::cloudstate_sdk::crdt::ORMap<
+            String,
+            ::cloudstate_sdk::crdt::LWWRegister<super::online::Device>,
+        >;
         fn initial_state(&self, entity_id: &str) -> Self::State {
             self.0.initial_state(entity_id)
         }
