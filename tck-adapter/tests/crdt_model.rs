@@ -48,6 +48,7 @@
 //! | (proxy) streamed responses for connection tracking | `proxy_streamed_responses_for_connection_tracking` |
 //! | (proxy) HTTP API | `proxy_http_api` |
 //! | (proxy) passivation timeout | `proxy_passivation_timeout` |
+//! | (not in the TCK) persistence ids, rollback on failure, subscribers and proxy deltas | `crdt_persistence_ids_and_strategies`, `failure_after_changes_rolls_back_the_crdt`, `subscribers_see_proxy_deltas_but_not_unchanged_or_failed_commands` |
 //!
 //! The proxy scenarios keep the TCK's entity ids and message sequence; what
 //! only a proxy can do (HTTP transcoding, closing after a delete, the
@@ -2667,5 +2668,141 @@ async fn proxy_passivation_timeout() {
     c.send(crdt::init(CONFIGURED, id)).await;
     c.send(crdt::command(1, id, "Call", &req(id, vec![]))).await;
     c.expect(reply(1, &Response::default())).await;
+    c.passivate().await;
+}
+
+// Not in the TCK
+
+/// A failure after changes in the same command leaves the CRDT as it was:
+/// nothing of the failed command shows in the state or in a later delta.
+#[tokio::test]
+async fn failure_after_changes_rolls_back_the_crdt() {
+    let s = server().await;
+    let d = s.driver().await;
+
+    let id = "GCounter-rollback";
+    let mut c = d.crdt().await;
+    c.send(crdt::init(SVC, id)).await;
+    c.send(process(1, id, gcounter::increment_by(&[5]))).await;
+    c.expect(reply(1, &gcounter::state(5)).update(crdt::gcounter(5)))
+        .await;
+    c.send(process(
+        2,
+        id,
+        [
+            gcounter::increment_by(&[7]),
+            vec![side_effect_to("x", false), fail_with("failure 1")],
+        ]
+        .concat(),
+    ))
+    .await;
+    c.expect(crdt::failure(2, "failure 1")).await;
+    c.send(process(3, id, vec![])).await;
+    c.expect(reply(3, &gcounter::state(5))).await;
+    c.send(process(4, id, gcounter::increment_by(&[1]))).await;
+    c.expect(reply(4, &gcounter::state(6)).update(crdt::gcounter(1)))
+        .await;
+    c.passivate().await;
+
+    let id = "ORMap-rollback";
+    let mut c = d.crdt().await;
+    c.send(crdt::init(SVC, id)).await;
+    c.send(process(1, id, ormap::add(&["ORSet-1"]))).await;
+    c.expect(
+        reply(1, &ormap::state(vec![("ORSet-1", orset::state(&[]))])).update(ormap_delta(
+            &[],
+            vec![],
+            vec![("ORSet-1", orset_delta(&[], &[]))],
+        )),
+    )
+    .await;
+    c.send(process(
+        2,
+        id,
+        [
+            ormap::update_with(vec![("ORSet-1", orset::add(&["a"]))]),
+            ormap::add(&["PNCounter-1"]),
+            vec![fail_with("failure 2")],
+        ]
+        .concat(),
+    ))
+    .await;
+    c.expect(crdt::failure(2, "failure 2")).await;
+    c.send(process(
+        3,
+        id,
+        ormap::update_with(vec![("ORSet-1", orset::add(&["b"]))]),
+    ))
+    .await;
+    c.expect(
+        reply(3, &ormap::state(vec![("ORSet-1", orset::state(&["b"]))])).update(ormap_delta(
+            &[],
+            vec![("ORSet-1", orset_delta(&[], &["b"]))],
+            vec![],
+        )),
+    )
+    .await;
+    c.send(process(
+        4,
+        id,
+        vec![request_delete(), fail_with("failure 3")],
+    ))
+    .await;
+    c.expect(crdt::failure(4, "failure 3")).await;
+    c.send(process(5, id, vec![])).await;
+    c.expect(reply(
+        5,
+        &ormap::state(vec![("ORSet-1", orset::state(&["b"]))]),
+    ))
+    .await;
+    c.passivate().await;
+
+    // The register's creation delta waits for the first successful reply.
+    let id = "LWWRegister-rollback";
+    let mut c = d.crdt().await;
+    c.send(crdt::init(SVC, id)).await;
+    c.send(process(
+        1,
+        id,
+        [lwwregister::set_to("x"), vec![fail_with("failure 4")]].concat(),
+    ))
+    .await;
+    c.expect(crdt::failure(1, "failure 4")).await;
+    c.send(process(2, id, vec![])).await;
+    c.expect(reply(2, &lwwregister::state("")).update(crdt::lwwregister("")))
+        .await;
+    c.send(process(3, id, vec![])).await;
+    c.expect(reply(3, &lwwregister::state(""))).await;
+    c.passivate().await;
+}
+
+/// Subscribers hear of every change, the proxy's deltas included, and of
+/// nothing else: not of commands that change nothing or fail.
+#[tokio::test]
+async fn subscribers_see_proxy_deltas_but_not_unchanged_or_failed_commands() {
+    let s = server().await;
+    let mut c = s.driver().await.crdt().await;
+    let id = "GSet-subscribers";
+    c.send(crdt::init(SVC, id)).await;
+    c.send(process_streamed(1, id, &streamed_req(id))).await;
+    c.expect(reply(1, &gset::state(&[])).streamed()).await;
+
+    c.send(crdt::delta(crdt::gset(&["a"]))).await;
+    c.expect(streamed(1, &gset::state(&["a"]))).await;
+
+    c.send(process(2, id, gset::add(&["a"]))).await;
+    c.expect(reply(2, &gset::state(&["a"]))).await;
+    c.send(process(
+        3,
+        id,
+        [gset::add(&["b"]), vec![fail_with("no")]].concat(),
+    ))
+    .await;
+    c.expect(crdt::failure(3, "no")).await;
+
+    c.send(process(4, id, gset::add(&["c"]))).await;
+    c.expect(reply(4, &gset::state(&["a", "c"])).update(crdt::gset(&["c"])))
+        .await;
+    c.expect(streamed(1, &gset::state(&["a", "c"]))).await;
     c.passivate().await;
 }
