@@ -15,6 +15,7 @@
 //! ```
 //!
 //! * [`action`](mod@action): stateless functions, unary or streaming.
+//! * [`crdt`]: replicated values (counters, sets, registers, maps, votes).
 //! * [`eventsourced`]: entities rebuilt from a journal of events.
 //! * [`valueentity`]: entities whose whole state the proxy stores.
 //! * [`payload`]: `Any` payloads, primitives and type URLs.
@@ -25,9 +26,11 @@
 //!   conformance tests (the `testkit` module).
 
 pub mod action;
+pub mod crdt;
 mod descriptors;
 mod discovery;
 mod effect;
+mod entity;
 mod error;
 pub mod eventsourced;
 pub mod payload;
@@ -61,7 +64,7 @@ pub use error::Error;
 pub use eventsourced::{
     Command, CommandContext, EventCodec, EventSourcedEntity, EventSourcedOptions,
 };
-pub use payload::{Any, PayloadError};
+pub use payload::{Any, Payload, PayloadError};
 pub use server::{
     CloudState, DEFAULT_MAX_MESSAGE_SIZE, PROTOCOL_VERSION, SUPPORT_LIBRARY_NAME, entity_type,
     listen_address, shutdown_signal,
@@ -123,7 +126,9 @@ pub mod __private {
     pub use crate::eventsourced::{
         Command, CommandContext, EventCodec, EventSourcedEntity, EventSourcedOptions,
     };
-    pub use crate::payload::{Any, PayloadError, decode, decode_as, empty, encode, type_name};
+    pub use crate::payload::{
+        Any, Payload, PayloadError, decode, decode_as, empty, encode, type_name,
+    };
     pub use crate::valueentity::{ValueContext, ValueEntity, ValueEntityOptions};
     pub use crate::{CloudState, Service};
     pub use futures_util::{FutureExt, StreamExt, stream};

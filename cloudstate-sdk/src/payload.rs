@@ -106,45 +106,129 @@ pub fn empty() -> Any {
     }
 }
 
+/// A value that travels as an `Any`: CRDT elements and keys, register values,
+/// typed replies.
+///
+/// Implemented for the seven Cloudstate primitives (`String`, `Vec<u8>` and
+/// [`bytes::Bytes`], `i32`, `i64`, `f32`, `f64`, `bool`), for [`Any`] itself
+/// (passed through as received), for `()` (`google.protobuf.Empty`) and for
+/// any protobuf message wrapped in [`Protobuf`]. `cloudstate-build` implements
+/// it for the messages of your own protos.
+///
+/// Two payloads are the same value when their encodings are byte-equal, so an
+/// implementation must encode deterministically.
+///
+/// ```
+/// use cloudstate_sdk::payload::Payload;
+///
+/// let any = 42i64.to_any();
+/// assert_eq!(any.type_url, "p.cloudstate.io/int64");
+/// assert_eq!(i64::from_any(&any).unwrap(), 42);
+/// assert!(String::from_any(&any).is_err());
+/// ```
+pub trait Payload: Sized {
+    /// Encodes the value.
+    fn to_any(&self) -> Any;
+    /// Decodes a value after checking that the type URL names this type.
+    ///
+    /// # Errors
+    /// Another type URL, or bytes that do not decode.
+    fn from_any(any: &Any) -> Result<Self, PayloadError>;
+}
+
+impl Payload for Any {
+    fn to_any(&self) -> Any {
+        self.clone()
+    }
+    fn from_any(any: &Any) -> Result<Self, PayloadError> {
+        Ok(any.clone())
+    }
+}
+
+/// `()` is `google.protobuf.Empty`: the empty message, with empty bytes.
+impl Payload for () {
+    fn to_any(&self) -> Any {
+        empty()
+    }
+    fn from_any(any: &Any) -> Result<Self, PayloadError> {
+        if type_name(&any.type_url) == type_name(EMPTY_TYPE_URL) {
+            // Any bytes are unknown fields of the empty message.
+            Ok(())
+        } else {
+            Err(PayloadError::UnexpectedType {
+                expected: type_name(EMPTY_TYPE_URL).to_owned(),
+                type_url: any.type_url.clone(),
+            })
+        }
+    }
+}
+
+/// A protobuf message as a [`Payload`], for messages that have no impl of
+/// their own (e.g. `prost_types` well-known types).
+///
+/// ```
+/// use cloudstate_sdk::payload::{Payload, Protobuf};
+///
+/// let any = Protobuf(prost_types::Duration { seconds: 3, nanos: 0 }).to_any();
+/// assert_eq!(any.type_url, "type.googleapis.com/google.protobuf.Duration");
+/// let Protobuf(back) = Protobuf::<prost_types::Duration>::from_any(&any).unwrap();
+/// assert_eq!(back.seconds, 3);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Protobuf<M>(pub M);
+
+impl<M: prost::Name + Default> Payload for Protobuf<M> {
+    fn to_any(&self) -> Any {
+        encode(&self.0)
+    }
+    fn from_any(any: &Any) -> Result<Self, PayloadError> {
+        decode(any).map(Protobuf)
+    }
+}
+
 /// A value that travels as a Cloudstate primitive (`p.cloudstate.io/<type>`).
 ///
 /// Every primitive is field 1 of a one-field message; the default value
 /// encodes to empty bytes, as the TCK compares encodings byte for byte.
+/// Each primitive is a [`Payload`] through this encoding.
 pub trait Primitive: Sized {
     /// The name after `p.cloudstate.io/`.
     const NAME: &'static str;
     /// Writes the value as field 1 unless it is the default.
     fn encode_field(&self, buf: &mut Vec<u8>);
     /// Reads field 1 (leniently, skipping anything else); the default when absent.
+    ///
+    /// # Errors
+    /// Bytes that are not a protobuf encoding.
     fn decode_field(buf: &[u8]) -> Result<Self, prost::DecodeError>;
 
     /// The full type URL.
     fn type_url() -> String {
         format!("{PRIMITIVE_PREFIX}{}", Self::NAME)
     }
-    /// Encodes the value as an `Any`.
-    fn to_any(&self) -> Any {
-        let mut value = Vec::new();
-        self.encode_field(&mut value);
-        Any {
-            type_url: Self::type_url(),
-            value,
-        }
+}
+
+fn primitive_to_any<P: Primitive>(value: &P) -> Any {
+    let mut bytes = Vec::new();
+    value.encode_field(&mut bytes);
+    Any {
+        type_url: P::type_url(),
+        value: bytes,
     }
-    /// Decodes an `Any` that must carry this primitive.
-    fn from_any(any: &Any) -> Result<Self, PayloadError> {
-        if any.type_url != Self::type_url() {
-            return Err(PayloadError::UnexpectedType {
-                expected: Self::type_url(),
-                type_url: any.type_url.clone(),
-            });
-        }
-        Self::decode_field(&any.value).map_err(|source| PayloadError::Decode {
-            expected: Self::type_url(),
+}
+
+fn primitive_from_any<P: Primitive>(any: &Any) -> Result<P, PayloadError> {
+    if any.type_url != P::type_url() {
+        return Err(PayloadError::UnexpectedType {
+            expected: P::type_url(),
             type_url: any.type_url.clone(),
-            source,
-        })
+        });
     }
+    P::decode_field(&any.value).map_err(|source| PayloadError::Decode {
+        expected: P::type_url(),
+        type_url: any.type_url.clone(),
+        source,
+    })
 }
 
 macro_rules! primitive {
@@ -170,6 +254,15 @@ macro_rules! primitive {
                 Ok(value)
             }
         }
+
+        impl Payload for $ty {
+            fn to_any(&self) -> Any {
+                primitive_to_any(self)
+            }
+            fn from_any(any: &Any) -> Result<Self, PayloadError> {
+                primitive_from_any(any)
+            }
+        }
     };
 }
 
@@ -182,6 +275,13 @@ primitive!(
 );
 primitive!(
     Vec<u8>,
+    "bytes",
+    LengthDelimited,
+    prost::encoding::bytes::encode,
+    prost::encoding::bytes::merge
+);
+primitive!(
+    bytes::Bytes,
     "bytes",
     LengthDelimited,
     prost::encoding::bytes::encode,
@@ -266,6 +366,52 @@ mod tests {
             value: vec![],
         };
         assert!(i64::from_any(&wrong).is_err());
+    }
+
+    #[test]
+    fn bytes_is_the_bytes_primitive() {
+        let any = bytes::Bytes::from_static(b"ab").to_any();
+        assert_eq!(any, b"ab".to_vec().to_any());
+        assert_eq!(bytes::Bytes::from_any(&any).unwrap(), &b"ab"[..]);
+        assert!(bytes::Bytes::new().to_any().value.is_empty());
+    }
+
+    #[test]
+    fn any_passes_through_unchanged() {
+        let any = Any {
+            type_url: "example.com/odd".into(),
+            value: vec![1, 2, 3],
+        };
+        assert_eq!(any.to_any(), any);
+        assert_eq!(Any::from_any(&any).unwrap(), any);
+    }
+
+    #[test]
+    fn unit_is_google_protobuf_empty() {
+        assert_eq!(().to_any(), empty());
+        assert!(<()>::from_any(&empty()).is_ok());
+        let other_host = Any {
+            type_url: "example.com/google.protobuf.Empty".into(),
+            value: vec![],
+        };
+        assert!(<()>::from_any(&other_host).is_ok());
+        let err = <()>::from_any(&true.to_any()).unwrap_err();
+        assert!(err.to_string().contains("p.cloudstate.io/bool"), "{err}");
+    }
+
+    #[test]
+    fn protobuf_wrapper_checks_the_type_url() {
+        let timestamp = prost_types::Timestamp {
+            seconds: 7,
+            nanos: 0,
+        };
+        let any = Protobuf(timestamp).to_any();
+        assert_eq!(
+            any.type_url,
+            "type.googleapis.com/google.protobuf.Timestamp"
+        );
+        assert_eq!(Protobuf::from_any(&any).unwrap(), Protobuf(timestamp));
+        assert!(Protobuf::<prost_types::Duration>::from_any(&any).is_err());
     }
 
     #[test]

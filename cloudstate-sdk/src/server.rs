@@ -16,9 +16,9 @@ use crate::action::{ActionHandler, ActionService};
 use crate::descriptors::Descriptors;
 use crate::descriptors::ServiceInfo;
 use crate::discovery::Discovery;
+use crate::entity::{self, Kind, Registration, Registry, Streaming};
 use crate::eventsourced::{
     EventSourcedEntity, EventSourcedOptions, EventSourcedProtocol, EventSourcedService,
-    Registration,
 };
 use crate::protocol::cloudstate::action::action_protocol_server::ActionProtocolServer;
 use crate::protocol::cloudstate::eventsourced::event_sourced_server::EventSourcedServer;
@@ -64,23 +64,63 @@ pub struct CloudState {
     service_name: String,
     service_version: String,
     descriptor_sets: Vec<Vec<u8>>,
-    event_sourced: Vec<PendingEventSourced>,
-    value_entities: Vec<PendingValueEntity>,
-    actions: Vec<(String, Arc<dyn ActionHandler>)>,
+    services: Vec<Pending>,
     max_message_size: usize,
     shutdown_grace: Duration,
 }
 
-struct PendingValueEntity {
+/// A registered service, waiting for `serve` to check it against the
+/// descriptors and install it in the registry of its kind.
+struct Pending {
+    kind: &'static Kind,
     service_name: String,
-    options: ValueEntityOptions,
-    factory: Arc<dyn crate::valueentity::runtime::Factory>,
+    persistence_id: String,
+    passivation_timeout: Option<Duration>,
+    install: Box<Install>,
 }
 
-struct PendingEventSourced {
+/// Puts a checked registration (kind, service name, methods) into its registry.
+type Install = dyn FnOnce(&mut Registries, &'static Kind, String, ServiceInfo) + Send;
+
+/// What is served, by kind.
+#[derive(Default)]
+struct Registries {
+    event_sourced: Registry<dyn crate::eventsourced::Factory, i64>,
+    value_entities: Registry<dyn crate::valueentity::runtime::Factory>,
+    actions: HashMap<String, Arc<dyn ActionHandler>>,
+}
+
+impl Registries {
+    fn served_protocols(&self) -> Vec<&'static str> {
+        let mut names = vec!["cloudstate.EntityDiscovery"];
+        if !self.event_sourced.is_empty() {
+            names.push(entity_type::EVENT_SOURCED);
+        }
+        if !self.value_entities.is_empty() {
+            names.push(entity_type::VALUE_ENTITY);
+        }
+        if !self.actions.is_empty() {
+            names.push(entity_type::ACTION);
+        }
+        names
+    }
+}
+
+/// An entity registration with kind-specific `settings`.
+fn registration<F: ?Sized, S>(
+    kind: &'static Kind,
     service_name: String,
-    options: EventSourcedOptions,
-    factory: Arc<dyn crate::eventsourced::Factory>,
+    service: ServiceInfo,
+    settings: S,
+    factory: Arc<F>,
+) -> Arc<Registration<F, S>> {
+    Arc::new(Registration {
+        kind,
+        service_name,
+        service: Some(service),
+        settings,
+        factory,
+    })
 }
 
 impl Default for CloudState {
@@ -96,9 +136,7 @@ impl CloudState {
             service_name: String::new(),
             service_version: String::new(),
             descriptor_sets: Vec::new(),
-            event_sourced: Vec::new(),
-            value_entities: Vec::new(),
-            actions: Vec::new(),
+            services: Vec::new(),
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             shutdown_grace: Duration::from_secs(10),
         }
@@ -130,34 +168,47 @@ impl CloudState {
     /// `service_name` (fully qualified, e.g. `com.example.shoppingcart.ShoppingCart`).
     #[must_use]
     pub fn event_sourced<E: EventSourcedEntity>(
-        mut self,
+        self,
         service_name: impl Into<String>,
         entity: E,
         options: EventSourcedOptions,
     ) -> Self {
-        self.event_sourced.push(PendingEventSourced {
-            service_name: service_name.into(),
-            options,
-            factory: Arc::new(crate::eventsourced::Typed(Arc::new(entity))),
-        });
-        self
+        let factory: Arc<dyn crate::eventsourced::Factory> =
+            Arc::new(crate::eventsourced::Typed(Arc::new(entity)));
+        let every = options.snapshot_every;
+        self.pending(
+            &entity::EVENT_SOURCED,
+            service_name.into(),
+            options.persistence_id,
+            options.passivation_timeout,
+            move |registries, kind, name, service| {
+                let registration = registration(kind, name.clone(), service, every, factory);
+                registries.event_sourced.insert(name, registration);
+            },
+        )
     }
 
     /// Serves `entity` as the value entity behind the gRPC service
     /// `service_name` (fully qualified).
     #[must_use]
     pub fn value_entity<E: ValueEntity>(
-        mut self,
+        self,
         service_name: impl Into<String>,
         entity: E,
         options: ValueEntityOptions,
     ) -> Self {
-        self.value_entities.push(PendingValueEntity {
-            service_name: service_name.into(),
-            options,
-            factory: Arc::new(crate::valueentity::Typed(Arc::new(entity))),
-        });
-        self
+        let factory: Arc<dyn crate::valueentity::runtime::Factory> =
+            Arc::new(crate::valueentity::Typed(Arc::new(entity)));
+        self.pending(
+            &entity::VALUE_ENTITY,
+            service_name.into(),
+            options.persistence_id,
+            options.passivation_timeout,
+            move |registries, kind, name, service| {
+                let registration = registration(kind, name.clone(), service, (), factory);
+                registries.value_entities.insert(name, registration);
+            },
+        )
     }
 
     /// Serves `handler` as the action (stateless service) behind the gRPC
@@ -166,8 +217,40 @@ impl CloudState {
     /// `cloudstate.action.ActionProtocol`, the simple service name as
     /// persistence id (unused by the proxy) and no passivation.
     #[must_use]
-    pub fn action<A: ActionHandler>(mut self, service_name: impl Into<String>, handler: A) -> Self {
-        self.actions.push((service_name.into(), Arc::new(handler)));
+    pub fn action<A: ActionHandler>(self, service_name: impl Into<String>, handler: A) -> Self {
+        let service_name = service_name.into();
+        let persistence_id = service_name
+            .rsplit('.')
+            .next()
+            .unwrap_or(&service_name)
+            .to_owned();
+        let handler: Arc<dyn ActionHandler> = Arc::new(handler);
+        self.pending(
+            &entity::ACTION,
+            service_name,
+            persistence_id,
+            None,
+            move |registries, _, name, _| {
+                registries.actions.insert(name, handler);
+            },
+        )
+    }
+
+    fn pending(
+        mut self,
+        kind: &'static Kind,
+        service_name: String,
+        persistence_id: String,
+        passivation_timeout: Option<Duration>,
+        install: impl FnOnce(&mut Registries, &'static Kind, String, ServiceInfo) + Send + 'static,
+    ) -> Self {
+        self.services.push(Pending {
+            kind,
+            service_name,
+            persistence_id,
+            passivation_timeout,
+            install: Box::new(install),
+        });
         self
     }
 
@@ -213,7 +296,7 @@ impl CloudState {
         let built = self.build()?;
         let (stop_tx, stop_rx) = watch::channel(false);
         let (health, health_service) = tonic_health::server::health_reporter();
-        for name in built.served_protocols() {
+        for name in built.registries.served_protocols() {
             health
                 .set_service_status(name, ServingStatus::Serving)
                 .await;
@@ -227,33 +310,40 @@ impl CloudState {
                     .max_decoding_message_size(max)
                     .max_encoding_message_size(max),
             );
-        if !built.value_entities.is_empty() {
-            router = router.add_service(
-                ValueEntityServer::new(ValueEntityService::new(
-                    ValueEntityProtocol::new(built.value_entities),
-                    stop_rx.clone(),
-                ))
-                .max_decoding_message_size(max)
-                .max_encoding_message_size(max),
-            );
+        let served = built.registries;
+        // One protocol service per kind that has something registered.
+        macro_rules! serve_kind {
+            ($registry:expr, $server:ident, $service:expr) => {
+                if !$registry.is_empty() {
+                    router = router.add_service(
+                        $server::new($service)
+                            .max_decoding_message_size(max)
+                            .max_encoding_message_size(max),
+                    );
+                }
+            };
         }
-        if !built.actions.is_empty() {
-            router = router.add_service(
-                ActionProtocolServer::new(ActionService::new(built.actions, stop_rx.clone()))
-                    .max_decoding_message_size(max)
-                    .max_encoding_message_size(max),
-            );
-        }
-        if !built.event_sourced.is_empty() {
-            router = router.add_service(
-                EventSourcedServer::new(EventSourcedService::new(
-                    EventSourcedProtocol::new(built.event_sourced),
-                    stop_rx.clone(),
-                ))
-                .max_decoding_message_size(max)
-                .max_encoding_message_size(max),
-            );
-        }
+        serve_kind!(
+            served.value_entities,
+            ValueEntityServer,
+            ValueEntityService::new(
+                ValueEntityProtocol::new(served.value_entities),
+                stop_rx.clone()
+            )
+        );
+        serve_kind!(
+            served.actions,
+            ActionProtocolServer,
+            ActionService::new(served.actions, stop_rx.clone())
+        );
+        serve_kind!(
+            served.event_sourced,
+            EventSourcedServer,
+            EventSourcedService::new(
+                EventSourcedProtocol::new(served.event_sourced),
+                stop_rx.clone()
+            )
+        );
 
         let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
         let shutdown = async move {
@@ -287,10 +377,7 @@ impl CloudState {
             descriptors.add_encoded(set)?;
         }
         descriptors.check_complete()?;
-        if self.event_sourced.is_empty()
-            && self.value_entities.is_empty()
-            && self.actions.is_empty()
-        {
+        if self.services.is_empty() {
             return Err(Error::Registration(
                 "no entities registered; the proxy requires at least one".into(),
             ));
@@ -301,43 +388,13 @@ impl CloudState {
             services: HashSet::new(),
             persistence_ids: HashMap::new(),
         };
-        let mut event_sourced = HashMap::new();
-        for pending in self.event_sourced {
-            let options = &pending.options;
-            let service = checks.entity(
-                &pending.service_name,
-                entity_type::EVENT_SOURCED,
-                &options.persistence_id,
-                options.passivation_timeout,
-            )?;
-            let registration = Registration {
-                service_name: pending.service_name.clone(),
-                snapshot_every: options.snapshot_every,
-                service: Some(service),
-                factory: pending.factory,
-            };
-            event_sourced.insert(pending.service_name, Arc::new(registration));
-        }
-        let mut value_entities = HashMap::new();
-        for pending in self.value_entities {
-            let options = &pending.options;
-            let service = checks.entity(
-                &pending.service_name,
-                entity_type::VALUE_ENTITY,
-                &options.persistence_id,
-                options.passivation_timeout,
-            )?;
-            let registration = crate::valueentity::Registration {
-                service_name: pending.service_name.clone(),
-                service: Some(service),
-                factory: pending.factory,
-            };
-            value_entities.insert(pending.service_name, Arc::new(registration));
-        }
-        let mut actions = HashMap::new();
-        for (service_name, handler) in self.actions {
-            checks.action(&service_name)?;
-            actions.insert(service_name, handler);
+        let mut registries = Registries::default();
+        let mut services = self.services;
+        // Discovery lists the kinds in a fixed order, each in registration order.
+        services.sort_by_key(|p| rank(p.kind));
+        for pending in services {
+            let service = checks.service(&pending)?;
+            (pending.install)(&mut registries, pending.kind, pending.service_name, service);
         }
         let spec = pb::EntitySpec {
             proto: descriptors.encode(),
@@ -352,13 +409,21 @@ impl CloudState {
                 protocol_minor_version: PROTOCOL_VERSION.1,
             }),
         };
-        Ok(Built {
-            spec,
-            event_sourced,
-            value_entities,
-            actions,
-        })
+        Ok(Built { spec, registries })
     }
+}
+
+/// The position of a kind in discovery.
+fn rank(kind: &Kind) -> usize {
+    [
+        entity_type::EVENT_SOURCED,
+        entity_type::VALUE_ENTITY,
+        entity_type::CRDT,
+        entity_type::ACTION,
+    ]
+    .iter()
+    .position(|t| *t == kind.entity_type)
+    .unwrap_or(usize::MAX)
 }
 
 /// What every registration is checked for before serving.
@@ -371,46 +436,48 @@ struct Checks<'d> {
 }
 
 impl Checks<'_> {
-    /// Checks one stateful entity (the proxy refuses streaming methods for
-    /// event-sourced and value entities) and records its `Entity`.
-    fn entity(
-        &mut self,
-        name: &str,
-        kind: &'static str,
-        persistence_id: &str,
-        passivation_timeout: Option<Duration>,
-    ) -> Result<ServiceInfo, Error> {
-        let label = if kind == entity_type::EVENT_SOURCED {
-            "event-sourced"
-        } else {
-            "value entity"
-        };
+    /// Checks one registration by the rules of its kind (call shapes the
+    /// proxy accepts, persistence ids) and records its `Entity`.
+    fn service(&mut self, pending: &Pending) -> Result<ServiceInfo, Error> {
+        let (name, kind, persistence_id) = (
+            pending.service_name.as_str(),
+            pending.kind,
+            pending.persistence_id.as_str(),
+        );
+        let label = kind.label;
         let service = self.descriptors.service(name).ok_or_else(|| {
             Error::Registration(format!(
                 "service [{name}] is not in the descriptor sets given; add the set that declares it"
             ))
         })?;
-        if let Some((method, _)) = service
-            .methods
-            .iter()
-            .find(|(_, m)| m.client_streaming || m.server_streaming)
-        {
+        let refused = service.methods.iter().find(|(_, m)| match kind.streaming {
+            Streaming::None => m.client_streaming || m.server_streaming,
+            Streaming::ServerOnly => m.client_streaming,
+            Streaming::Any => false,
+        });
+        if let Some((method, _)) = refused {
+            let (shape, allowed) = match kind.streaming {
+                Streaming::ServerOnly => ("client-streaming", "unary and server-streaming"),
+                _ => ("streaming", "unary"),
+            };
             return Err(Error::Registration(format!(
-                "{label} service [{name}] has a streaming method [{method}]; {label} services take unary calls only"
+                "{label} service [{name}] has a {shape} method [{method}]; {label} services take {allowed} calls only"
             )));
         }
-        if persistence_id.is_empty() {
-            return Err(Error::Registration(format!(
-                "{label} service [{name}] has an empty persistence id"
-            )));
-        }
-        if let Some(other) = self
-            .persistence_ids
-            .insert((kind, persistence_id.to_owned()), name.to_owned())
-        {
-            return Err(Error::Registration(format!(
-                "persistence id [{persistence_id}] is used by both [{other}] and [{name}]"
-            )));
+        if kind.persistence_id_checked {
+            if persistence_id.is_empty() {
+                return Err(Error::Registration(format!(
+                    "{label} service [{name}] has an empty persistence id"
+                )));
+            }
+            if let Some(other) = self.persistence_ids.insert(
+                (kind.entity_type, persistence_id.to_owned()),
+                name.to_owned(),
+            ) {
+                return Err(Error::Registration(format!(
+                    "persistence id [{persistence_id}] is used by both [{other}] and [{name}]"
+                )));
+            }
         }
         if !self.services.insert(name.to_owned()) {
             return Err(Error::Registration(format!(
@@ -418,59 +485,18 @@ impl Checks<'_> {
             )));
         }
         self.entities.push(pb::Entity {
-            entity_type: kind.to_owned(),
+            entity_type: kind.entity_type.to_owned(),
             service_name: name.to_owned(),
             persistence_id: persistence_id.to_owned(),
-            passivation_strategy: passivation(passivation_timeout),
+            passivation_strategy: passivation(pending.passivation_timeout),
         });
         Ok(service)
     }
 }
 
-impl Checks<'_> {
-    /// Checks an action (any method may stream) and records its `Entity`.
-    fn action(&mut self, name: &str) -> Result<(), Error> {
-        if self.descriptors.service(name).is_none() {
-            return Err(Error::Registration(format!(
-                "service [{name}] is not in the descriptor sets given; add the set that declares it"
-            )));
-        }
-        if !self.services.insert(name.to_owned()) {
-            return Err(Error::Registration(format!(
-                "service [{name}] is registered twice"
-            )));
-        }
-        self.entities.push(pb::Entity {
-            entity_type: entity_type::ACTION.to_owned(),
-            service_name: name.to_owned(),
-            persistence_id: name.rsplit('.').next().unwrap_or(name).to_owned(),
-            passivation_strategy: None,
-        });
-        Ok(())
-    }
-}
-
 struct Built {
     spec: pb::EntitySpec,
-    actions: HashMap<String, Arc<dyn ActionHandler>>,
-    event_sourced: HashMap<String, Arc<Registration>>,
-    value_entities: HashMap<String, Arc<crate::valueentity::Registration>>,
-}
-
-impl Built {
-    fn served_protocols(&self) -> Vec<&'static str> {
-        let mut names = vec!["cloudstate.EntityDiscovery"];
-        if !self.event_sourced.is_empty() {
-            names.push(entity_type::EVENT_SOURCED);
-        }
-        if !self.value_entities.is_empty() {
-            names.push(entity_type::VALUE_ENTITY);
-        }
-        if !self.actions.is_empty() {
-            names.push(entity_type::ACTION);
-        }
-        names
-    }
+    registries: Registries,
 }
 
 fn passivation(timeout: Option<Duration>) -> Option<pb::EntityPassivationStrategy> {

@@ -1,8 +1,10 @@
 //! The life of an entity stream, shared by every entity kind: wait for
-//! `init`, then answer messages one at a time; end with OK when the proxy
-//! completes its side or the server shuts down; after a protocol error send
-//! one stream-level failure and end.
+//! `init`, then handle messages one at a time, sending what each produced
+//! (none, one, or several outputs) before reading the next; end with OK when
+//! the proxy completes its side or the server shuts down; after a protocol
+//! error send one stream-level failure and end.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -35,9 +37,13 @@ pub(crate) trait Protocol: Send + Sync + 'static {
     fn message(input: Self::In) -> Option<Self::Message>;
     /// Starts an entity from its first message, which must be `init`.
     fn start(&self, first: Self::Message) -> Result<(Self::Entity, tracing::Span), Stop>;
-    /// Handles one later message; `Some` when it has an answer.
-    fn handle(entity: &mut Self::Entity, message: Self::Message)
-    -> Result<Option<Self::Out>, Stop>;
+    /// Handles one later message, queueing its outputs in order. Outputs
+    /// queued before an `Err` are still sent, ahead of the failure.
+    fn handle(
+        entity: &mut Self::Entity,
+        message: Self::Message,
+        out: &mut Outputs<Self::Out>,
+    ) -> Result<(), Stop>;
     /// Adds the entity's service and id to a failure's description.
     fn stop(entity: &Self::Entity, command_id: i64, description: &str) -> Stop;
     /// A stream-level failure message.
@@ -71,6 +77,9 @@ impl<P: Protocol> EntityService<P> {
     }
 }
 
+/// The outputs of one input, sent before the next input is read.
+pub(crate) type Outputs<Out> = VecDeque<Out>;
+
 /// The response stream of one entity stream.
 pub(crate) type Replies<Out> = Pin<Box<dyn Stream<Item = Result<Out, Status>> + Send>>;
 
@@ -86,6 +95,7 @@ pub(crate) fn serve<P: Protocol>(
         input,
         shutdown,
         entity: None,
+        queue: VecDeque::new(),
         finished: false,
         span: tracing::info_span!("cloudstate.entity"),
     };
@@ -104,6 +114,7 @@ struct EntityStream<P: Protocol> {
     input: Streaming<P::In>,
     shutdown: watch::Receiver<bool>,
     entity: Option<P::Entity>,
+    queue: Outputs<P::Out>,
     finished: bool,
     span: tracing::Span,
 }
@@ -111,27 +122,24 @@ struct EntityStream<P: Protocol> {
 impl<P: Protocol> EntityStream<P> {
     /// The next message to send, or `None` when the stream ends (with OK).
     async fn step(&mut self) -> Option<P::Out> {
-        if self.finished {
-            return None;
-        }
-        let stop = loop {
-            match self.advance().await {
-                Ok(Some(out)) => return Some(out),
-                Ok(None) => {}
-                Err(stop) => break stop,
+        loop {
+            if let Some(out) = self.queue.pop_front() {
+                return Some(out);
             }
-        };
-        self.finished = true;
-        match stop {
-            Stop::Done => None,
-            Stop::Failure(command_id, description) => {
-                error!(command_id, "{description}");
-                Some(P::failure(command_id, description))
+            if self.finished {
+                return None;
+            }
+            if let Err(stop) = self.advance().await {
+                self.finished = true;
+                if let Stop::Failure(command_id, description) = stop {
+                    error!(command_id, "{description}");
+                    self.queue.push_back(P::failure(command_id, description));
+                }
             }
         }
     }
 
-    async fn advance(&mut self) -> Result<Option<P::Out>, Stop> {
+    async fn advance(&mut self) -> Result<(), Stop> {
         let message = match self.next().await {
             Ok(Some(message)) => message,
             Ok(None) => {
@@ -147,12 +155,12 @@ impl<P: Protocol> EntityStream<P> {
             Err(stop) => return Err(stop),
         };
         match &mut self.entity {
-            Some(entity) => P::handle(entity, message),
+            Some(entity) => P::handle(entity, message, &mut self.queue),
             None => {
                 let (entity, span) = self.protocol.start(message)?;
                 self.span = span;
                 self.entity = Some(entity);
-                Ok(None)
+                Ok(())
             }
         }
     }
@@ -199,55 +207,4 @@ fn is_disconnect(status: &Status) -> bool {
 /// `description (entity [id] of service [name])`.
 pub(crate) fn context(description: &str, service: &str, entity_id: &str) -> String {
     format!("{description} (entity [{entity_id}] of service [{service}])")
-}
-
-/// The checks every entity command goes through before its handler: it is
-/// for this entity, it has a payload, and the service has such a method.
-///
-/// `Err` is a protocol error (command id, description) that ends the stream;
-/// `Ok(Err)` an unknown command, answered with a failure on a live stream.
-#[allow(clippy::type_complexity)]
-pub(crate) fn check_command<'c, 's>(
-    command: &'c crate::protocol::cloudstate::Command,
-    service: &str,
-    entity_id: &str,
-    methods: Option<&'s crate::descriptors::ServiceInfo>,
-) -> Result<
-    Result<
-        (
-            &'c crate::payload::Any,
-            Option<&'s crate::descriptors::MethodInfo>,
-        ),
-        String,
-    >,
-    (i64, String),
-> {
-    let (id, name) = (command.id, command.name.as_str());
-    if command.entity_id != entity_id {
-        return Err((
-            id,
-            format!(
-                "Protocol error: Receiving entity is not the intended recipient of command [{name}] \
-                 addressed to entity [{}]",
-                command.entity_id
-            ),
-        ));
-    }
-    let Some(payload) = command.payload.as_ref() else {
-        return Err((
-            id,
-            format!("Protocol error: No command payload for command [{name}]"),
-        ));
-    };
-    let Some(methods) = methods else {
-        return Ok(Ok((payload, None)));
-    };
-    Ok(match methods.methods.get(name) {
-        Some(method) => Ok((payload, Some(method))),
-        None => Err(format!(
-            "No command handler found for command [{name}] on entity [{entity_id}] of service [{service}] \
-             (payload type URL [{}])",
-            payload.type_url
-        )),
-    })
 }

@@ -8,10 +8,11 @@ pub(crate) mod runtime;
 
 use std::time::Duration;
 
-pub(crate) use runtime::{EventSourcedProtocol, EventSourcedService, Factory, Registration, Typed};
+pub use crate::entity::Command;
+pub(crate) use runtime::{EventSourcedProtocol, EventSourcedService, Factory, Typed};
 
-use crate::effect::{CommandResult, Failure, Metadata, ServiceCall};
-use crate::payload::{self, Any, PayloadError};
+use crate::effect::{CommandResult, ServiceCall};
+use crate::payload::{Any, PayloadError};
 use crate::protocol::cloudstate as pb;
 
 /// The behaviour of an event-sourced entity type, shared by all its instances.
@@ -120,69 +121,6 @@ impl EventSourcedOptions {
     pub fn passivation_timeout(mut self, timeout: Duration) -> Self {
         self.passivation_timeout = Some(timeout);
         self
-    }
-}
-
-/// A command as a handler sees it.
-#[derive(Debug)]
-pub struct Command<'a> {
-    pub(crate) service_name: &'a str,
-    pub(crate) entity_id: &'a str,
-    pub(crate) id: i64,
-    pub(crate) name: &'a str,
-    pub(crate) input_type: &'a str,
-    pub(crate) payload: &'a Any,
-    pub(crate) metadata: Option<&'a Metadata>,
-}
-
-impl Command<'_> {
-    /// The method name, e.g. `AddItem`.
-    pub fn name(&self) -> &str {
-        self.name
-    }
-
-    /// The command's id within its stream.
-    pub fn id(&self) -> i64 {
-        self.id
-    }
-
-    /// The id of the entity it is addressed to.
-    pub fn entity_id(&self) -> &str {
-        self.entity_id
-    }
-
-    /// The full name of the method's input type.
-    pub fn input_type(&self) -> &str {
-        self.input_type
-    }
-
-    /// The payload as it arrived.
-    pub fn payload(&self) -> &Any {
-        self.payload
-    }
-
-    /// The metadata sent with the command, if any.
-    pub fn metadata(&self) -> Option<&Metadata> {
-        self.metadata
-    }
-
-    /// Decodes the payload as the method's input type `M`.
-    ///
-    /// A method whose input is `google.protobuf.Any` gets the payload itself.
-    ///
-    /// # Errors
-    /// A [`Failure`] naming the service, entity, command and type URL when the
-    /// bytes are not an `M`.
-    pub fn decode<M: prost::Name + Default + Clone + 'static>(&self) -> Result<M, Failure> {
-        if let Some(any) = (self.payload as &dyn std::any::Any).downcast_ref::<M>() {
-            return Ok(any.clone());
-        }
-        payload::decode_as::<M>(self.payload).map_err(|e| {
-            Failure::new(format!(
-                "Protocol error: command [{}] for entity [{}] of service [{}]: {e}",
-                self.name, self.entity_id, self.service_name
-            ))
-        })
     }
 }
 

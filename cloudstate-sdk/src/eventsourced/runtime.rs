@@ -1,34 +1,24 @@
 //! The event-sourced protocol: one task per entity stream that owns the
 //! entity's state and answers its messages in order.
 
-use std::collections::HashMap;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{debug, error, info_span, warn};
 
 use super::{Command, CommandContext, EventCodec, EventSourcedEntity};
-use crate::descriptors::ServiceInfo;
 use crate::effect::{Reply, failure_action};
-use crate::panic_message;
+use crate::entity::{self, Prepared, Registry};
 use crate::payload::Any;
 use crate::protocol::cloudstate as pb;
 use crate::protocol::cloudstate::eventsourced::{
     self as es, event_sourced_server::EventSourced, event_sourced_stream_in::Message as In,
     event_sourced_stream_out::Message as Out,
 };
-use crate::stream::{self, EntityService, Protocol, Replies, Stop};
+use crate::stream::{EntityService, Outputs, Protocol, Replies, Stop};
 
-/// A registered event-sourced entity type.
-pub(crate) struct Registration {
-    pub(crate) service_name: String,
-    pub(crate) snapshot_every: i64,
-    /// The service's methods, to refuse unknown commands before dispatch;
-    /// `None` leaves that to the entity (the in-memory test kit).
-    pub(crate) service: Option<ServiceInfo>,
-    pub(crate) factory: Arc<dyn Factory>,
-}
+/// A registered event-sourced entity type; its setting is the snapshot interval.
+pub(crate) type Registration = entity::Registration<dyn Factory, i64>;
 
 /// Creates entity instances; erases the entity's types so one gRPC service
 /// can host every registered entity type.
@@ -175,13 +165,13 @@ impl EventSourced for EventSourcedService {
 }
 
 impl EventSourcedProtocol {
-    pub(crate) fn new(entities: HashMap<String, Arc<Registration>>) -> Self {
+    pub(crate) fn new(entities: Registry<dyn Factory, i64>) -> Self {
         Self { entities }
     }
 }
 
 pub(crate) struct EventSourcedProtocol {
-    entities: HashMap<String, Arc<Registration>>,
+    entities: Registry<dyn Factory, i64>,
 }
 
 impl Protocol for EventSourcedProtocol {
@@ -204,22 +194,18 @@ impl Protocol for EventSourcedProtocol {
                 ),
             ));
         };
-        let Some(registration) = self.entities.get(&init.service_name).map(Arc::clone) else {
-            return Err(Stop::Failure(
-                0,
-                format!(
-                    "Protocol error: Service not found: [{}] (entity [{}])",
-                    init.service_name, init.entity_id
-                ),
-            ));
-        };
+        let registration = entity::lookup(&self.entities, &init.service_name, &init.entity_id)?;
         let span = info_span!("entity", service = %init.service_name, entity_id = %init.entity_id);
         let entity = Entity::init(registration, init)?;
         debug!(parent: &span, sequence = entity.sequence, "entity started");
         Ok((entity, span))
     }
 
-    fn handle(entity: &mut Self::Entity, message: In) -> Result<Option<Self::Out>, Stop> {
+    fn handle(
+        entity: &mut Self::Entity,
+        message: In,
+        out: &mut Outputs<Self::Out>,
+    ) -> Result<(), Stop> {
         match message {
             In::Init(_) => Err(Stop::Failure(
                 0,
@@ -228,12 +214,14 @@ impl Protocol for EventSourcedProtocol {
                     entity.entity_id, entity.registration.service_name
                 ),
             )),
-            In::Event(event) => entity.replay(event).map(|()| None),
-            In::Command(command) => entity.command(command).map(|reply| {
-                Some(es::EventSourcedStreamOut {
+            In::Event(event) => entity.replay(event),
+            In::Command(command) => {
+                let reply = entity.command(command)?;
+                out.push_back(es::EventSourcedStreamOut {
                     message: Some(Out::Reply(reply)),
-                })
-            }),
+                });
+                Ok(())
+            }
         }
     }
 
@@ -282,26 +270,9 @@ impl Entity<dyn Instance> {
             }) => (snapshot_sequence, snapshot),
             None => (0, None),
         };
-        let factory = &registration.factory;
-        let created = catch_unwind(AssertUnwindSafe(|| {
+        let instance = registration.create(&init.entity_id, |factory| {
             factory.create(&init.entity_id, snapshot.as_ref())
-        }));
-        let instance = match created {
-            Ok(Ok(instance)) => instance,
-            Ok(Err(description)) => {
-                return Err(Stop::Failure(
-                    0,
-                    context(&description, &registration, &init.entity_id),
-                ));
-            }
-            Err(panic) => {
-                let description = format!("Unexpected failure: {}", panic_message(&*panic));
-                return Err(Stop::Failure(
-                    0,
-                    context(&description, &registration, &init.entity_id),
-                ));
-            }
-        };
+        })?;
         Ok(Self {
             registration,
             entity_id: init.entity_id,
@@ -342,75 +313,48 @@ impl<I: Instance + ?Sized> Entity<I> {
             ));
         };
         let instance = &mut self.instance;
-        match catch_unwind(AssertUnwindSafe(|| instance.apply(payload))) {
+        match entity::guarded(|| instance.apply(payload)) {
             Ok(Ok(())) => {
                 self.sequence = event.sequence;
                 Ok(())
             }
             Ok(Err(description)) => Err(self.stop(0, &description)),
-            Err(panic) => {
-                let description = format!("Unexpected failure: {}", panic_message(&*panic));
-                Err(self.stop(0, &description))
-            }
+            Err(panic) => Err(self.stop(0, &format!("Unexpected failure: {panic}"))),
         }
     }
 
     fn stop(&self, command_id: i64, description: &str) -> Stop {
-        Stop::Failure(
-            command_id,
-            context(description, &self.registration, &self.entity_id),
-        )
+        self.registration
+            .stop(&self.entity_id, command_id, description)
     }
 
     pub(crate) fn command(&mut self, command: pb::Command) -> Result<es::EventSourcedReply, Stop> {
         let id = command.id;
         let name = command.name.as_str();
         let _span = tracing::debug_span!("command", id, name).entered();
-        let service = &self.registration.service_name;
-        let checked = stream::check_command(
-            &command,
-            service,
-            &self.entity_id,
-            self.registration.service.as_ref(),
-        );
-        let (payload, method) = match checked {
-            Ok(Ok(found)) => found,
-            Ok(Err(unknown)) => {
+        let registration = &self.registration;
+        let view = match registration.prepare(&self.entity_id, &command)? {
+            Prepared::Run(view) => view,
+            Prepared::Unknown(unknown) => {
                 warn!("{unknown}");
                 return Ok(failed(id, unknown, false));
             }
-            Err((command_id, description)) => return Err(self.stop(command_id, &description)),
         };
         if self.poisoned {
             let description = format!(
-                "Entity [{}] of service [{service}] is restarting after an earlier failure; \
+                "Entity [{}] of service [{}] is restarting after an earlier failure; \
                  command [{name}] was not handled",
-                self.entity_id
+                self.entity_id, registration.service_name
             );
             warn!("{description}");
             return Ok(failed(id, description, true));
         }
-        let view = Command {
-            service_name: service,
-            entity_id: &self.entity_id,
-            id,
-            name,
-            input_type: method.map_or("", |m| m.input_type.as_str()),
-            payload,
-            metadata: command.metadata.as_ref(),
-        };
         let instance = &mut self.instance;
-        let (sequence, every) = (self.sequence, self.registration.snapshot_every);
-        let outcome = match catch_unwind(AssertUnwindSafe(|| {
-            instance.command(&view, sequence, every)
-        })) {
+        let (sequence, every) = (self.sequence, registration.settings);
+        let outcome = match entity::guarded(|| instance.command(&view, sequence, every)) {
             Ok(outcome) => outcome,
             Err(panic) => {
-                let description = format!(
-                    "Unexpected failure: command [{name}] of entity [{}] of service [{service}] panicked: {}",
-                    self.entity_id,
-                    panic_message(&*panic)
-                );
+                let description = registration.panicked(&self.entity_id, name, &panic);
                 error!("{description}");
                 self.poisoned = true;
                 return Ok(failed(id, description, true));
@@ -423,14 +367,7 @@ impl<I: Instance + ?Sized> Entity<I> {
                 side_effects,
                 snapshot,
             } => {
-                if let (Reply::Message { payload, .. }, Some(method)) = (&reply, method)
-                    && crate::payload::type_name(&payload.type_url) != method.output_type
-                {
-                    warn!(
-                        "reply of command [{name}] has type URL [{}] but the method returns [{}]",
-                        payload.type_url, method.output_type
-                    );
-                }
+                view.check_reply(&reply);
                 self.sequence += events.len() as i64;
                 es::EventSourcedReply {
                     command_id: id,
@@ -461,8 +398,4 @@ fn failed(command_id: i64, description: String, restart: bool) -> es::EventSourc
         client_action: Some(failure_action(command_id, description, restart)),
         ..Default::default()
     }
-}
-
-fn context(description: &str, registration: &Registration, entity_id: &str) -> String {
-    stream::context(description, &registration.service_name, entity_id)
 }

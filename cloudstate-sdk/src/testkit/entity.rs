@@ -132,7 +132,7 @@ impl<E: EventSourcedEntity> EventSourcedTestKit<E> {
         let rebuilt = Self::build(
             Arc::clone(&self.entity),
             &self.entity_id,
-            self.registration.snapshot_every,
+            self.registration.settings,
             self.snapshot.clone(),
             journal,
         )?;
@@ -236,8 +236,9 @@ impl<E: EventSourcedEntity> EventSourcedTestKit<E> {
 
 fn registration(snapshot_every: i64) -> Arc<Registration> {
     Arc::new(Registration {
+        kind: &crate::entity::EVENT_SOURCED,
         service_name: "(test kit)".to_owned(),
-        snapshot_every,
+        settings: snapshot_every,
         service: None,
         factory: Arc::new(NoFactory),
     })
@@ -374,7 +375,9 @@ impl<E: ValueEntity> ValueEntityTestKit<E> {
             Entity as VeEntity, Live as VeLive, Registration as VeRegistration,
         };
         let registration = Arc::new(VeRegistration {
+            kind: &crate::entity::VALUE_ENTITY,
             service_name: "(test kit)".to_owned(),
+            settings: (),
             service: None,
             factory: Arc::new(NoFactory),
         });

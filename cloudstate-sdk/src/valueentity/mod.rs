@@ -9,7 +9,7 @@ pub(crate) mod runtime;
 
 use std::time::Duration;
 
-pub(crate) use runtime::{Registration, Typed, ValueEntityProtocol, ValueEntityService};
+pub(crate) use runtime::{Typed, ValueEntityProtocol, ValueEntityService};
 
 use crate::effect::{CommandResult, ServiceCall};
 use crate::eventsourced::Command;

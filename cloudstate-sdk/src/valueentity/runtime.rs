@@ -1,17 +1,14 @@
 //! The value-entity protocol on the shared stream driver.
 
-use std::collections::HashMap;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{debug, info_span, warn};
 
 use super::{ValueContext, ValueEntity};
-use crate::descriptors::ServiceInfo;
 use crate::effect::{Reply, failure_action};
+use crate::entity::{self, Prepared, Registry};
 use crate::eventsourced::Command;
-use crate::panic_message;
 use crate::payload::Any;
 use crate::protocol::cloudstate as pb;
 use crate::protocol::cloudstate::valueentity::{
@@ -19,16 +16,10 @@ use crate::protocol::cloudstate::valueentity::{
     value_entity_server::ValueEntity as ValueEntityRpc, value_entity_stream_in::Message as In,
     value_entity_stream_out::Message as Out,
 };
-use crate::stream::{self, EntityService, Protocol, Replies, Stop};
+use crate::stream::{EntityService, Outputs, Protocol, Replies, Stop};
 
 /// A registered value entity type.
-pub(crate) struct Registration {
-    pub(crate) service_name: String,
-    /// The service's methods; `None` leaves unknown commands to the entity
-    /// (the in-memory test kit).
-    pub(crate) service: Option<ServiceInfo>,
-    pub(crate) factory: Arc<dyn Factory>,
-}
+pub(crate) type Registration = entity::Registration<dyn Factory>;
 
 /// Creates instances; erases the entity's types.
 pub(crate) trait Factory: Send + Sync {
@@ -138,13 +129,13 @@ impl ValueEntityRpc for ValueEntityService {
 }
 
 impl ValueEntityProtocol {
-    pub(crate) fn new(entities: HashMap<String, Arc<Registration>>) -> Self {
+    pub(crate) fn new(entities: Registry<dyn Factory>) -> Self {
         Self { entities }
     }
 }
 
 pub(crate) struct ValueEntityProtocol {
-    entities: HashMap<String, Arc<Registration>>,
+    entities: Registry<dyn Factory>,
 }
 
 /// One value-entity stream.
@@ -177,37 +168,11 @@ impl Protocol for ValueEntityProtocol {
                 ));
             }
         };
-        let Some(registration) = self.entities.get(&init.service_name).map(Arc::clone) else {
-            return Err(Stop::Failure(
-                0,
-                format!(
-                    "Protocol error: Service not found: [{}] (entity [{}])",
-                    init.service_name, init.entity_id
-                ),
-            ));
-        };
+        let registration = entity::lookup(&self.entities, &init.service_name, &init.entity_id)?;
         let state = init.state.and_then(|s| s.value);
-        let factory = &registration.factory;
-        let created = catch_unwind(AssertUnwindSafe(|| {
+        let instance = registration.create(&init.entity_id, |factory| {
             factory.create(&init.entity_id, state.as_ref())
-        }));
-        let instance = match created {
-            Ok(Ok(instance)) => instance,
-            Ok(Err(description)) => {
-                let text =
-                    stream::context(&description, &registration.service_name, &init.entity_id);
-                return Err(Stop::Failure(0, text));
-            }
-            Err(panic) => {
-                let description = format!(
-                    "Value entity unexpected failure: {}",
-                    panic_message(&*panic)
-                );
-                let text =
-                    stream::context(&description, &registration.service_name, &init.entity_id);
-                return Err(Stop::Failure(0, text));
-            }
-        };
+        })?;
         let span = info_span!("entity", service = %init.service_name, entity_id = %init.entity_id);
         debug!(parent: &span, has_state = state.is_some(), "value entity started");
         Ok((
@@ -220,7 +185,7 @@ impl Protocol for ValueEntityProtocol {
         ))
     }
 
-    fn handle(entity: &mut Entity, message: In) -> Result<Option<Self::Out>, Stop> {
+    fn handle(entity: &mut Entity, message: In, out: &mut Outputs<Self::Out>) -> Result<(), Stop> {
         let command = match message {
             In::Init(_) => {
                 return Err(Self::stop(
@@ -232,20 +197,16 @@ impl Protocol for ValueEntityProtocol {
             In::Command(command) => command,
         };
         let reply = entity.command(command)?;
-        Ok(Some(ve::ValueEntityStreamOut {
+        out.push_back(ve::ValueEntityStreamOut {
             message: Some(Out::Reply(reply)),
-        }))
+        });
+        Ok(())
     }
 
     fn stop(entity: &Entity, command_id: i64, description: &str) -> Stop {
-        Stop::Failure(
-            command_id,
-            stream::context(
-                description,
-                &entity.registration.service_name,
-                &entity.entity_id,
-            ),
-        )
+        entity
+            .registration
+            .stop(&entity.entity_id, command_id, description)
     }
 
     fn failure(command_id: i64, description: String) -> Self::Out {
@@ -264,58 +225,35 @@ impl<I: Instance + ?Sized> Entity<I> {
         let id = command.id;
         let name = command.name.as_str();
         let _span = tracing::debug_span!("command", id, name).entered();
-        let service = &self.registration.service_name;
-        let checked = stream::check_command(
-            &command,
-            service,
-            &self.entity_id,
-            self.registration.service.as_ref(),
-        );
-        let (payload, method) = match checked {
-            Ok(Ok(found)) => found,
-            Ok(Err(unknown)) => {
+        let registration = &self.registration;
+        let view = match registration.prepare(&self.entity_id, &command)? {
+            Prepared::Run(view) => view,
+            Prepared::Unknown(unknown) => {
                 warn!("{unknown}");
                 return Ok(failed(id, unknown));
             }
-            Err((command_id, description)) => {
-                return Err(Stop::Failure(
-                    command_id,
-                    stream::context(&description, service, &self.entity_id),
-                ));
-            }
-        };
-        let view = Command {
-            service_name: service,
-            entity_id: &self.entity_id,
-            id,
-            name,
-            input_type: method.map_or("", |m| m.input_type.as_str()),
-            payload,
-            metadata: command.metadata.as_ref(),
         };
         let instance = &mut self.instance;
         // A panic leaves the stored state untouched: changes apply only on success.
-        let outcome = match catch_unwind(AssertUnwindSafe(|| instance.command(&view))) {
-            Ok(outcome) => outcome,
-            Err(panic) => Outcome::Failed(format!(
-                "Value entity unexpected failure: command [{name}] of entity [{}] of service [{service}] panicked: {}",
-                self.entity_id,
-                panic_message(&*panic)
-            )),
-        };
+        let outcome = entity::guarded(|| instance.command(&view)).unwrap_or_else(|panic| {
+            Outcome::Failed(registration.panicked(&self.entity_id, name, &panic))
+        });
         Ok(match outcome {
             Outcome::Success {
                 reply,
                 side_effects,
                 state_action,
-            } => ve::ValueEntityReply {
-                command_id: id,
-                client_action: Some(reply.into_client_action()),
-                side_effects,
-                state_action: state_action.map(|action| ve::ValueEntityAction {
-                    action: Some(action),
-                }),
-            },
+            } => {
+                view.check_reply(&reply);
+                ve::ValueEntityReply {
+                    command_id: id,
+                    client_action: Some(reply.into_client_action()),
+                    side_effects,
+                    state_action: state_action.map(|action| ve::ValueEntityAction {
+                        action: Some(action),
+                    }),
+                }
+            }
             Outcome::Failed(description) => {
                 debug!("command failed: {description}");
                 failed(id, description)
