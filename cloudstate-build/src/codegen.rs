@@ -9,16 +9,13 @@ use proc_macro2::{Ident, Span, TokenStream};
 use prost_build::{Method, Service, ServiceGenerator};
 use quote::{format_ident, quote};
 
-use crate::{Action, EventSourced, ValueEntity};
+use crate::declared::Declared;
+use crate::{Crdt, EventSourced, ValueEntity};
 
 /// Generates service code from prost's view of each service.
 pub(crate) struct Generator {
-    /// Declared event-sourced entities, by full service name.
-    pub(crate) event_sourced: HashMap<String, EventSourced>,
-    /// Declared value entities, by full service name.
-    pub(crate) value_entities: HashMap<String, ValueEntity>,
-    /// Declared actions, by full service name.
-    pub(crate) actions: HashMap<String, Action>,
+    /// The declared services, validated, by full service name.
+    pub(crate) declared: HashMap<String, Declared>,
     /// The SDK crate path, e.g. `::cloudstate_sdk`.
     pub(crate) sdk: TokenStream,
 }
@@ -26,14 +23,16 @@ pub(crate) struct Generator {
 impl ServiceGenerator for Generator {
     fn generate(&mut self, service: Service, buf: &mut String) {
         let full_name = full_name(&service.package, &service.proto_name);
-        let code = if let Some(decl) = self.event_sourced.get(&full_name) {
-            self.event_sourced_module(&service, &full_name, decl)
-        } else if let Some(decl) = self.value_entities.get(&full_name) {
-            self.value_entity_module(&service, &full_name, decl)
-        } else if self.actions.contains_key(&full_name) {
-            self.action_module(&service, &full_name)
-        } else {
-            self.service_module(&service, &full_name, TokenStream::new())
+        let code = match self.declared.get(&full_name) {
+            Some(Declared::EventSourced(decl)) => {
+                self.event_sourced_module(&service, &full_name, decl)
+            }
+            Some(Declared::ValueEntity(decl)) => {
+                self.value_entity_module(&service, &full_name, decl)
+            }
+            Some(Declared::Action(_)) => self.action_module(&service, &full_name),
+            Some(Declared::Crdt(decl)) => self.crdt_module(&service, &full_name, decl),
+            None => self.service_module(&service, &full_name, TokenStream::new()),
         };
         let file: syn::File = match syn::parse2(code) {
             Ok(file) => file,
@@ -62,12 +61,15 @@ impl Generator {
             .map(|m| {
                 let name = ident(&m.proto_name.to_snake_case());
                 let input = rust_type(&m.input_type);
+                let output = rust_type(&m.output_type);
                 let rpc = &m.proto_name;
                 let doc = format!(" A call of `{full_name}.{rpc}` with `request`.");
                 quote! {
                     #[doc = #doc]
-                    pub fn #name(request: &#input) -> #sdk::__private::ServiceCall {
-                        #sdk::__private::ServiceCall::new(SERVICE_NAME, #rpc, #sdk::__private::encode(request))
+                    pub fn #name(request: &#input) -> #sdk::__private::TypedCall<#output> {
+                        #sdk::__private::TypedCall::new(
+                            #sdk::__private::ServiceCall::new(SERVICE_NAME, #rpc, #sdk::__private::encode(request)),
+                        )
                     }
                 }
             });
@@ -454,6 +456,181 @@ impl Generator {
         };
         self.service_module(service, full_name, extra)
     }
+}
+
+impl Generator {
+    /// A CRDT entity: the context aliases, the typed trait (unary and
+    /// server-streaming rpcs) and `Entity<T>`, which dispatches by command name.
+    fn crdt_module(&self, service: &Service, full_name: &str, decl: &Crdt) -> TokenStream {
+        let sdk = &self.sdk;
+        let p = quote!(#sdk::__private);
+        let result = quote!(::core::result::Result);
+        let option = quote!(::core::option::Option);
+        let trait_name = format_ident!("{}", service.proto_name.to_upper_camel_case());
+        let fixed =
+            decl.resolved_state
+                .as_deref()
+                .map(|state| match syn::parse_str::<syn::Type>(state) {
+                    Ok(ty) => quote!(#ty),
+                    Err(e) => panic!("cloudstate-build: unparsable state type {state}: {e}"),
+                });
+        // With a fixed state the aliases need no handler type parameter.
+        let (handler, state_item, state, entity_state) = match &fixed {
+            Some(ty) => (
+                TokenStream::new(),
+                TokenStream::new(),
+                ty.clone(),
+                ty.clone(),
+            ),
+            None => (
+                quote!(Self,),
+                quote! {
+                    /// The CRDT of one entity instance: one of the types of
+                    /// `cloudstate_sdk::crdt`, or `Crdt` when chosen at run time.
+                    type State: #p::CrdtType;
+                },
+                quote!(Self::State),
+                quote!(T::State),
+            ),
+        };
+        let aliases = match &fixed {
+            Some(ty) => quote! {
+                /// The context of a command handler: read and change the CRDT, delete the
+                /// entity, choose the write consistency, add side effects.
+                pub type Context<'a> = #p::CrdtContext<'a, #ty>;
+                /// The context of a server-streaming handler whose messages are `R`: a
+                /// [`Context`] whose subscriptions return typed messages.
+                pub type StreamContext<'a, 'b, R> = #p::StreamedContext<'a, 'b, #ty, R>;
+            },
+            None => quote! {
+                /// The context of a command handler: read and change the CRDT, delete the
+                /// entity, choose the write consistency, add side effects.
+                pub type Context<'a, T> = #p::CrdtContext<'a, <T as #trait_name>::State>;
+                /// The context of a server-streaming handler whose messages are `R`: a
+                /// [`Context`] whose subscriptions return typed messages.
+                pub type StreamContext<'a, 'b, T, R> =
+                    #p::StreamedContext<'a, 'b, <T as #trait_name>::State, R>;
+            },
+        };
+        let mut fns = Vec::new();
+        let mut arms = Vec::new();
+        for m in &service.methods {
+            let name = ident(&m.proto_name.to_snake_case());
+            let input = rust_type(&m.input_type);
+            let output = rust_type(&m.output_type);
+            let rpc = &m.proto_name;
+            let doc = comments(&m.comments.leading);
+            let to_any = reply_conversion(m, &p);
+            if m.server_streaming {
+                fns.push(quote! {
+                    #doc
+                    /// Server-streaming: subscribe with `ctx.on_change(..)`; `Ok(None)` sends no reply message.
+                    fn #name(&self, request: #input, ctx: &mut StreamContext<'_, '_, #handler #output>)
+                        -> #result<#option<#p::Reply<#output>>, #p::Failure>;
+                });
+                arms.push(quote! {
+                    #rpc => {
+                        let request = command.decode()?;
+                        self.0
+                            .#name(request, &mut ctx.streamed::<#output>())
+                            .map(|reply| reply.map(|reply| reply.map(#to_any)))
+                    }
+                });
+            } else {
+                fns.push(quote! {
+                    #doc
+                    fn #name(&self, request: #input, ctx: &mut Context<'_, #handler>) -> #p::CommandResult<#output>;
+                });
+                arms.push(quote! {
+                    #rpc => {
+                        let request = command.decode()?;
+                        self.0
+                            .#name(request, ctx)
+                            .map(|reply| #option::Some(reply.map(#to_any)))
+                    }
+                });
+            }
+        }
+        let depth = service.package.split('.').filter(|s| !s.is_empty()).count() + 1;
+        let supers = (0..depth).map(|_| quote!(super::));
+        let trait_doc = format!(" The handlers of the CRDT entity `{full_name}`: one per rpc.");
+        let entity_doc = format!(
+            " Serves a [`{trait_name}`] implementation; register it with \
+             `CloudState::register(Entity(handlers), CrdtOptions::new())`."
+        );
+        let extra = quote! {
+            #aliases
+
+            #[doc = #trait_doc]
+            pub trait #trait_name: ::core::marker::Send + ::core::marker::Sync + ::core::marker::Sized + 'static {
+                #state_item
+                /// The CRDT of an entity the proxy holds no value for yet.
+                fn initial_state(&self, entity_id: &str) -> #state;
+                #(#fns)*
+            }
+
+            #[doc = #entity_doc]
+            #[derive(Clone, Debug, Default)]
+            pub struct Entity<T>(pub T);
+
+            impl<T: #trait_name> #p::CrdtEntity for Entity<T> {
+                type State = #entity_state;
+                fn initial_state(&self, entity_id: &str) -> Self::State {
+                    self.0.initial_state(entity_id)
+                }
+                fn handle_command(&self, command: &#p::Command<'_>, ctx: &mut #p::CrdtContext<'_, Self::State>)
+                    -> #result<#option<#p::Reply>, #p::Failure>
+                {
+                    match command.name() {
+                        #(#arms)*
+                        _ => #result::Err(#p::unhandled_command(command)),
+                    }
+                }
+            }
+
+            impl<T: #trait_name> #p::Service for Entity<T> {
+                type Options = #p::CrdtOptions;
+                fn register(self, server: #p::CloudState, options: Self::Options) -> #p::CloudState {
+                    server
+                        .descriptor_set(#(#supers)* FILE_DESCRIPTOR_SET)
+                        .crdt(SERVICE_NAME, self, options)
+                }
+            }
+        };
+        self.service_module(service, full_name, extra)
+    }
+}
+
+/// The file of `Payload` impls, one per message at `paths` (from the module
+/// that includes the generated code), encoding as a protobuf message and
+/// checking the type URL when decoding.
+pub(crate) fn payload_impls(sdk: &TokenStream, paths: &[String]) -> String {
+    let p = quote!(#sdk::__private);
+    let impls = paths.iter().map(|path| {
+        let ty = match syn::parse_str::<syn::Type>(path) {
+            Ok(ty) => ty,
+            Err(e) => panic!("cloudstate-build: unparsable type path {path}: {e}"),
+        };
+        quote! {
+            #[automatically_derived]
+            impl #p::Payload for #ty {
+                fn to_any(&self) -> #p::Any {
+                    #p::encode(self)
+                }
+                fn from_any(any: &#p::Any) -> ::core::result::Result<Self, #p::PayloadError> {
+                    #p::decode(any)
+                }
+            }
+        }
+    });
+    let file: syn::File = match syn::parse2(quote!(#(#impls)*)) {
+        Ok(file) => file,
+        Err(e) => panic!("cloudstate-build generated invalid Payload impls: {e}"),
+    };
+    format!(
+        "// @generated by cloudstate-build. Do not edit.\n\n{}",
+        prettyplease::unparse(&file)
+    )
 }
 
 /// One trait method per rpc: the request, the context, a typed reply.

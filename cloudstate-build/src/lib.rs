@@ -14,11 +14,13 @@
 //!
 //! The crate then includes the result with `cloudstate_sdk::include_protos!()`:
 //! a module per proto package with [prost](https://docs.rs/prost) messages whose
-//! `prost::Name::type_url()` is `type.googleapis.com/<full name>`, and
+//! `prost::Name::type_url()` is `type.googleapis.com/<full name>`, each a
+//! `cloudstate_sdk::payload::Payload` (so it can be a CRDT element or key), and
 //! `FILE_DESCRIPTOR_SET`, the serialized descriptors of the compiled files and
 //! all their imports, as the proxy needs them at discovery.
 
 mod codegen;
+mod declared;
 mod validate;
 
 use std::collections::{HashMap, HashSet};
@@ -27,10 +29,13 @@ use std::path::{Path, PathBuf};
 
 use prost_types::{DescriptorProto, FileDescriptorSet};
 
+use declared::Declared;
+
 /// Name of the generated file in `OUT_DIR` that `include_protos!()` includes.
 pub const GENERATED_FILE: &str = "cloudstate_protos.rs";
 const DESCRIPTOR_FILE: &str = "cloudstate_descriptor_set.bin";
 const PROST_INCLUDE_FILE: &str = "cloudstate_prost_modules.rs";
+const PAYLOAD_FILE: &str = "cloudstate_payloads.rs";
 
 /// The Cloudstate protos bundled with this crate, by import path.
 const BUNDLED: &[(&str, &str)] = &[
@@ -113,9 +118,7 @@ pub fn configure() -> Builder {
         out_dir: None,
         sdk_path: "::cloudstate_sdk".to_owned(),
         emit_rerun_if_changed: true,
-        event_sourced: Vec::new(),
-        value_entities: Vec::new(),
-        actions: Vec::new(),
+        declared: Vec::new(),
     }
 }
 
@@ -125,9 +128,8 @@ pub struct Builder {
     out_dir: Option<PathBuf>,
     sdk_path: String,
     emit_rerun_if_changed: bool,
-    event_sourced: Vec<EventSourced>,
-    value_entities: Vec<ValueEntity>,
-    actions: Vec<Action>,
+    /// The declared services, in declaration order.
+    declared: Vec<Declared>,
 }
 
 /// Declares a gRPC service as an action: a stateless function whose rpcs
@@ -235,25 +237,84 @@ impl EventSourced {
     }
 }
 
+/// Declares a gRPC service as a CRDT entity: a replicated value (counter,
+/// set, register, map, vote) that the proxy merges across nodes.
+///
+/// For it, the generator writes a handler trait named after the service,
+/// with `initial_state` (the CRDT of an entity the proxy has no value for)
+/// and one method per rpc:
+///
+/// * unary: `fn rpc(&self, request: Req, ctx: &mut Context<'_, Self>) -> CommandResult<Resp>`;
+/// * server-streaming: `fn rpc(&self, request: Req, ctx: &mut StreamContext<'_, '_, Self, Resp>)
+///   -> Result<Option<Reply<Resp>>, Failure>`, which may subscribe to changes
+///   with `ctx.on_change(..)` and `ctx.on_cancel(..)`; `Ok(None)` sends no
+///   reply message.
+///
+/// The trait has `type State` for the CRDT unless [`Crdt::state`] fixes it.
+/// `Entity<T>` serves an implementation: register it with
+/// `CloudState::register(Entity(handlers), CrdtOptions::new())`.
+/// Client-streaming rpcs are an error: the proxy refuses them.
+#[derive(Debug, Clone)]
+pub struct Crdt {
+    service: String,
+    state: Option<String>,
+    /// Filled in by validation: the state type as seen from the service module.
+    resolved_state: Option<String>,
+}
+
+impl Crdt {
+    /// The service `service`, e.g. `com.example.presence.Presence`.
+    pub fn new(service: impl Into<String>) -> Self {
+        Self {
+            service: service.into(),
+            state: None,
+            resolved_state: None,
+        }
+    }
+
+    /// Fixes the CRDT type, written as a Rust type: e.g. `"ORSet<String>"`
+    /// or `"ORMap<String, LWWRegister<com.example.Status>>"`. The trait then
+    /// has no `type State`, and its contexts are `Context<'_>` and
+    /// `StreamContext<'_, '_, Resp>`.
+    ///
+    /// `GCounter`, `PNCounter`, `GSet`, `ORSet`, `LWWRegister`, `Flag`,
+    /// `ORMap`, `Vote` and `Crdt` are the types of `cloudstate_sdk::crdt`,
+    /// `Any` is `cloudstate_sdk::Any`; Rust primitives, `String` and `Vec`
+    /// stay as they are; a dotted name is a proto message by its full name.
+    /// Other names are an error.
+    #[must_use]
+    pub fn state(mut self, rust_type: impl Into<String>) -> Self {
+        self.state = Some(rust_type.into());
+        self
+    }
+}
+
 impl Builder {
+    /// Declares a CRDT entity service.
+    #[must_use]
+    pub fn crdt(mut self, crdt: Crdt) -> Self {
+        self.declared.push(Declared::Crdt(crdt));
+        self
+    }
+
     /// Declares an action service.
     #[must_use]
     pub fn action(mut self, action: Action) -> Self {
-        self.actions.push(action);
+        self.declared.push(Declared::Action(action));
         self
     }
 
     /// Declares a value entity service.
     #[must_use]
     pub fn value_entity(mut self, entity: ValueEntity) -> Self {
-        self.value_entities.push(entity);
+        self.declared.push(Declared::ValueEntity(entity));
         self
     }
 
     /// Declares an event-sourced entity service.
     #[must_use]
     pub fn event_sourced(mut self, entity: EventSourced) -> Self {
-        self.event_sourced.push(entity);
+        self.declared.push(Declared::EventSourced(entity));
         self
     }
 
@@ -337,51 +398,37 @@ impl Builder {
             }
         }
         let pool = with_docs.descriptor_pool();
-        let mut declared = HashMap::new();
         let mut warnings = Vec::new();
         let fds = with_docs.file_descriptor_set();
-        for decl in &self.event_sourced {
-            let resolved =
-                validate::event_sourced(decl, &pool, &fds, &self.sdk_path, &mut warnings)?;
-            if declared.insert(decl.service.clone(), resolved).is_some() {
-                return Err(Error::Proto(format!(
-                    "service [{}] is declared as an event-sourced entity twice",
-                    decl.service
+        // Kind by kind (a stable sort), so that of several mistakes the same
+        // one comes first however the builder calls were ordered.
+        let mut order: Vec<&Declared> = self.declared.iter().collect();
+        order.sort_by_key(|decl| decl.kind());
+        let mut declared: HashMap<String, Declared> = HashMap::new();
+        for decl in order {
+            let resolved = validate::declaration(decl, &pool, &fds, &self.sdk_path, &mut warnings)?;
+            if let Some(first) = declared.get(decl.service()) {
+                return Err(Error::Proto(declared::declared_twice(
+                    first.kind(),
+                    decl.kind(),
+                    decl.service(),
                 )));
             }
-        }
-        let mut values = HashMap::new();
-        for decl in &self.value_entities {
-            let resolved =
-                validate::value_entity(decl, &pool, &fds, &self.sdk_path, &mut warnings)?;
-            if declared.contains_key(&decl.service)
-                || values.insert(decl.service.clone(), resolved).is_some()
-            {
-                return Err(Error::Proto(format!(
-                    "service [{}] is declared as an entity twice",
-                    decl.service
-                )));
-            }
-        }
-        let mut actions = HashMap::new();
-        for decl in &self.actions {
-            let resolved = validate::action(decl, &pool, &fds)?;
-            if declared.contains_key(&decl.service)
-                || values.contains_key(&decl.service)
-                || actions.insert(decl.service.clone(), resolved).is_some()
-            {
-                return Err(Error::Proto(format!(
-                    "service [{}] is declared twice",
-                    decl.service
-                )));
-            }
+            declared.insert(decl.service().to_owned(), resolved);
         }
         validate::module_names(&pool)?;
+        let sdk: proc_macro2::TokenStream = self.sdk_path.parse().map_err(|_| {
+            Error::Proto(format!("sdk_path [{}] is not a Rust path", self.sdk_path))
+        })?;
         write_if_changed(&out_dir.join(DESCRIPTOR_FILE), &embedded)?;
-        self.generate_messages(fds, &out_dir, declared, values, actions)?;
+        let payloads = codegen::payload_impls(&sdk, &validate::payload_messages(&pool, is_bundled));
+        self.generate_messages(fds, &out_dir, declared, sdk)?;
+        write_if_changed(&out_dir.join(PAYLOAD_FILE), payloads.as_bytes())?;
 
         let mut code = String::from("// @generated by cloudstate-build. Do not edit.\n\n");
         let _ = writeln!(code, "include!(\"{PROST_INCLUDE_FILE}\");\n");
+        code.push_str("// Every message of the compiled protos as a `Payload`.\n");
+        let _ = writeln!(code, "include!(\"{PAYLOAD_FILE}\");\n");
         code.push_str(
             "/// Serialized `FileDescriptorSet` of the compiled protos and all their imports,\n\
              /// as handed to the proxy at discovery.\n",
@@ -398,9 +445,8 @@ impl Builder {
         &self,
         fds: FileDescriptorSet,
         out_dir: &Path,
-        event_sourced: HashMap<String, EventSourced>,
-        value_entities: HashMap<String, ValueEntity>,
-        actions: HashMap<String, Action>,
+        declared: HashMap<String, Declared>,
+        sdk: proc_macro2::TokenStream,
     ) -> Result<(), Error> {
         let (bundled, own): (Vec<_>, Vec<_>) =
             fds.file.into_iter().partition(|f| is_bundled(f.name()));
@@ -425,15 +471,7 @@ impl Builder {
                 );
             }
         }
-        let sdk: proc_macro2::TokenStream = self.sdk_path.parse().map_err(|_| {
-            Error::Proto(format!("sdk_path [{}] is not a Rust path", self.sdk_path))
-        })?;
-        config.service_generator(Box::new(codegen::Generator {
-            event_sourced,
-            value_entities,
-            actions,
-            sdk,
-        }));
+        config.service_generator(Box::new(codegen::Generator { declared, sdk }));
         let own = FileDescriptorSet { file: own };
         config.compile_fds(own)?;
         Ok(())
@@ -525,6 +563,7 @@ mod tests {
             "example.counter.domain.rs",
             GENERATED_FILE,
             PROST_INCLUDE_FILE,
+            PAYLOAD_FILE,
         ] {
             let generated = std::fs::read_to_string(dir.join(file)).unwrap();
             let path = golden.join(file);
@@ -623,6 +662,58 @@ mod tests {
         assert!(warnings.is_empty(), "{warnings:?}");
     }
 
+    /// One check for every pair of kinds; its message names what the two
+    /// declarations have in common, whichever the builder saw first.
+    #[test]
+    fn a_service_declared_twice_is_an_error() {
+        let twice = |builder: Builder, name: &str| {
+            builder
+                .out_dir(out_dir(name))
+                .emit_rerun_if_changed(false)
+                .generate(&["counter/counter.proto"], &[FIXTURES])
+                .unwrap_err()
+                .to_string()
+        };
+        let service = "example.counter.Counter";
+        let value = || ValueEntity::new(service, "example.counter.Value");
+        let e = twice(
+            configure()
+                .event_sourced(counter())
+                .event_sourced(counter()),
+            "twice-es",
+        );
+        assert_eq!(
+            e,
+            format!("service [{service}] is declared as an event-sourced entity twice")
+        );
+        for (builder, name) in [
+            (
+                configure().event_sourced(counter()).value_entity(value()),
+                "twice-es-ve",
+            ),
+            (
+                configure().value_entity(value()).event_sourced(counter()),
+                "twice-ve-es",
+            ),
+            (
+                configure().value_entity(value()).value_entity(value()),
+                "twice-ve",
+            ),
+        ] {
+            assert_eq!(
+                twice(builder, name),
+                format!("service [{service}] is declared as an entity twice")
+            );
+        }
+        let e = twice(
+            configure()
+                .action(Action::new(service))
+                .value_entity(value()),
+            "twice-action",
+        );
+        assert_eq!(e, format!("service [{service}] is declared twice"));
+    }
+
     #[test]
     fn unknown_service_lists_the_services_found() {
         let e = run(
@@ -708,6 +799,184 @@ mod tests {
             ),
             "{e}"
         );
+    }
+
+    fn presence() -> Builder {
+        configure()
+            .emit_rerun_if_changed(false)
+            .crdt(Crdt::new("example.presence.Presence"))
+            .crdt(Crdt::new("example.presence.Visits").state("GCounter"))
+    }
+
+    /// The generated code for the CRDT fixture is the committed golden file;
+    /// `UPDATE_GOLDEN=1` rewrites it after a deliberate change.
+    #[test]
+    fn crdt_matches_golden_file() {
+        let dir = out_dir("golden-crdt");
+        let warnings = presence()
+            .out_dir(&dir)
+            .generate(&["presence/presence.proto"], &[FIXTURES])
+            .unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/presence");
+        for file in ["example.presence.rs", PAYLOAD_FILE] {
+            let generated = std::fs::read_to_string(dir.join(file)).unwrap();
+            let path = golden.join(file);
+            if std::env::var_os("UPDATE_GOLDEN").is_some() {
+                std::fs::create_dir_all(&golden).unwrap();
+                std::fs::write(&path, &generated).unwrap();
+            }
+            let expected = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(
+                generated == expected,
+                "{file} differs from {}; rerun with UPDATE_GOLDEN=1",
+                path.display()
+            );
+        }
+    }
+
+    fn run_crdt(decl: Crdt, proto: &str, name: &str) -> Result<Vec<String>, Error> {
+        configure()
+            .out_dir(out_dir(name))
+            .emit_rerun_if_changed(false)
+            .crdt(decl)
+            .generate(&[proto], &[FIXTURES])
+    }
+
+    #[test]
+    fn crdt_services_are_checked() {
+        let e = run_crdt(
+            Crdt::new("example.presence.Presense"),
+            "presence/presence.proto",
+            "crdt-unknown",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with(
+                "CRDT service [example.presence.Presense] is not in the compiled protos; \
+                 services found: [example.presence.Presence, example.presence.Visits]"
+            ),
+            "{e}"
+        );
+        let e = run_crdt(
+            Crdt::new("example.invalid.Uploads"),
+            "invalid.proto",
+            "crdt-client-streaming",
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            e,
+            "invalid.proto:25: rpc [Upload] of CRDT service [example.invalid.Uploads] is \
+             client-streaming; CRDT entities take unary and server-streaming calls only"
+        );
+        // Streaming both ways streams in too.
+        let e = run_crdt(
+            Crdt::new("example.invalid.Streaming"),
+            "invalid.proto",
+            "crdt-bidi",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("invalid.proto:13: rpc [Watch]"), "{e}");
+        assert!(e.contains("is client-streaming"), "{e}");
+        let warnings = run_crdt(
+            Crdt::new("example.invalid.NoKey"),
+            "invalid.proto",
+            "crdt-nokey",
+        )
+        .unwrap();
+        assert_eq!(
+            warnings,
+            [
+                "invalid.proto:17: the input [example.invalid.Keyless] of rpc \
+              [example.invalid.NoKey.Call] has no field marked (cloudstate.entity_key): every \
+              call would go to one entity, and the official proxy refuses such CRDT methods"
+            ]
+        );
+        let e = run_crdt(
+            Crdt::new("example.invalid.State"),
+            "invalid.proto",
+            "crdt-clash",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with(
+                "invalid.proto:29: rpc [State] would generate the trait method `state`, \
+                 which the generated trait already uses"
+            ),
+            "{e}"
+        );
+        let e = run_crdt(
+            Crdt::new("example.invalid.Entity"),
+            "invalid.proto",
+            "crdt-wrapper",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("would generate a trait named like the generated `Entity` wrapper"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn crdt_state_names_resolve() {
+        let dir = out_dir("crdt-state");
+        configure()
+            .out_dir(&dir)
+            .emit_rerun_if_changed(false)
+            .crdt(
+                Crdt::new("example.presence.Presence")
+                    .state("ORMap<String, LWWRegister<example.presence.Online.Device>>"),
+            )
+            .crdt(Crdt::new("example.presence.Visits").state(" GSet<.example.presence.User> "))
+            .generate(&["presence/presence.proto"], &[FIXTURES])
+            .unwrap();
+        let code = std::fs::read_to_string(dir.join("example.presence.rs")).unwrap();
+        let code: String = code.split_whitespace().collect();
+        for expected in [
+            "pubtypeContext<'a>=::cloudstate_sdk::__private::CrdtContext<'a,::cloudstate_sdk::crdt::ORMap<String,::cloudstate_sdk::crdt::LWWRegister<super::online::Device>,>,>;",
+            "pubtypeContext<'a>=::cloudstate_sdk::__private::CrdtContext<'a,::cloudstate_sdk::crdt::GSet<super::User>,>;",
+            "ctx:&mutStreamContext<'_,'_,super::Online>,",
+        ] {
+            assert!(code.contains(expected), "{expected} not in {code}");
+        }
+        assert!(!code.contains("typeState:"), "{code}");
+
+        let state_error = |state: &str| {
+            run_crdt(
+                Crdt::new("example.presence.Visits").state(state),
+                "presence/presence.proto",
+                "crdt-state-error",
+            )
+            .unwrap_err()
+            .to_string()
+        };
+        let prefix =
+            "state type [ORSet<Strin>] declared for CRDT service [example.presence.Visits]: ";
+        let e = state_error("ORSet<Strin>");
+        assert!(
+            e.starts_with(&format!("{prefix}unknown name `Strin`")),
+            "{e}"
+        );
+        let e = state_error("ORSet<example.presence.Usr>");
+        assert!(e.contains("[example.presence.Usr] is not a message"), "{e}");
+        let e = state_error("ORSet<example.Online>");
+        assert!(e.contains("did you mean [example.presence.Online]"), "{e}");
+        let e = state_error("String");
+        assert!(
+            e.ends_with("the state of a CRDT entity is one of the CRDT types: GCounter, PNCounter, GSet, ORSet, LWWRegister, Flag, ORMap, Vote, Crdt"),
+            "{e}"
+        );
+        let e = state_error("ORSet<String");
+        assert!(e.contains("not a Rust type"), "{e}");
+        let e = state_error("ORSet<std::string::String>");
+        assert!(e.contains("unknown name `std`"), "{e}");
+        let e = state_error("ORSet<&str>");
+        assert!(e.contains("unexpected `&`"), "{e}");
     }
 
     #[test]

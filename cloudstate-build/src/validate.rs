@@ -7,47 +7,64 @@ use heck::{ToSnakeCase, ToUpperCamelCase};
 use prost_types::FileDescriptorSet;
 use protox::prost_reflect::{DescriptorPool, MessageDescriptor, MethodDescriptor};
 
-use crate::{Action, Error, EventSourced, ValueEntity};
+use crate::declared::{Declared, Streaming};
+use crate::{Crdt, Error, EventSourced, ValueEntity};
 
-/// Names the generated trait takes for itself.
-const RESERVED: &[&str] = &["initial_state", "snapshot", "restore"];
-
-/// Validates one declaration and resolves its message types to Rust paths.
-pub(crate) fn event_sourced(
-    decl: &EventSourced,
+/// Validates one declaration against the protos, by the rules of its kind,
+/// and resolves its message types to Rust paths.
+pub(crate) fn declaration(
+    decl: &Declared,
     pool: &DescriptorPool,
     fds: &FileDescriptorSet,
     sdk: &str,
     warnings: &mut Vec<String>,
-) -> Result<EventSourced, Error> {
-    let name = &decl.service;
+) -> Result<Declared, Error> {
+    let rules = decl.kind().rules();
+    let label = rules.label;
+    let name = decl.service();
     let Some(service) = pool.get_service_by_name(name) else {
         let known: Vec<String> = pool.services().map(|s| s.full_name().to_owned()).collect();
         return Err(Error::Proto(format!(
-            "event-sourced service [{name}] is not in the compiled protos; services found: [{}]",
+            "{label} service [{name}] is not in the compiled protos; services found: [{}]",
             known.join(", ")
         )));
     };
-    let package = service.package_name().to_owned();
-    let mut trait_names: HashMap<String, String> = RESERVED
+    if let Some(wrapper) = rules.wrapper
+        && service.name() == wrapper
+    {
+        return Err(Error::Proto(format!(
+            "{label} service [{name}] would generate a trait named like the generated `{wrapper}` wrapper; rename the service"
+        )));
+    }
+    let mut trait_names: HashMap<String, String> = rules
+        .reserved
         .iter()
         .map(|r| ((*r).to_owned(), "the generated trait".to_owned()))
         .collect();
-
     for method in service.methods() {
         let at = location(fds, method.parent_file().name(), method.path());
-        if method.is_client_streaming() || method.is_server_streaming() {
+        let streaming = method.is_client_streaming() || method.is_server_streaming();
+        if streaming && rules.streaming == Streaming::None {
             return Err(Error::Proto(format!(
-                "{at}: rpc [{}] of event-sourced service [{name}] is streaming; \
-                 event-sourced entities take unary calls only",
-                method.name()
+                "{at}: rpc [{}] of {label} service [{name}] is streaming; \
+                 {} take unary calls only",
+                method.name(),
+                rules.plural
             )));
         }
-        if !has_entity_key(&method, pool) {
+        if method.is_client_streaming() && rules.streaming == Streaming::ServerOnly {
+            return Err(Error::Proto(format!(
+                "{at}: rpc [{}] of {label} service [{name}] is client-streaming; \
+                 {} take unary and server-streaming calls only",
+                method.name(),
+                rules.plural
+            )));
+        }
+        if rules.entity_keys && !has_entity_key(&method, pool) {
             warnings.push(format!(
                 "{at}: the input [{}] of rpc [{name}.{}] has no field marked \
                  (cloudstate.entity_key): every call would go to one entity, and the \
-                 official proxy refuses such event-sourced methods",
+                 official proxy refuses such {label} methods",
                 method.input().full_name(),
                 method.name()
             ));
@@ -59,7 +76,154 @@ pub(crate) fn event_sourced(
             &at,
         )?;
     }
+    let package = service.package_name();
+    Ok(match decl {
+        Declared::EventSourced(decl) => Declared::EventSourced(event_sourced(
+            decl,
+            package,
+            pool,
+            fds,
+            sdk,
+            &mut trait_names,
+        )?),
+        Declared::ValueEntity(decl) => {
+            let state = message(pool, &decl.state, name, "state")?;
+            Declared::ValueEntity(ValueEntity {
+                resolved_state: rust_path(package, &state, sdk),
+                ..decl.clone()
+            })
+        }
+        Declared::Action(decl) => Declared::Action(decl.clone()),
+        Declared::Crdt(decl) => Declared::Crdt(Crdt {
+            resolved_state: match &decl.state {
+                Some(state) => Some(crdt_state(state, name, package, pool, sdk)?),
+                None => None,
+            },
+            ..decl.clone()
+        }),
+    })
+}
 
+/// The CRDT types, as `cloudstate_sdk::crdt` names them.
+const CRDT_TYPES: &[&str] = &[
+    "GCounter",
+    "PNCounter",
+    "GSet",
+    "ORSet",
+    "LWWRegister",
+    "Flag",
+    "ORMap",
+    "Vote",
+    "Crdt",
+];
+
+/// Names a CRDT state type may use as they are.
+const RUST_TYPES: &[&str] = &[
+    "bool", "char", "i8", "i16", "i32", "i64", "i128", "isize", "u8", "u16", "u32", "u64", "u128",
+    "usize", "f32", "f64", "String", "Vec",
+];
+
+/// Resolves the names of a declared CRDT state type, e.g.
+/// `ORMap<String, LWWRegister<example.Status>>`, into a Rust type as seen
+/// from the generated service module: CRDT names and `Any` from the SDK,
+/// Rust primitives, `String` and `Vec` as they are, and dotted names as proto
+/// messages.
+fn crdt_state(
+    state: &str,
+    service: &str,
+    package: &str,
+    pool: &DescriptorPool,
+    sdk: &str,
+) -> Result<String, Error> {
+    let error = |what: String| {
+        Error::Proto(format!(
+            "state type [{state}] declared for CRDT service [{service}]: {what}"
+        ))
+    };
+    let mut resolved = String::new();
+    let mut outermost = None;
+    let mut chars = state.char_indices().peekable();
+    while let Some((start, c)) = chars.next() {
+        if matches!(c, '<' | '>' | ',' | '(' | ')') || c.is_whitespace() {
+            resolved.push(c);
+            continue;
+        }
+        if !(c.is_alphanumeric() || c == '_' || c == '.') {
+            return Err(error(format!(
+                "unexpected `{c}`; write a Rust type of names, `<..>`, `,` and `()`"
+            )));
+        }
+        let mut end = start + c.len_utf8();
+        while let Some(&(i, c)) = chars.peek() {
+            if !(c.is_alphanumeric() || c == '_' || c == '.') {
+                break;
+            }
+            end = i + c.len_utf8();
+            chars.next();
+        }
+        let name = &state[start..end];
+        outermost.get_or_insert(name);
+        if name.contains('.') {
+            let full = name.trim_start_matches('.');
+            let message = pool.get_message_by_name(full).ok_or_else(|| {
+                let hint = pool
+                    .all_messages()
+                    .find(|m| m.name() == full.rsplit('.').next().unwrap_or(full))
+                    .map(|m| format!(" (did you mean [{}]?)", m.full_name()))
+                    .unwrap_or_default();
+                error(format!(
+                    "[{full}] is not a message in the compiled protos{hint}"
+                ))
+            })?;
+            let path = rust_path(package, &message, sdk);
+            // Paths into the user's packages start at the package module,
+            // one level above the service module.
+            if path == "()" || path.starts_with("::") || path.starts_with(sdk) {
+                resolved.push_str(&path);
+            } else {
+                resolved.push_str("super::");
+                resolved.push_str(&path);
+            }
+        } else if CRDT_TYPES.contains(&name) {
+            resolved.push_str(&format!("{sdk}::crdt::{name}"));
+        } else if name == "Any" {
+            resolved.push_str(&format!("{sdk}::Any"));
+        } else if RUST_TYPES.contains(&name) {
+            resolved.push_str(name);
+        } else {
+            return Err(error(format!(
+                "unknown name `{name}`; use the CRDT types ({}), `Any`, Rust primitives, \
+                 `String`, `Vec`, or proto messages by their full name, such as [{package}.Message]",
+                CRDT_TYPES.join(", ")
+            )));
+        }
+    }
+    match outermost {
+        Some(name) if CRDT_TYPES.contains(&name) => {}
+        _ => {
+            return Err(error(format!(
+                "the state of a CRDT entity is one of the CRDT types: {}",
+                CRDT_TYPES.join(", ")
+            )));
+        }
+    }
+    if let Err(e) = syn::parse_str::<syn::Type>(&resolved) {
+        return Err(error(format!("not a Rust type: {e}")));
+    }
+    Ok(resolved)
+}
+
+/// Resolves the events and snapshot of an event-sourced entity; each event
+/// claims its `on_<event>` trait method.
+fn event_sourced(
+    decl: &EventSourced,
+    package: &str,
+    pool: &DescriptorPool,
+    fds: &FileDescriptorSet,
+    sdk: &str,
+    trait_names: &mut HashMap<String, String>,
+) -> Result<EventSourced, Error> {
+    let name = &decl.service;
     let mut seen = HashSet::new();
     let mut resolved_events = Vec::new();
     for event in &decl.events {
@@ -72,17 +236,17 @@ pub(crate) fn event_sourced(
         let simple = message.name();
         let at = location(fds, message.parent_file().name(), message.path());
         claim(
-            &mut trait_names,
+            trait_names,
             format!("on_{}", simple.to_snake_case()),
             format!("event [{event}]"),
             &at,
         )?;
-        resolved_events.push((event.clone(), rust_path(&package, &message, sdk)));
+        resolved_events.push((event.clone(), rust_path(package, &message, sdk)));
     }
     let resolved_snapshot = match &decl.snapshot {
         Some(snapshot) => {
             let message = message(pool, snapshot, name, "snapshot")?;
-            Some((snapshot.clone(), rust_path(&package, &message, sdk)))
+            Some((snapshot.clone(), rust_path(package, &message, sdk)))
         }
         None => None,
     };
@@ -115,6 +279,17 @@ pub(crate) fn module_names(pool: &DescriptorPool) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// The messages of the user's own protos, as Rust paths from the module
+/// that includes the generated code: each gets a `Payload` impl. Map entries
+/// have no Rust type of their own.
+pub(crate) fn payload_messages(pool: &DescriptorPool, is_bundled: fn(&str) -> bool) -> Vec<String> {
+    pool.all_messages()
+        .filter(|m| !is_bundled(m.parent_file().name()) && !m.is_map_entry())
+        // Own packages never resolve into the SDK: no SDK path needed.
+        .map(|m| rust_path("", &m, ""))
+        .collect()
 }
 
 fn claim(
@@ -238,86 +413,4 @@ fn is_protocol(package: &str) -> bool {
             | "cloudstate.crdt"
             | "cloudstate.action"
     )
-}
-
-/// Validates a value-entity declaration and resolves its state type.
-pub(crate) fn value_entity(
-    decl: &ValueEntity,
-    pool: &DescriptorPool,
-    fds: &FileDescriptorSet,
-    sdk: &str,
-    warnings: &mut Vec<String>,
-) -> Result<ValueEntity, Error> {
-    let name = &decl.service;
-    let Some(service) = pool.get_service_by_name(name) else {
-        let known: Vec<String> = pool.services().map(|s| s.full_name().to_owned()).collect();
-        return Err(Error::Proto(format!(
-            "value entity service [{name}] is not in the compiled protos; services found: [{}]",
-            known.join(", ")
-        )));
-    };
-    let mut trait_names = HashMap::new();
-    for method in service.methods() {
-        let at = location(fds, method.parent_file().name(), method.path());
-        if method.is_client_streaming() || method.is_server_streaming() {
-            return Err(Error::Proto(format!(
-                "{at}: rpc [{}] of value entity service [{name}] is streaming; \
-                 value entities take unary calls only",
-                method.name()
-            )));
-        }
-        if !has_entity_key(&method, pool) {
-            warnings.push(format!(
-                "{at}: the input [{}] of rpc [{name}.{}] has no field marked \
-                 (cloudstate.entity_key): every call would go to one entity, and the \
-                 official proxy refuses such value entity methods",
-                method.input().full_name(),
-                method.name()
-            ));
-        }
-        claim(
-            &mut trait_names,
-            method.name().to_snake_case(),
-            format!("rpc [{}]", method.name()),
-            &at,
-        )?;
-    }
-    let state = message(pool, &decl.state, name, "state")?;
-    Ok(ValueEntity {
-        resolved_state: rust_path(service.package_name(), &state, sdk),
-        ..decl.clone()
-    })
-}
-
-/// Validates an action declaration: the service exists, and every rpc (any
-/// of the four shapes) becomes a distinct trait method.
-pub(crate) fn action(
-    decl: &Action,
-    pool: &DescriptorPool,
-    fds: &FileDescriptorSet,
-) -> Result<Action, Error> {
-    let name = &decl.service;
-    let Some(service) = pool.get_service_by_name(name) else {
-        let known: Vec<String> = pool.services().map(|s| s.full_name().to_owned()).collect();
-        return Err(Error::Proto(format!(
-            "action service [{name}] is not in the compiled protos; services found: [{}]",
-            known.join(", ")
-        )));
-    };
-    if service.name() == "Action" {
-        return Err(Error::Proto(format!(
-            "action service [{name}] would generate a trait named like the generated `Action` wrapper; rename the service"
-        )));
-    }
-    let mut trait_names = HashMap::new();
-    for method in service.methods() {
-        let at = location(fds, method.parent_file().name(), method.path());
-        claim(
-            &mut trait_names,
-            method.name().to_snake_case(),
-            format!("rpc [{}]", method.name()),
-            &at,
-        )?;
-    }
-    Ok(decl.clone())
 }

@@ -11,11 +11,14 @@ mod example {
     }
 }
 
+include!("golden/cloudstate_payloads.rs");
+
 /// Stands in for the embedded set; this test never serves.
 const FILE_DESCRIPTOR_SET: &[u8] = &[];
 
-use cloudstate_sdk::CommandResult;
+use cloudstate_sdk::payload::Payload;
 use cloudstate_sdk::testkit::EventSourcedTestKit;
+use cloudstate_sdk::{CommandResult, TypedCall};
 use example::counter::{GetRequest, IncreaseRequest, Value, counter, domain};
 
 struct Counter;
@@ -115,7 +118,8 @@ fn generated_entity_runs() {
     );
     assert_eq!(*kit.state(), 0);
     assert_eq!(counter::SERVICE_NAME, "example.counter.Counter");
-    let call = counter::increase(&IncreaseRequest {
+    // The builders know the output type of the method they call.
+    let call: TypedCall<()> = counter::increase(&IncreaseRequest {
         counter_id: id(),
         by: 1,
     });
@@ -123,4 +127,32 @@ fn generated_entity_runs() {
         (call.service_name(), call.command_name()),
         ("example.counter.Counter", "Increase")
     );
+    let get: TypedCall<Value> = counter::get(&GetRequest { counter_id: id() });
+    assert_eq!(
+        get.payload(),
+        &cloudstate_sdk::payload::encode(&GetRequest { counter_id: id() })
+    );
+    let forward: cloudstate_sdk::Reply<Value> = cloudstate_sdk::Reply::forward(get.clone());
+    assert_eq!(forward, cloudstate_sdk::Reply::Forward(get.into_call()));
+}
+
+/// Every message of the compiled protos is a `Payload`, encoded as a
+/// protobuf message whose type URL is checked on the way back.
+#[test]
+fn messages_are_payloads() {
+    let value = Value { value: 7 };
+    let any = value.to_any();
+    assert_eq!(any, cloudstate_sdk::payload::encode(&value));
+    assert_eq!(Value::from_any(&any).unwrap(), value);
+    let e = domain::Snapshot::from_any(&any).unwrap_err();
+    assert!(
+        e.to_string().contains("example.counter.domain.Snapshot"),
+        "{e}"
+    );
+    let reset = domain::Reset {}.to_any();
+    assert_eq!(
+        reset.type_url,
+        "type.googleapis.com/example.counter.domain.Reset"
+    );
+    assert_eq!(domain::Reset::from_any(&reset).unwrap(), domain::Reset {});
 }

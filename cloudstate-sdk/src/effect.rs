@@ -1,6 +1,10 @@
 //! What a command handler answers with: a reply or a forward, side effects,
 //! or a failure. Shared by every entity kind.
 
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Deref;
+
 use crate::payload::{self, Any};
 use crate::protocol::cloudstate as pb;
 
@@ -65,6 +69,11 @@ impl ServiceCall {
         &self.payload
     }
 
+    /// The metadata attached to the call, if any.
+    pub fn metadata(&self) -> Option<&Metadata> {
+        self.metadata.as_ref()
+    }
+
     pub(crate) fn into_forward(self) -> pb::Forward {
         pb::Forward {
             service_name: self.service_name,
@@ -82,6 +91,86 @@ impl ServiceCall {
             synchronous,
             metadata: self.metadata,
         }
+    }
+}
+
+/// A [`ServiceCall`] of a method whose output type is `R`: what the call
+/// builders that `cloudstate-build` generates return.
+///
+/// It goes wherever a `ServiceCall` does (forwards, side effects), and reads
+/// like one through `Deref`; the output type lets a test kit decode the
+/// reply of the call as `R`.
+///
+/// ```
+/// use cloudstate_sdk::{Reply, ServiceCall, TypedCall, payload};
+///
+/// let call: TypedCall<String> =
+///     TypedCall::new(ServiceCall::new("com.example.Names", "Get", payload::empty()));
+/// assert_eq!(call.command_name(), "Get");
+/// let reply: Reply<()> = Reply::forward(call);
+/// assert!(matches!(reply, Reply::Forward(call) if call.service_name() == "com.example.Names"));
+/// ```
+pub struct TypedCall<R> {
+    call: ServiceCall,
+    /// `fn() -> R`: the call neither owns nor borrows an `R`, so it is
+    /// `Send`, `Sync` and `Unpin` whatever `R` is.
+    output: PhantomData<fn() -> R>,
+}
+
+impl<R> TypedCall<R> {
+    /// `call`, whose method replies with an `R`.
+    pub fn new(call: ServiceCall) -> Self {
+        Self {
+            call,
+            output: PhantomData,
+        }
+    }
+
+    /// Attaches metadata to the call.
+    #[must_use]
+    pub fn with_metadata(self, metadata: Metadata) -> Self {
+        Self::new(self.call.with_metadata(metadata))
+    }
+
+    /// The untyped call.
+    pub fn into_call(self) -> ServiceCall {
+        self.call
+    }
+}
+
+impl<R> From<TypedCall<R>> for ServiceCall {
+    fn from(call: TypedCall<R>) -> Self {
+        call.call
+    }
+}
+
+impl<R> Deref for TypedCall<R> {
+    type Target = ServiceCall;
+
+    fn deref(&self) -> &ServiceCall {
+        &self.call
+    }
+}
+
+// By hand: derives would require `R` to be `Debug`, `Clone` and `PartialEq`.
+impl<R> fmt::Debug for TypedCall<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TypedCall")
+            .field("output", &std::any::type_name::<R>())
+            .field("call", &self.call)
+            .finish()
+    }
+}
+
+impl<R> Clone for TypedCall<R> {
+    fn clone(&self) -> Self {
+        Self::new(self.call.clone())
+    }
+}
+
+impl<R> PartialEq for TypedCall<R> {
+    fn eq(&self, other: &Self) -> bool {
+        self.call == other.call
     }
 }
 
@@ -114,8 +203,8 @@ impl<T> Reply<T> {
     }
 
     /// Forwards the command to another method.
-    pub fn forward(call: ServiceCall) -> Self {
-        Self::Forward(call)
+    pub fn forward(call: impl Into<ServiceCall>) -> Self {
+        Self::Forward(call.into())
     }
 
     /// Attaches metadata to the reply (for a forward, to the forwarded call).
@@ -223,5 +312,34 @@ pub(crate) fn failure_action(
             description,
             restart,
         })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call() -> TypedCall<String> {
+        TypedCall::new(ServiceCall::new("s.Names", "Get", payload::empty()))
+    }
+
+    #[test]
+    fn typed_call_is_its_service_call() {
+        let metadata = Metadata::default();
+        let typed = call().with_metadata(metadata.clone());
+        let untyped = ServiceCall::new("s.Names", "Get", payload::empty()).with_metadata(metadata);
+        assert_eq!(*typed, untyped);
+        assert_eq!(typed.clone().into_call(), untyped);
+        assert_eq!(ServiceCall::from(typed.clone()), untyped);
+        assert_ne!(typed, call());
+        assert!(
+            format!("{typed:?}").contains("alloc::string::String"),
+            "{typed:?}"
+        );
+        let side_effect = ServiceCall::from(typed).into_side_effect(true);
+        assert_eq!(
+            side_effect.metadata,
+            untyped.into_side_effect(true).metadata
+        );
     }
 }

@@ -21,7 +21,6 @@ pub(crate) enum Streaming {
     /// Unary only (event-sourced and value entities).
     None,
     /// Unary and server streaming (CRDT entities).
-    #[allow(dead_code)] // until CRDT entities are served
     ServerOnly,
     /// Every call shape (actions).
     Any,
@@ -58,7 +57,6 @@ pub(crate) const VALUE_ENTITY: Kind = Kind {
     unexpected: "Value entity unexpected failure",
 };
 
-#[allow(dead_code)] // until CRDT entities are served
 pub(crate) const CRDT: Kind = Kind {
     label: "CRDT",
     entity_type: entity_type::CRDT,

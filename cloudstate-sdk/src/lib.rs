@@ -59,7 +59,8 @@ pub use action::{
 };
 pub use cloudstate_macros::event_sourced;
 pub use cloudstate_macros::{action, value_entity};
-pub use effect::{CommandResult, Failure, Metadata, Reply, ServiceCall};
+pub use crdt::{CrdtEntity, CrdtOptions};
+pub use effect::{CommandResult, Failure, Metadata, Reply, ServiceCall, TypedCall};
 pub use error::Error;
 pub use eventsourced::{
     Command, CommandContext, EventCodec, EventSourcedEntity, EventSourcedOptions,
@@ -122,7 +123,8 @@ pub mod __private {
         ActionContext, ActionHandler, ActionMessage, ActionOptions, ActionReply, ActionResult,
         BoxFuture, BoxStream,
     };
-    pub use crate::effect::{CommandResult, Failure, Reply, ServiceCall};
+    pub use crate::crdt::{CrdtContext, CrdtEntity, CrdtOptions, CrdtType, StreamedContext};
+    pub use crate::effect::{CommandResult, Failure, Reply, ServiceCall, TypedCall};
     pub use crate::eventsourced::{
         Command, CommandContext, EventCodec, EventSourcedEntity, EventSourcedOptions,
     };

@@ -13,6 +13,8 @@ use tracing::{info, warn};
 
 use crate::Error;
 use crate::action::{ActionHandler, ActionService};
+use crate::crdt::runtime::{CrdtProtocol, CrdtService};
+use crate::crdt::{CrdtEntity, CrdtOptions};
 use crate::descriptors::Descriptors;
 use crate::descriptors::ServiceInfo;
 use crate::discovery::Discovery;
@@ -21,6 +23,7 @@ use crate::eventsourced::{
     EventSourcedEntity, EventSourcedOptions, EventSourcedProtocol, EventSourcedService,
 };
 use crate::protocol::cloudstate::action::action_protocol_server::ActionProtocolServer;
+use crate::protocol::cloudstate::crdt::crdt_server::CrdtServer;
 use crate::protocol::cloudstate::eventsourced::event_sourced_server::EventSourcedServer;
 use crate::protocol::cloudstate::valueentity::value_entity_server::ValueEntityServer;
 use crate::protocol::cloudstate::{self as pb, entity_discovery_server::EntityDiscoveryServer};
@@ -87,6 +90,7 @@ type Install = dyn FnOnce(&mut Registries, &'static Kind, String, ServiceInfo) +
 struct Registries {
     event_sourced: Registry<dyn crate::eventsourced::Factory, i64>,
     value_entities: Registry<dyn crate::valueentity::runtime::Factory>,
+    crdts: Registry<dyn crate::crdt::runtime::Factory>,
     actions: HashMap<String, Arc<dyn ActionHandler>>,
 }
 
@@ -98,6 +102,9 @@ impl Registries {
         }
         if !self.value_entities.is_empty() {
             names.push(entity_type::VALUE_ENTITY);
+        }
+        if !self.crdts.is_empty() {
+            names.push(entity_type::CRDT);
         }
         if !self.actions.is_empty() {
             names.push(entity_type::ACTION);
@@ -207,6 +214,34 @@ impl CloudState {
             move |registries, kind, name, service| {
                 let registration = registration(kind, name.clone(), service, (), factory);
                 registries.value_entities.insert(name, registration);
+            },
+        )
+    }
+
+    /// Serves `entity` as the CRDT entity behind the gRPC service
+    /// `service_name` (fully qualified). Its methods may be unary or server
+    /// streaming (subscriptions to changes).
+    #[must_use]
+    pub fn crdt<E: CrdtEntity>(
+        self,
+        service_name: impl Into<String>,
+        entity: E,
+        options: CrdtOptions,
+    ) -> Self {
+        let service_name = service_name.into();
+        let factory: Arc<dyn crate::crdt::runtime::Factory> =
+            Arc::new(crate::crdt::runtime::Typed(Arc::new(entity)));
+        let persistence_id = options
+            .persistence_id
+            .unwrap_or_else(|| service_name.clone());
+        self.pending(
+            &entity::CRDT,
+            service_name,
+            persistence_id,
+            options.passivation_timeout,
+            move |registries, kind, name, service| {
+                let registration = registration(kind, name.clone(), service, (), factory);
+                registries.crdts.insert(name, registration);
             },
         )
     }
@@ -332,6 +367,11 @@ impl CloudState {
             )
         );
         serve_kind!(
+            served.crdts,
+            CrdtServer,
+            CrdtService::new(CrdtProtocol::new(served.crdts), stop_rx.clone())
+        );
+        serve_kind!(
             served.actions,
             ActionProtocolServer,
             ActionService::new(served.actions, stop_rx.clone())
@@ -369,6 +409,22 @@ impl CloudState {
         }
         info!("stopped");
         Ok(())
+    }
+
+    /// The registration of the one CRDT entity registered, checked as for
+    /// serving (the test kit runs it in memory).
+    #[cfg(feature = "testkit")]
+    pub(crate) fn crdt_registration(
+        self,
+    ) -> Result<Arc<crate::crdt::runtime::Registration>, Error> {
+        let built = self.build()?;
+        let mut crdts = built.registries.crdts.into_values();
+        match (crdts.next(), crdts.next()) {
+            (Some(registration), None) => Ok(registration),
+            _ => Err(Error::Registration(
+                "expected exactly one CRDT entity".to_owned(),
+            )),
+        }
     }
 
     fn build(self) -> Result<Built, Error> {

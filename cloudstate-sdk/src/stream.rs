@@ -77,6 +77,26 @@ impl<P: Protocol> EntityService<P> {
     }
 }
 
+/// Implements a protocol's generated `handle` service trait for
+/// `EntityService<protocol>`: each call is served as one entity stream.
+macro_rules! entity_service {
+    ($service:ty, $rpc:path, $in:ty, $out:ty) => {
+        #[tonic::async_trait]
+        impl $rpc for $service {
+            type handleStream = $crate::stream::Replies<$out>;
+
+            async fn handle(
+                &self,
+                request: ::tonic::Request<::tonic::Streaming<$in>>,
+            ) -> ::core::result::Result<::tonic::Response<Self::handleStream>, ::tonic::Status>
+            {
+                Ok($crate::stream::EntityService::handle(self, request))
+            }
+        }
+    };
+}
+pub(crate) use entity_service;
+
 /// The outputs of one input, sent before the next input is read.
 pub(crate) type Outputs<Out> = VecDeque<Out>;
 

@@ -2,6 +2,9 @@
 
 include!("cloudstate_prost_modules.rs");
 
+// Every message of the compiled protos as a `Payload`.
+include!("cloudstate_payloads.rs");
+
 /// Serialized `FileDescriptorSet` of the compiled protos and all their imports,
 /// as handed to the proxy at discovery.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!("cloudstate_descriptor_set.bin");

@@ -55,19 +55,25 @@ pub mod counter {
     /// A call of `example.counter.Counter.Increase` with `request`.
     pub fn increase(
         request: &super::IncreaseRequest,
-    ) -> ::cloudstate_sdk::__private::ServiceCall {
-        ::cloudstate_sdk::__private::ServiceCall::new(
-            SERVICE_NAME,
-            "Increase",
-            ::cloudstate_sdk::__private::encode(request),
+    ) -> ::cloudstate_sdk::__private::TypedCall<()> {
+        ::cloudstate_sdk::__private::TypedCall::new(
+            ::cloudstate_sdk::__private::ServiceCall::new(
+                SERVICE_NAME,
+                "Increase",
+                ::cloudstate_sdk::__private::encode(request),
+            ),
         )
     }
     /// A call of `example.counter.Counter.Get` with `request`.
-    pub fn get(request: &super::GetRequest) -> ::cloudstate_sdk::__private::ServiceCall {
-        ::cloudstate_sdk::__private::ServiceCall::new(
-            SERVICE_NAME,
-            "Get",
-            ::cloudstate_sdk::__private::encode(request),
+    pub fn get(
+        request: &super::GetRequest,
+    ) -> ::cloudstate_sdk::__private::TypedCall<super::Value> {
+        ::cloudstate_sdk::__private::TypedCall::new(
+            ::cloudstate_sdk::__private::ServiceCall::new(
+                SERVICE_NAME,
+                "Get",
+                ::cloudstate_sdk::__private::encode(request),
+            ),
         )
     }
     /// The events of this entity.

@@ -36,19 +36,25 @@ pub mod greeter {
     /// The fully qualified service name.
     pub const SERVICE_NAME: &str = "example.greeter.Greeter";
     /// A call of `example.greeter.Greeter.Hello` with `request`.
-    pub fn hello(request: &super::Greet) -> ::cloudstate_sdk::__private::ServiceCall {
-        ::cloudstate_sdk::__private::ServiceCall::new(
-            SERVICE_NAME,
-            "Hello",
-            ::cloudstate_sdk::__private::encode(request),
+    pub fn hello(
+        request: &super::Greet,
+    ) -> ::cloudstate_sdk::__private::TypedCall<super::Greeting> {
+        ::cloudstate_sdk::__private::TypedCall::new(
+            ::cloudstate_sdk::__private::ServiceCall::new(
+                SERVICE_NAME,
+                "Hello",
+                ::cloudstate_sdk::__private::encode(request),
+            ),
         )
     }
     /// A call of `example.greeter.Greeter.Ping` with `request`.
-    pub fn ping(request: &()) -> ::cloudstate_sdk::__private::ServiceCall {
-        ::cloudstate_sdk::__private::ServiceCall::new(
-            SERVICE_NAME,
-            "Ping",
-            ::cloudstate_sdk::__private::encode(request),
+    pub fn ping(request: &()) -> ::cloudstate_sdk::__private::TypedCall<()> {
+        ::cloudstate_sdk::__private::TypedCall::new(
+            ::cloudstate_sdk::__private::ServiceCall::new(
+                SERVICE_NAME,
+                "Ping",
+                ::cloudstate_sdk::__private::encode(request),
+            ),
         )
     }
     /// The handlers of the action `example.greeter.Greeter`: one per rpc. Implement unary and streamed-in rpcs with `async fn`.

@@ -207,8 +207,8 @@ impl ActionContext {
 
     /// Adds a side effect to the next response this call sends; a
     /// `synchronous` one completes before that response reaches the caller.
-    pub fn effect(&self, call: ServiceCall, synchronous: bool) {
-        self.lock().push(call.into_side_effect(synchronous));
+    pub fn effect(&self, call: impl Into<ServiceCall>, synchronous: bool) {
+        self.lock().push(call.into().into_side_effect(synchronous));
     }
 
     pub(crate) fn take_effects(&self) -> Vec<pb::SideEffect> {
@@ -244,7 +244,7 @@ impl<T> ActionReply<T> {
     }
 
     /// Forwards the call to another method, whose reply goes to the caller.
-    pub fn forward(call: ServiceCall) -> Self {
+    pub fn forward(call: impl Into<ServiceCall>) -> Self {
         Reply::forward(call).into()
     }
 
@@ -275,8 +275,9 @@ impl<T> ActionReply<T> {
     /// Adds a side effect; a `synchronous` one completes before the response
     /// reaches the caller.
     #[must_use]
-    pub fn with_effect(mut self, call: ServiceCall, synchronous: bool) -> Self {
-        self.side_effects.push(call.into_side_effect(synchronous));
+    pub fn with_effect(mut self, call: impl Into<ServiceCall>, synchronous: bool) -> Self {
+        self.side_effects
+            .push(call.into().into_side_effect(synchronous));
         self
     }
 

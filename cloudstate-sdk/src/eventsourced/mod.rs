@@ -174,8 +174,9 @@ impl<E: EventSourcedEntity + ?Sized> CommandContext<'_, E> {
 
     /// Adds a side effect, performed by the proxy after the events are
     /// persisted; a `synchronous` one completes before the reply is sent.
-    pub fn effect(&mut self, call: ServiceCall, synchronous: bool) {
-        self.side_effects.push(call.into_side_effect(synchronous));
+    pub fn effect(&mut self, call: impl Into<ServiceCall>, synchronous: bool) {
+        self.side_effects
+            .push(call.into().into_side_effect(synchronous));
     }
 
     /// The number of events this command emitted so far.

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use tonic::{Request, Response, Status, Streaming};
 use tracing::{debug, error, info_span, warn};
 
 use super::{Command, CommandContext, EventCodec, EventSourcedEntity};
@@ -15,7 +14,7 @@ use crate::protocol::cloudstate::eventsourced::{
     self as es, event_sourced_server::EventSourced, event_sourced_stream_in::Message as In,
     event_sourced_stream_out::Message as Out,
 };
-use crate::stream::{EntityService, Outputs, Protocol, Replies, Stop};
+use crate::stream::{EntityService, Outputs, Protocol, Stop};
 
 /// A registered event-sourced entity type; its setting is the snapshot interval.
 pub(crate) type Registration = entity::Registration<dyn Factory, i64>;
@@ -152,17 +151,12 @@ impl<E: EventSourcedEntity> Instance for Live<E> {
 /// The `handle` service of this entity kind.
 pub(crate) type EventSourcedService = EntityService<EventSourcedProtocol>;
 
-#[tonic::async_trait]
-impl EventSourced for EventSourcedService {
-    type handleStream = Replies<es::EventSourcedStreamOut>;
-
-    async fn handle(
-        &self,
-        request: Request<Streaming<es::EventSourcedStreamIn>>,
-    ) -> Result<Response<Self::handleStream>, Status> {
-        Ok(EntityService::handle(self, request))
-    }
-}
+crate::stream::entity_service!(
+    EventSourcedService,
+    EventSourced,
+    es::EventSourcedStreamIn,
+    es::EventSourcedStreamOut
+);
 
 impl EventSourcedProtocol {
     pub(crate) fn new(entities: Registry<dyn Factory, i64>) -> Self {

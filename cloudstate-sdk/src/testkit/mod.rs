@@ -21,10 +21,12 @@
 
 pub mod action;
 pub mod crdt;
+mod crdt_kit;
 mod entity;
 pub mod eventsourced;
 pub mod valueentity;
 
+pub use crdt_kit::{CancelOutcome, CrdtOutcome, CrdtTestKit, Notification, StateChange};
 pub use entity::{CommandOutcome, EventSourcedTestKit, ValueEntityTestKit, ValueOutcome};
 
 use std::fmt::Debug;

@@ -97,8 +97,9 @@ impl<E: ValueEntity + ?Sized> ValueContext<'_, E> {
 
     /// Adds a side effect, performed by the proxy after the state is stored;
     /// a `synchronous` one completes before the reply is sent.
-    pub fn effect(&mut self, call: ServiceCall, synchronous: bool) {
-        self.side_effects.push(call.into_side_effect(synchronous));
+    pub fn effect(&mut self, call: impl Into<ServiceCall>, synchronous: bool) {
+        self.side_effects
+            .push(call.into().into_side_effect(synchronous));
     }
 
     /// The id of this entity.

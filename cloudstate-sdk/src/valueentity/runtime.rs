@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use tonic::{Request, Response, Status, Streaming};
 use tracing::{debug, info_span, warn};
 
 use super::{ValueContext, ValueEntity};
@@ -16,7 +15,7 @@ use crate::protocol::cloudstate::valueentity::{
     value_entity_server::ValueEntity as ValueEntityRpc, value_entity_stream_in::Message as In,
     value_entity_stream_out::Message as Out,
 };
-use crate::stream::{EntityService, Outputs, Protocol, Replies, Stop};
+use crate::stream::{EntityService, Outputs, Protocol, Stop};
 
 /// A registered value entity type.
 pub(crate) type Registration = entity::Registration<dyn Factory>;
@@ -116,17 +115,12 @@ impl<E: ValueEntity> Instance for Live<E> {
 /// The `handle` service of this entity kind.
 pub(crate) type ValueEntityService = EntityService<ValueEntityProtocol>;
 
-#[tonic::async_trait]
-impl ValueEntityRpc for ValueEntityService {
-    type handleStream = Replies<ve::ValueEntityStreamOut>;
-
-    async fn handle(
-        &self,
-        request: Request<Streaming<ve::ValueEntityStreamIn>>,
-    ) -> Result<Response<Self::handleStream>, Status> {
-        Ok(EntityService::handle(self, request))
-    }
-}
+crate::stream::entity_service!(
+    ValueEntityService,
+    ValueEntityRpc,
+    ve::ValueEntityStreamIn,
+    ve::ValueEntityStreamOut
+);
 
 impl ValueEntityProtocol {
     pub(crate) fn new(entities: Registry<dyn Factory>) -> Self {

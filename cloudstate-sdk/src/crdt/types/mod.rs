@@ -7,23 +7,40 @@
 //! the proxy's deltas without recording them as local changes.
 
 use std::cmp::Ordering;
+use std::collections::btree_map;
 use std::fmt;
+use std::iter::FusedIterator;
 
 use crate::payload::{Any, Payload, PayloadError};
 use crate::protocol::cloudstate::crdt as pb;
 use pb::crdt_delta::Delta;
 
+mod dynamic;
+mod flag;
 mod gcounter;
+mod gset;
+mod lwwregister;
+mod ormap;
+mod orset;
+mod pncounter;
+mod vote;
 
+pub use dynamic::Crdt;
+pub use flag::Flag;
 pub use gcounter::GCounter;
+pub use gset::GSet;
+pub use lwwregister::LWWRegister;
+pub use ormap::{ORMap, ORMapIter, ORMapIterMut, ORMapKeys};
+pub use orset::ORSet;
+pub use pncounter::PNCounter;
+pub use vote::Vote;
 
 mod sealed {
     /// Only the SDK's own CRDTs can be entity state.
-    #[allow(unreachable_pub)]
     pub trait Sealed {}
 }
 
-/// A CRDT the runtime can hold as entity state or as an `ORMap` value.
+/// A CRDT the runtime can hold as entity state or as an [`ORMap`] value.
 ///
 /// Implemented by every type of this module; sealed. The methods are the
 /// runtime's: they convert to and from the protocol's `CrdtDelta`.
@@ -137,7 +154,6 @@ impl DeltaError {
     }
 
     /// A payload inside a delta of `kind` that does not decode.
-    #[allow(dead_code)] // TEMP
     pub(crate) fn payload(kind: CrdtKind, what: &str, any: &Any, error: &PayloadError) -> Self {
         Self(format!(
             "cannot decode the {kind} {what} with type URL [{}]: {error}",
@@ -177,7 +193,7 @@ impl From<WriteConsistency> for pb::CrdtWriteConsistency {
     }
 }
 
-/// The clock an `LWWRegister` write is ordered by.
+/// The clock an [`LWWRegister`] write is ordered by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Clock {
     /// The proxy's wall clock: the last write wins.
@@ -194,7 +210,6 @@ pub enum Clock {
 
 impl Clock {
     /// The protocol's `(CrdtClock, custom_clock_value)` pair.
-    #[allow(dead_code)] // TEMP
     pub(crate) fn to_wire(self) -> (i32, i64) {
         let (clock, custom) = match self {
             Self::Default => (pb::CrdtClock::Default, 0),
@@ -210,10 +225,8 @@ impl Clock {
 /// equality of the encoded `Any`, and the order of the bytes gives a
 /// deterministic iteration order.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-#[allow(dead_code)] // TEMP
 pub(crate) struct Key(Any);
 
-#[allow(dead_code)] // TEMP
 impl Key {
     pub(crate) fn of<T: Payload>(value: &T) -> Self {
         Self(value.to_any())
@@ -225,6 +238,45 @@ impl Key {
 
     pub(crate) fn any(&self) -> &Any {
         &self.0
+    }
+
+    pub(crate) fn into_any(self) -> Any {
+        self.0
+    }
+}
+
+/// The elements of a [`GSet`] or an [`ORSet`], in the order of their
+/// encodings; see [`GSet::iter`].
+pub struct SetIter<'a, T>(btree_map::Values<'a, Key, T>);
+
+impl<'a, T> Iterator for SetIter<'a, T> {
+    type Item = &'a T;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next()
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl<T> DoubleEndedIterator for SetIter<'_, T> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.0.next_back()
+    }
+}
+
+impl<T> ExactSizeIterator for SetIter<'_, T> {}
+impl<T> FusedIterator for SetIter<'_, T> {}
+
+impl<T> Clone for SetIter<'_, T> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for SetIter<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.clone()).finish()
     }
 }
 
@@ -241,7 +293,6 @@ impl PartialOrd for Key {
 }
 
 /// Decodes a payload of a `kind` delta, naming it on failure.
-#[allow(dead_code)] // TEMP
 pub(crate) fn decode<T: Payload>(kind: CrdtKind, what: &str, any: &Any) -> Result<T, DeltaError> {
     T::from_any(any).map_err(|error| DeltaError::payload(kind, what, any, &error))
 }
