@@ -67,7 +67,7 @@ impl crdt_tck_model::CrdtTckModel for TckModel {
             match action {
                 Action::Update(update) => {
                     apply_update(ctx.state_mut(), &update)?;
-                    ctx.write_consistency(write_consistency(&update));
+                    ctx.set_write_consistency(write_consistency(&update));
                 }
                 Action::Delete(_) => ctx.delete(),
                 Action::Forward(f) => forward = Some(crdt_two::call(&two_request(f.id))),
@@ -99,7 +99,7 @@ impl crdt_tck_model::CrdtTckModel for TckModel {
                 if on_change.end_state.as_ref() == Some(&state) {
                     change.end_stream();
                 }
-                Ok((!on_change.empty).then(|| Response { state: Some(state) }))
+                Ok((!on_change.empty).then_some(Response { state: Some(state) }))
             });
             if let Some(cancel_update) = request.cancel_update.clone() {
                 ctx.on_cancel(move |cancelled| {

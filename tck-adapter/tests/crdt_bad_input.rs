@@ -9,9 +9,10 @@
 //! command id free (the proxy ignores a stream-level failure either way
 //! before it tears the entity down).
 //!
-//! Not covered here: a panicking handler, which the TCK model cannot be
-//! made to do.
+//! The TCK model has no action that panics, so the handler panic runs on a
+//! small entity of its own (`Faulty`) in the `CrdtTwo` slot.
 
+use cloudstate_sdk::crdt::{CrdtContext, CrdtEntity, CrdtOptions, GCounter};
 use cloudstate_sdk::payload::Any;
 use cloudstate_sdk::protocol::cloudstate::Failure as PbFailure;
 use cloudstate_sdk::protocol::cloudstate::client_action::Action as ClientAction;
@@ -19,16 +20,62 @@ use cloudstate_sdk::protocol::cloudstate::crdt::{
     CrdtStreamIn, CrdtStreamOut, crdt_stream_out::Message as Out,
 };
 use cloudstate_sdk::testkit::{DriverStream, TestServer, crdt};
+use cloudstate_sdk::{CloudState, Command, Failure, Reply};
 use tck_adapter::proto::cloudstate::tck::model::crdt::{
-    GCounterUpdate, GCounterValue, Request, RequestAction, Response, State, Update,
-    request_action::Action, state::Value, update,
+    GCounterUpdate, GCounterValue, Request, RequestAction, Response, State, Update, crdt_tck_model,
+    crdt_two, request_action::Action, state::Value, update,
 };
 
 const SVC: &str = "cloudstate.tck.model.crdt.CrdtTckModel";
+const FAULTY: &str = "cloudstate.tck.model.crdt.CrdtTwo";
 const REQUEST_URL: &str = "type.googleapis.com/cloudstate.tck.model.crdt.Request";
 
 async fn server() -> TestServer {
     TestServer::start(tck_adapter::server()).await
+}
+
+/// Applies the GCounter increments of a `Request` and adds a side effect,
+/// then panics when the request id is `panic`.
+struct Faulty;
+
+impl CrdtEntity for Faulty {
+    type State = GCounter;
+
+    fn initial_state(&self, _: &str) -> GCounter {
+        GCounter::new()
+    }
+
+    fn handle_command(
+        &self,
+        command: &Command<'_>,
+        ctx: &mut CrdtContext<'_, GCounter>,
+    ) -> Result<Option<Reply>, Failure> {
+        let request: Request = command.decode()?;
+        for action in request.actions.iter().filter_map(|a| a.action.as_ref()) {
+            if let Action::Update(Update {
+                update: Some(update::Update::Gcounter(u)),
+                ..
+            }) = action
+            {
+                ctx.state_mut().increment(u.increment);
+            }
+        }
+        ctx.effect(crdt_two::call(&increments("x", &[])), false);
+        assert!(request.id != "panic", "boom in the handler");
+        Ok(Some(Reply::encode(&counter(ctx.state().value()))))
+    }
+}
+
+/// The TCK model and `Faulty`.
+async fn faulty_server() -> TestServer {
+    let server = CloudState::new()
+        .descriptor_set(tck_adapter::proto::FILE_DESCRIPTOR_SET)
+        .register(
+            crdt_tck_model::Entity(tck_adapter::crdt::TckModel),
+            CrdtOptions::new().persistence_id("model"),
+        )
+        .crdt(FAULTY, Faulty, CrdtOptions::new().persistence_id("faulty"));
+    TestServer::start(server).await
 }
 
 fn increments(id: &str, by: &[u64]) -> Request {
@@ -318,5 +365,54 @@ async fn streamed_flag_on_a_unary_method() {
     c.expect(crdt::reply(2, &counter(2)).update(crdt::gcounter(1)))
         .await;
     c.passivate().await;
+    assert_other_entity_works(&s).await;
+}
+
+#[tokio::test]
+async fn panic_in_a_handler_keeps_the_state_and_the_stream() {
+    let s = faulty_server().await;
+    let mut c = s.driver().await.crdt().await;
+    let side_effect = crdt::side_effect(FAULTY, "Call", &increments("x", &[]), false);
+    c.send(crdt::init(FAULTY, "f")).await;
+    c.send(crdt::command(1, "f", "Call", &increments("f", &[1])))
+        .await;
+    c.expect(
+        crdt::reply(1, &counter(1))
+            .update(crdt::gcounter(1))
+            .side_effect(side_effect.clone()),
+    )
+    .await;
+
+    // The handler increments and adds a side effect, then panics.
+    c.send(crdt::command(2, "f", "Call", &increments("panic", &[5])))
+        .await;
+    expect_command_failure(&mut c, 2, &["boom in the handler", "Call", "f", FAULTY]).await;
+
+    // Same stream: nothing of command 2 is left, in the state or the deltas.
+    c.send(crdt::command(3, "f", "Call", &increments("f", &[])))
+        .await;
+    c.expect(crdt::reply(3, &counter(1)).side_effect(side_effect.clone()))
+        .await;
+    c.send(crdt::command(4, "f", "Call", &increments("f", &[2])))
+        .await;
+    c.expect(
+        crdt::reply(4, &counter(3))
+            .update(crdt::gcounter(2))
+            .side_effect(side_effect),
+    )
+    .await;
+    c.passivate().await;
+    assert_other_entity_works(&s).await;
+}
+
+/// The model cannot make a CRDT for an id without a CRDT type, and says so
+/// (its `initial_state` panics).
+#[tokio::test]
+async fn entity_id_naming_no_crdt_type() {
+    let s = server().await;
+    let mut c = s.driver().await.crdt().await;
+    c.send(crdt::init(SVC, "Bogus-1")).await;
+    c.send(process(1, "Bogus-1", &[])).await;
+    expect_stream_failure(&mut c, &["unknown CRDT type [Bogus]", SVC, "Bogus-1"]).await;
     assert_other_entity_works(&s).await;
 }
