@@ -1,8 +1,8 @@
 //! The CRDT golden output compiles against the SDK, user implementations of
-//! the generated traits build (one with `type State`, one with the state
-//! fixed by the declaration), and the generated `Entity<T>`s serve the CRDT
-//! protocol: unary replies with deltas, a server-streaming rpc's
-//! subscription, typed side effects.
+//! the generated traits build (one with `type State` and `#[crdt]`'s freely
+//! named handlers, one plain with the state fixed by the declaration), and
+//! the generated `Entity<T>`s serve the CRDT protocol: unary replies with
+//! deltas, a server-streaming rpc's subscription, typed side effects.
 
 #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
 mod example {
@@ -42,6 +42,7 @@ fn online(connections: u64) -> Online {
 /// Counts connections; watchers hear of every change until there are five.
 struct Presence;
 
+#[cloudstate_sdk::crdt]
 impl presence::Presence for Presence {
     type State = GCounter;
 
@@ -49,7 +50,8 @@ impl presence::Presence for Presence {
         GCounter::new()
     }
 
-    fn connect(
+    #[command_handler(name = "Connect")]
+    fn add_devices(
         &self,
         request: Connect,
         ctx: &mut presence::Context<'_, Self>,
@@ -58,7 +60,8 @@ impl presence::Presence for Presence {
         Ok(online(connections).into())
     }
 
-    fn watch(
+    #[command_handler(name = "Watch")]
+    fn subscribe(
         &self,
         _request: User,
         ctx: &mut presence::StreamContext<'_, '_, Self, Online>,

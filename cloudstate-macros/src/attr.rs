@@ -1,5 +1,5 @@
-//! The arguments of `#[event_sourced]`, `#[value_entity]` and `#[action]`,
-//! and of their method attributes.
+//! The arguments of `#[event_sourced]`, `#[value_entity]`, `#[crdt]` and
+//! `#[action]`, and of their method attributes.
 
 use proc_macro2::TokenStream;
 use quote::ToTokens;
@@ -20,6 +20,8 @@ pub(crate) enum Kind {
     ValueEntity,
     /// `#[action]`: command handlers only, `async fn` allowed.
     Action,
+    /// `#[crdt]`: command handlers only, synchronous.
+    Crdt,
 }
 
 impl Kind {
@@ -29,6 +31,7 @@ impl Kind {
             Kind::EventSourced => "event_sourced",
             Kind::ValueEntity => "value_entity",
             Kind::Action => "action",
+            Kind::Crdt => "crdt",
         }
     }
 
@@ -52,6 +55,9 @@ impl Kind {
                 "a generated value entity trait, such as `impl shopping_cart::ShoppingCart for Cart`"
             }
             Kind::Action => "a generated action trait, such as `impl greeter::Greeter for Greeter`",
+            Kind::Crdt => {
+                "a generated CRDT entity trait, such as `impl presence::Presence for Presence`"
+            }
         }
     }
 }

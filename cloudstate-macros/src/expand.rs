@@ -1,6 +1,6 @@
-//! `#[event_sourced]`, `#[value_entity]` and `#[action]`: wire freely named
-//! handlers to the methods of a trait that `cloudstate-build` generated. The
-//! three share this expansion; [`Kind`] holds what tells them apart.
+//! `#[event_sourced]`, `#[value_entity]`, `#[crdt]` and `#[action]`: wire
+//! freely named handlers to the methods of a trait that `cloudstate-build`
+//! generated. They share this expansion; [`Kind`] holds what tells them apart.
 //!
 //! The expansion is thin. Every method carrying one of our attributes moves,
 //! unchanged but for that attribute, into an inherent impl of the same type,

@@ -1,5 +1,5 @@
 //! Procedural macros for Cloudstate user functions: `#[event_sourced]`,
-//! `#[value_entity]` and `#[action]`.
+//! `#[value_entity]`, `#[crdt]` and `#[action]`.
 //!
 //! Users reach these through `cloudstate_sdk`; the macros expand to plain
 //! trait implementations and hold no logic of their own.
@@ -131,6 +131,57 @@
 //! `#[snapshot]` and `#[snapshot_handler]` are errors, as are `async` and
 //! `unsafe` handlers.
 //!
+//! # `#[crdt]`
+//!
+//! The same for a generated CRDT entity trait: `type State` (unless the
+//! build fixed the CRDT type) and `initial_state` stay as written, and the
+//! rpc methods take freely named `#[command_handler]` or
+//! `#[command_handler(name = "Watch")]` methods. A unary rpc's handler is
+//! `fn(&self, request, ctx: &mut Context<'_, Self>) -> CommandResult<Reply>`,
+//! a server-streaming one's takes `&mut StreamContext<'_, '_, Self, Reply>`
+//! and returns `Result<Option<Reply<Reply>>, Failure>`. `#[event_handler]`,
+//! `#[snapshot]`, `#[snapshot_handler]`, `async` and `unsafe` handlers are
+//! errors; an rpc without a handler is rustc's "not all trait items
+//! implemented", naming the trait method.
+//!
+//! ```
+//! # pub struct User { pub name: String }
+//! # pub struct Online { pub connections: u64 }
+//! # pub type CommandResult<T> = Result<T, String>;
+//! mod presence {
+//! #   use super::*;
+//! #   pub struct Context<'a, T: Presence>(pub &'a mut T::State);
+//!     pub trait Presence: Send + Sync + Sized + 'static {
+//!         type State;
+//!         fn initial_state(&self, entity_id: &str) -> Self::State;
+//!         fn connect(&self, request: User, ctx: &mut Context<'_, Self>) -> CommandResult<Online>;
+//!     }
+//! }
+//!
+//! struct Presence;
+//!
+//! #[cloudstate_sdk::crdt]
+//! impl presence::Presence for Presence {
+//!     type State = u64;
+//!
+//!     fn initial_state(&self, _entity_id: &str) -> u64 {
+//!         0
+//!     }
+//!
+//!     #[command_handler(name = "Connect")]
+//!     fn join(&self, _request: User, ctx: &mut presence::Context<'_, Self>) -> CommandResult<Online> {
+//!         *ctx.0 += 1;
+//!         Ok(Online { connections: *ctx.0 })
+//!     }
+//! }
+//! # fn main() {
+//! use presence::Presence as _;
+//! let mut connections = 0;
+//! let online = Presence.connect(User { name: "ann".into() }, &mut presence::Context(&mut connections));
+//! assert_eq!(online.unwrap().connections, 1);
+//! # }
+//! ```
+//!
 //! # `#[action]`
 //!
 //! The same for a generated action trait, with one method per rpc: unary and
@@ -189,6 +240,13 @@ pub fn event_sourced(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn value_entity(args: TokenStream, item: TokenStream) -> TokenStream {
     expand_as(Kind::ValueEntity, args, item)
+}
+
+/// Wires freely named command handlers to the methods of a generated CRDT
+/// entity trait; see the [crate documentation](crate#crdt).
+#[proc_macro_attribute]
+pub fn crdt(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand_as(Kind::Crdt, args, item)
 }
 
 /// Wires freely named handlers, `async fn` ones included, to the methods of

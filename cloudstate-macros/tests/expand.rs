@@ -1,8 +1,10 @@
-//! The trait methods that `#[event_sourced]`, `#[value_entity]` and
-//! `#[action]` generate call the user's handlers.
+//! The trait methods that `#[event_sourced]`, `#[value_entity]`, `#[crdt]`
+//! and `#[action]` generate call the user's handlers.
 
 #[path = "ui/action_support.rs"]
 mod action_support;
+#[path = "ui/crdt_support.rs"]
+mod crdt_support;
 #[path = "ui/support.rs"]
 mod support;
 #[path = "ui/value_support.rs"]
@@ -220,6 +222,84 @@ mod value_entity {
             })
         );
         assert_eq!(*entity.calls.lock().unwrap(), ["add", "add", "get_cart"]);
+    }
+}
+
+mod crdt {
+    use std::sync::Mutex;
+
+    use super::crdt_support::presence::{Context, Presence, StreamContext};
+    use super::crdt_support::*;
+
+    #[derive(Default)]
+    struct PresenceEntity {
+        calls: Mutex<Vec<&'static str>>,
+    }
+
+    impl PresenceEntity {
+        fn record(&self, handler: &'static str) {
+            self.calls.lock().unwrap().push(handler);
+        }
+    }
+
+    #[cloudstate_sdk::crdt]
+    impl Presence for PresenceEntity {
+        type State = Vec<String>;
+
+        fn initial_state(&self, entity_id: &str) -> Self::State {
+            vec![entity_id.to_owned()]
+        }
+
+        #[command_handler(name = "Connect")]
+        fn join(&self, request: Connect, ctx: &mut Context<'_, Self>) -> CommandResult<Online> {
+            self.record("join");
+            if request.devices == 0 {
+                return Err(Failure::new(format!("{}: no devices", ctx.entity_id)));
+            }
+            ctx.state.push(request.name);
+            Ok(Online {
+                connections: ctx.state.len() as u64,
+            }
+            .into())
+        }
+
+        #[command_handler(name = "Watch")]
+        fn subscribe(
+            &self,
+            _request: User,
+            ctx: &mut StreamContext<'_, '_, Self, Online>,
+        ) -> Result<Option<Reply<Online>>, Failure> {
+            self.record("subscribe");
+            ctx.subscribed = true;
+            let state: &Self::State = &ctx.inner.state;
+            Ok(state.is_empty().then(|| Online::default().into()))
+        }
+    }
+
+    #[test]
+    fn command_handlers_are_wired_by_rpc_name() {
+        let entity = PresenceEntity::default();
+        let mut ctx = CrdtContext::new("room-1", entity.initial_state("room-1"));
+        let connect = |devices| Connect {
+            name: "ann".to_owned(),
+            devices,
+        };
+        assert_eq!(
+            entity.connect(connect(1), &mut ctx),
+            Ok(Reply::message(Online { connections: 2 }))
+        );
+        assert_eq!(
+            entity.connect(connect(0), &mut ctx),
+            Err(Failure::new("room-1: no devices"))
+        );
+        let mut streamed = StreamedContext::new(&mut ctx);
+        let user = User {
+            name: "bob".to_owned(),
+        };
+        assert_eq!(entity.watch(user, &mut streamed), Ok(None));
+        assert!(streamed.subscribed);
+        assert_eq!(ctx.state, ["room-1", "ann"]);
+        assert_eq!(*entity.calls.lock().unwrap(), ["join", "join", "subscribe"]);
     }
 }
 

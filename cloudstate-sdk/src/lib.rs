@@ -15,7 +15,7 @@
 //! ```
 //!
 //! * [`action`](mod@action): stateless functions, unary or streaming.
-//! * [`crdt`]: replicated values (counters, sets, registers, maps, votes).
+//! * [`crdt`](mod@crdt): replicated values (counters, sets, registers, maps, votes).
 //! * [`eventsourced`]: entities rebuilt from a journal of events.
 //! * [`valueentity`]: entities whose whole state the proxy stores.
 //! * [`payload`]: `Any` payloads, primitives and type URLs.
@@ -59,6 +59,9 @@ pub use action::{
 };
 pub use cloudstate_macros::event_sourced;
 pub use cloudstate_macros::{action, value_entity};
+// In the macro namespace, next to the `crdt` module: `#[cloudstate_sdk::crdt]`
+// is the attribute, `cloudstate_sdk::crdt::GCounter` a type of the module.
+pub use cloudstate_macros::crdt;
 pub use crdt::{CrdtEntity, CrdtOptions};
 pub use effect::{CommandResult, Failure, Metadata, Reply, ServiceCall, TypedCall};
 pub use error::Error;

@@ -18,7 +18,7 @@ use crate::protocol::cloudstate as pb;
 /// the runtime sends what changed to the proxy, which merges it with the
 /// other replicas and sends their changes back as deltas.
 pub trait CrdtEntity: Send + Sync + 'static {
-    /// The CRDT: one of the types of [`crdt`](crate::crdt), or
+    /// The CRDT: one of the types of [`crdt`](mod@crate::crdt), or
     /// [`Crdt`](super::Crdt) when the type is chosen at run time.
     type State: CrdtType;
 
@@ -121,6 +121,60 @@ pub struct CrdtContext<'a, C> {
     pub(crate) on_cancel: Option<OnCancel<C>>,
 }
 
+/// The methods a command and a cancellation callback share: read and
+/// change the CRDT, delete, write consistency, side effects, ids.
+macro_rules! mutation_methods {
+    ($what:literal) => {
+        /// The CRDT, with the changes made so far.
+        pub fn state(&self) -> &C {
+            self.change.state
+        }
+
+        #[doc = concat!("The CRDT, to change it. Changes are sent to the proxy with ", $what, ",")]
+        /// or undone if the handler fails.
+        pub fn state_mut(&mut self) -> &mut C {
+            self.change.state_mut()
+        }
+
+        /// Deletes the entity once the handler succeeds: the proxy removes
+        /// the CRDT on every replica and closes the entity's stream. Changes
+        /// made here are not sent; the handler still sees them.
+        pub fn delete(&mut self) {
+            self.change.deleted = true;
+        }
+
+        /// How many replicas must have the change (or delete) before the
+        /// proxy answers (default [`WriteConsistency::Local`]).
+        pub fn set_write_consistency(&mut self, consistency: WriteConsistency) {
+            self.change.write_consistency = consistency;
+        }
+
+        /// The write consistency asked for.
+        pub fn write_consistency(&self) -> WriteConsistency {
+            self.change.write_consistency
+        }
+
+        /// Adds a side effect, performed by the proxy after the change; a
+        /// `synchronous` one completes before the caller is answered.
+        pub fn effect(&mut self, call: impl Into<ServiceCall>, synchronous: bool) {
+            self.change
+                .side_effects
+                .push(call.into().into_side_effect(synchronous));
+        }
+
+        /// The id of this entity.
+        pub fn entity_id(&self) -> &str {
+            self.change.entity_id
+        }
+
+        /// The id of the command (for a cancellation: of the streamed
+        /// command whose caller cancelled).
+        pub fn command_id(&self) -> i64 {
+            self.change.command_id
+        }
+    };
+}
+
 impl<'a, C: CrdtType> CrdtContext<'a, C> {
     pub(crate) fn new(change: Mutation<'a, C>, streamed: bool) -> Self {
         Self {
@@ -131,52 +185,7 @@ impl<'a, C: CrdtType> CrdtContext<'a, C> {
         }
     }
 
-    /// The CRDT, with the changes of this command.
-    pub fn state(&self) -> &C {
-        self.change.state
-    }
-
-    /// The CRDT, to change it. Changes are sent to the proxy with the reply,
-    /// or undone if the command fails.
-    pub fn state_mut(&mut self) -> &mut C {
-        self.change.state_mut()
-    }
-
-    /// Deletes the entity once the command succeeds: the proxy removes the
-    /// CRDT on every replica and closes the entity's stream. Changes made by
-    /// this command are not sent; the handler still sees them.
-    pub fn delete(&mut self) {
-        self.change.deleted = true;
-    }
-
-    /// How many replicas must have the change (or delete) before the proxy
-    /// answers the caller (default [`WriteConsistency::Local`]).
-    pub fn set_write_consistency(&mut self, consistency: WriteConsistency) {
-        self.change.write_consistency = consistency;
-    }
-
-    /// The write consistency this command asks for.
-    pub fn write_consistency(&self) -> WriteConsistency {
-        self.change.write_consistency
-    }
-
-    /// Adds a side effect, performed by the proxy after the reply; a
-    /// `synchronous` one completes before the reply is sent.
-    pub fn effect(&mut self, call: impl Into<ServiceCall>, synchronous: bool) {
-        self.change
-            .side_effects
-            .push(call.into().into_side_effect(synchronous));
-    }
-
-    /// The id of this entity.
-    pub fn entity_id(&self) -> &str {
-        self.change.entity_id
-    }
-
-    /// The command's id within its stream.
-    pub fn command_id(&self) -> i64 {
-        self.change.command_id
-    }
+    mutation_methods!("the reply");
 
     /// Whether the caller takes a stream of replies: only then do
     /// [`on_change`](Self::on_change) and [`on_cancel`](Self::on_cancel)
@@ -295,41 +304,5 @@ pub struct CancelContext<'a, C> {
 }
 
 impl<C: CrdtType> CancelContext<'_, C> {
-    /// The CRDT.
-    pub fn state(&self) -> &C {
-        self.change.state
-    }
-
-    /// The CRDT, to change it; the change is sent with the answer to the
-    /// cancellation.
-    pub fn state_mut(&mut self) -> &mut C {
-        self.change.state_mut()
-    }
-
-    /// Deletes the entity.
-    pub fn delete(&mut self) {
-        self.change.deleted = true;
-    }
-
-    /// The write consistency of the change.
-    pub fn set_write_consistency(&mut self, consistency: WriteConsistency) {
-        self.change.write_consistency = consistency;
-    }
-
-    /// Adds a side effect.
-    pub fn effect(&mut self, call: impl Into<ServiceCall>, synchronous: bool) {
-        self.change
-            .side_effects
-            .push(call.into().into_side_effect(synchronous));
-    }
-
-    /// The id of this entity.
-    pub fn entity_id(&self) -> &str {
-        self.change.entity_id
-    }
-
-    /// The id of the streamed command whose caller cancelled.
-    pub fn command_id(&self) -> i64 {
-        self.change.command_id
-    }
+    mutation_methods!("the answer to the cancellation");
 }

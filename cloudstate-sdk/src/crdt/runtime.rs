@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use tracing::{debug, error, info_span, warn};
 
+use super::CrdtType;
 use super::entity::{
     CancelContext, ChangeContext, CrdtContext, CrdtEntity, Mutation, OnCancel, OnChange,
 };
-use super::{CrdtType, WriteConsistency};
 use crate::effect::{Reply, failure_action};
 use crate::entity::{self, Prepared, Registry};
 use crate::protocol::cloudstate as pb;
@@ -71,9 +71,11 @@ pub(crate) struct Live<E: CrdtEntity> {
     pub(crate) state: Option<E::State>,
     /// By command id, so every change notifies in subscription order.
     subscribers: BTreeMap<i64, Subscriber<E::State>>,
-    /// Subscribers that ended their stream or failed: a cancellation that
-    /// crossed their end on the wire is still answered.
-    ended: HashSet<i64>,
+    /// Streamed commands whose client stream the proxy may still cancel:
+    /// subscribers, those that ended (a cancellation may cross the end on
+    /// the wire), and those that did not subscribe but changed nothing (the
+    /// official proxy keeps their stream open).
+    open_streams: HashSet<i64>,
 }
 
 impl<E: CrdtEntity> Live<E> {
@@ -95,7 +97,7 @@ impl<E: CrdtEntity> Live<E> {
             entity_id: entity_id.to_owned(),
             state: Some(state),
             subscribers: BTreeMap::new(),
-            ended: HashSet::new(),
+            open_streams: HashSet::new(),
         })
     }
 
@@ -161,6 +163,9 @@ impl<E: CrdtEntity> Live<E> {
         }
         let (state_action, side_effects, deleted) = settle(change);
         let changed = state_action.is_some();
+        if view.streamed && (subscribes || !changed) {
+            self.open_streams.insert(id);
+        }
         out.push_back(reply(wire::CrdtReply {
             command_id: id,
             client_action: reply_message.map(Reply::into_client_action),
@@ -219,16 +224,16 @@ impl<E: CrdtEntity> Live<E> {
         out: &mut Outputs<wire::CrdtStreamOut>,
     ) -> Result<(), Stop> {
         let id = cancelled.id;
-        let subscriber = self.subscribers.remove(&id);
-        if subscriber.is_none() && !self.ended.remove(&id) {
+        if !self.open_streams.remove(&id) {
             return Err(registration.stop(
                 &self.entity_id,
                 0,
                 &format!(
-                    "Protocol error: stream_cancelled for command id {id}, which is not a streamed command of this entity"
+                    "Protocol error: stream_cancelled for command id {id}, which is not an open streamed command of this entity"
                 ),
             ));
         }
+        let subscriber = self.subscribers.remove(&id);
         let mut response = wire::CrdtStreamCancelledResponse {
             command_id: id,
             ..Default::default()
@@ -319,7 +324,6 @@ impl<E: CrdtEntity> Live<E> {
         }
         for id in finished {
             self.subscribers.remove(&id);
-            self.ended.insert(id);
         }
     }
 
@@ -327,7 +331,7 @@ impl<E: CrdtEntity> Live<E> {
     fn delete(&mut self) {
         self.state = None;
         self.subscribers.clear();
-        self.ended.clear();
+        self.open_streams.clear();
     }
 }
 
@@ -375,22 +379,13 @@ fn settle<C: CrdtType>(
     };
     let state_action = action.map(|action| wire::CrdtStateAction {
         action: Some(action),
-        write_consistency: consistency_on_wire(consistency),
+        write_consistency: consistency.to_wire(),
     });
     (
         state_action,
         std::mem::take(&mut change.side_effects),
         change.deleted,
     )
-}
-
-fn consistency_on_wire(consistency: WriteConsistency) -> i32 {
-    let wire = match consistency {
-        WriteConsistency::Local => wire::CrdtWriteConsistency::Local,
-        WriteConsistency::Majority => wire::CrdtWriteConsistency::Majority,
-        WriteConsistency::All => wire::CrdtWriteConsistency::All,
-    };
-    wire as i32
 }
 
 fn reply(reply: wire::CrdtReply) -> wire::CrdtStreamOut {

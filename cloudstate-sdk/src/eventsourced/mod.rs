@@ -38,7 +38,7 @@ pub trait EventSourcedEntity: Send + Sync + 'static {
     -> Result<(), PayloadError>;
 
     /// Handles one command. Emit events and add side effects through `ctx`;
-    /// return the reply or forward, or a [`Failure`] that discards them all.
+    /// return the reply or forward, or a [`Failure`](crate::Failure) that discards them all.
     fn handle_command(
         &self,
         command: &Command<'_>,

@@ -67,6 +67,14 @@ pub trait CrdtType: Clone + fmt::Debug + Send + Sync + 'static + sealed::Sealed 
 }
 
 /// The eight kinds of CRDT of the protocol.
+///
+/// ```
+/// use cloudstate_sdk::crdt::{Crdt, CrdtKind, ORSet};
+///
+/// let crdt = Crdt::from(ORSet::new());
+/// assert_eq!(crdt.kind(), CrdtKind::ORSet);
+/// assert_eq!(crdt.kind().to_string(), "ORSet");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum CrdtKind {
     /// A grow-only counter.
@@ -164,6 +172,12 @@ impl DeltaError {
 
 /// How many replicas must confirm a command's change before the proxy
 /// replies.
+///
+/// ```
+/// use cloudstate_sdk::crdt::WriteConsistency;
+///
+/// assert_eq!(WriteConsistency::default(), WriteConsistency::Local);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum WriteConsistency {
     /// This node only (the default).
@@ -177,7 +191,6 @@ pub enum WriteConsistency {
 
 impl WriteConsistency {
     /// The protocol's `CrdtWriteConsistency` number.
-    #[allow(dead_code, reason = "used by the entity runtime")]
     pub(crate) fn to_wire(self) -> i32 {
         pb::CrdtWriteConsistency::from(self) as i32
     }

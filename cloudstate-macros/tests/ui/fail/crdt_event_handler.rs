@@ -1,0 +1,41 @@
+//! A CRDT has no events: `#[event_handler]` is an error at the attribute,
+//! naming `#[event_sourced]`, and nothing else is reported.
+
+#[path = "../crdt_support.rs"]
+mod support;
+
+use support::*;
+
+struct PresenceEntity;
+
+#[cloudstate_sdk::crdt]
+impl presence::Presence for PresenceEntity {
+    type State = u64;
+
+    fn initial_state(&self, _entity_id: &str) -> u64 {
+        0
+    }
+
+    #[event_handler]
+    fn added(&self, _state: &mut u64, _event: &Connect) {}
+
+    #[command_handler(name = "Connect")]
+    fn join(
+        &self,
+        _request: Connect,
+        _ctx: &mut presence::Context<'_, Self>,
+    ) -> CommandResult<Online> {
+        Ok(Online::default().into())
+    }
+
+    #[command_handler]
+    fn watch(
+        &self,
+        _request: User,
+        _ctx: &mut presence::StreamContext<'_, '_, Self, Online>,
+    ) -> Result<Option<Reply<Online>>, Failure> {
+        Ok(None)
+    }
+}
+
+fn main() {}

@@ -1,0 +1,50 @@
+//! A CRDT has no snapshots: `#[snapshot]` and `#[snapshot_handler]` are
+//! errors at the attributes.
+
+#[path = "../crdt_support.rs"]
+mod support;
+
+use support::*;
+
+struct PresenceEntity;
+
+#[cloudstate_sdk::crdt]
+impl presence::Presence for PresenceEntity {
+    type State = u64;
+
+    fn initial_state(&self, _entity_id: &str) -> u64 {
+        0
+    }
+
+    #[snapshot]
+    fn to_snapshot(&self, state: &u64) -> Online {
+        Online {
+            connections: *state,
+        }
+    }
+
+    #[snapshot_handler]
+    fn from_snapshot(&self, _entity_id: &str, snapshot: Online) -> u64 {
+        snapshot.connections
+    }
+
+    #[command_handler(name = "Connect")]
+    fn join(
+        &self,
+        _request: Connect,
+        _ctx: &mut presence::Context<'_, Self>,
+    ) -> CommandResult<Online> {
+        Ok(Online::default().into())
+    }
+
+    #[command_handler]
+    fn watch(
+        &self,
+        _request: User,
+        _ctx: &mut presence::StreamContext<'_, '_, Self, Online>,
+    ) -> Result<Option<Reply<Online>>, Failure> {
+        Ok(None)
+    }
+}
+
+fn main() {}
