@@ -1,6 +1,6 @@
 //! Generates the TCK model messages, entity traits and descriptor set.
 
-use cloudstate_build::{Action, EventSourced, ValueEntity};
+use cloudstate_build::{Action, Crdt, EventSourced, ValueEntity};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     cloudstate_build::configure()
@@ -27,6 +27,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ))
         .action(Action::new("cloudstate.tck.model.action.ActionTckModel"))
         .action(Action::new("cloudstate.tck.model.action.ActionTwo"))
+        .crdt(Crdt::new("cloudstate.tck.model.crdt.CrdtTckModel"))
+        .crdt(Crdt::new("cloudstate.tck.model.crdt.CrdtTwo"))
+        .crdt(Crdt::new("cloudstate.tck.model.crdt.CrdtConfigured"))
         .compile_protos(
             &[
                 "cloudstate/tck/model/eventsourced.proto",

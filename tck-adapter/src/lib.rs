@@ -5,6 +5,7 @@
 //! (`cloudstate.tck.model.*`).
 
 pub mod action;
+pub mod crdt;
 pub mod eventsourced;
 pub mod valueentity;
 
@@ -22,5 +23,7 @@ pub fn server() -> CloudState {
         .service_name(env!("CARGO_PKG_NAME"))
         .service_version(env!("CARGO_PKG_VERSION"))
         .descriptor_set(proto::FILE_DESCRIPTOR_SET);
-    action::register(valueentity::register(eventsourced::register(server)))
+    crdt::register(action::register(valueentity::register(
+        eventsourced::register(server),
+    )))
 }

@@ -5,7 +5,8 @@
 //! [`ProtocolDriver::action_unary`], [`action_streamed_in`](ProtocolDriver::action_streamed_in),
 //! [`action_streamed_out`](ProtocolDriver::action_streamed_out) and
 //! [`action_streamed`](ProtocolDriver::action_streamed), with the message
-//! builders of [`action`].
+//! builders of [`action`]. CRDT entities: [`ProtocolDriver::crdt`] and the
+//! builders and deltas of [`crdt`](mod@crdt).
 //!
 //! ```no_run
 //! # async fn run(addr: std::net::SocketAddr) {
@@ -19,6 +20,7 @@
 //! ```
 
 pub mod action;
+pub mod crdt;
 mod crdt_kit;
 mod entity;
 pub mod eventsourced;
@@ -39,6 +41,7 @@ use tonic::{Status, Streaming};
 use crate::protocol::cloudstate::action::{
     ActionCommand, ActionResponse, action_protocol_client::ActionProtocolClient,
 };
+use crate::protocol::cloudstate::crdt::{CrdtStreamIn, CrdtStreamOut, crdt_client::CrdtClient};
 use crate::protocol::cloudstate::eventsourced::{
     EventSourcedStreamIn, EventSourcedStreamOut, event_sourced_client::EventSourcedClient,
 };
@@ -130,6 +133,23 @@ impl ProtocolDriver {
     pub async fn value_entity(&self) -> DriverStream<ValueEntityStreamIn, ValueEntityStreamOut> {
         let (tx, rx) = mpsc::channel(64);
         let mut client = ValueEntityClient::new(self.channel.clone())
+            .max_decoding_message_size(self.max_message_size)
+            .max_encoding_message_size(self.max_message_size);
+        let call = tokio::spawn(async move { client.handle(ReceiverStream::new(rx)).await });
+        DriverStream {
+            input: Some(tx),
+            output: Output::Pending(call),
+            timeout: self.timeout,
+        }
+    }
+}
+
+impl ProtocolDriver {
+    /// Opens a CRDT entity stream (`cloudstate.crdt.Crdt/handle`; not
+    /// awaited, as [`event_sourced`](Self::event_sourced)).
+    pub async fn crdt(&self) -> DriverStream<CrdtStreamIn, CrdtStreamOut> {
+        let (tx, rx) = mpsc::channel(64);
+        let mut client = CrdtClient::new(self.channel.clone())
             .max_decoding_message_size(self.max_message_size)
             .max_encoding_message_size(self.max_message_size);
         let call = tokio::spawn(async move { client.handle(ReceiverStream::new(rx)).await });
