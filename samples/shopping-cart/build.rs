@@ -10,6 +10,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     "com.example.shoppingcart.persistence.ItemAdded",
                     "com.example.shoppingcart.persistence.ItemRemoved",
                 ])
+                // The state is the `Cart` message, snapshotted as it is: the
+                // generated `initial_state`, `snapshot` and `restore` do.
+                .state("com.example.shoppingcart.persistence.Cart")
                 .snapshot("com.example.shoppingcart.persistence.Cart"),
         )
         .compile_protos(

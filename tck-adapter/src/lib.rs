@@ -10,7 +10,6 @@ pub mod eventsourced;
 pub mod valueentity;
 
 /// The generated TCK model protos.
-#[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
 pub mod proto {
     cloudstate_sdk::include_protos!();
 }

@@ -3,11 +3,11 @@
 //! effects, no reply) and discovery checks, run against the adapter over
 //! real gRPC on 127.0.0.1.
 
+use cloudstate_sdk::prost::Message;
 use cloudstate_sdk::protocol::cloudstate::{self as pb, action::ActionResponse};
 use cloudstate_sdk::testkit::{
     ProtocolDriver, TestServer, action as a, eventsourced::side_effect, proxy_info,
 };
-use prost::Message;
 use tck_adapter::proto::cloudstate::tck::model::action::{
     Fail, Forward, OtherRequest, ProcessGroup, ProcessStep, Reply, Request, Response, SideEffect,
     process_step::Step,
@@ -136,7 +136,8 @@ impl Tck {
 async fn action_discovery() {
     let t = tck().await;
     let spec = t.driver.discover(proxy_info()).await.unwrap();
-    let set = prost_types::FileDescriptorSet::decode(spec.proto.as_slice()).unwrap();
+    let set =
+        cloudstate_sdk::prost_types::FileDescriptorSet::decode(spec.proto.as_slice()).unwrap();
     let services: Vec<String> = set
         .file
         .iter()

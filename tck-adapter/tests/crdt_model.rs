@@ -55,12 +55,12 @@
 //! 100 ms passivation timer) is the driver's part here, and the timeout itself
 //! is checked in discovery.
 
+use cloudstate_sdk::prost::Message;
 use cloudstate_sdk::protocol::cloudstate::crdt::{
     CrdtClock, CrdtDelta, CrdtStreamIn, CrdtWriteConsistency,
 };
 use cloudstate_sdk::protocol::cloudstate::{self as pb};
 use cloudstate_sdk::testkit::{TestServer, crdt, proxy_info};
-use prost::Message;
 use tck_adapter::proto::cloudstate::tck::model::crdt::{
     Delete, Effect, Fail, FlagUpdate, FlagValue, Forward, GCounterUpdate, GCounterValue,
     GSetUpdate, GSetValue, LwwRegisterClock, LwwRegisterClockType, LwwRegisterUpdate,
@@ -370,7 +370,8 @@ fn entity(spec: &pb::EntitySpec, name: &str) -> pb::Entity {
 }
 
 fn discovered_services(spec: &pb::EntitySpec) -> Vec<String> {
-    let set = prost_types::FileDescriptorSet::decode(spec.proto.as_slice()).unwrap();
+    let set =
+        cloudstate_sdk::prost_types::FileDescriptorSet::decode(spec.proto.as_slice()).unwrap();
     set.file
         .iter()
         .flat_map(|f| {

@@ -2,10 +2,10 @@
 //! checks, run against the adapter over real gRPC on 127.0.0.1.
 
 use cloudstate_sdk::payload;
+use cloudstate_sdk::prost::Message;
 use cloudstate_sdk::protocol::cloudstate::eventsourced::event_sourced_stream_out::Message as Out;
 use cloudstate_sdk::protocol::cloudstate::{self as pb, client_action::Action as ClientAction};
 use cloudstate_sdk::testkit::{TestServer, eventsourced as es, proxy_info};
-use prost::Message;
 use tck_adapter::proto::cloudstate::tck::model::{
     Effect, Emit, Fail, Forward, Persisted, Request, RequestAction, Response,
     request_action::Action,
@@ -80,7 +80,8 @@ async fn discovery() {
     // Idempotent: the proxy and the TCK call it repeatedly.
     assert_eq!(driver.discover(proxy_info()).await.unwrap(), spec);
 
-    let set = prost_types::FileDescriptorSet::decode(spec.proto.as_slice()).unwrap();
+    let set =
+        cloudstate_sdk::prost_types::FileDescriptorSet::decode(spec.proto.as_slice()).unwrap();
     let declared: Vec<String> = set
         .file
         .iter()
@@ -189,7 +190,9 @@ async fn discovery() {
 /// prost's descriptor types (which drop extensions).
 fn raw_field_options(set: &[u8], file: &str, message: &str, field: &str) -> Vec<u8> {
     fn fields(mut buf: &[u8]) -> Vec<(u32, Vec<u8>)> {
-        use prost::encoding::{DecodeContext, WireType, decode_key, decode_varint, skip_field};
+        use cloudstate_sdk::prost::encoding::{
+            DecodeContext, WireType, decode_key, decode_varint, skip_field,
+        };
         let mut out = Vec::new();
         while !buf.is_empty() {
             let (tag, wt) = decode_key(&mut buf).unwrap();

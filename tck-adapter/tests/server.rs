@@ -69,8 +69,8 @@ async fn registration_errors_stop_start_up_with_a_clear_message() {
     assert!(e.contains("no entities registered"), "{e}");
 
     // A set that lacks an import is refused before serving.
-    let set = prost_types::FileDescriptorSet {
-        file: vec![prost_types::FileDescriptorProto {
+    let set = cloudstate_sdk::prost_types::FileDescriptorSet {
+        file: vec![cloudstate_sdk::prost_types::FileDescriptorProto {
             name: Some("a.proto".into()),
             dependency: vec!["b.proto".into()],
             ..Default::default()
@@ -78,7 +78,7 @@ async fn registration_errors_stop_start_up_with_a_clear_message() {
     };
     let e = start_error(
         base()
-            .descriptor_set(&prost::Message::encode_to_vec(&set))
+            .descriptor_set(&cloudstate_sdk::prost::Message::encode_to_vec(&set))
             .event_sourced(SVC, TCK_MODEL, EventSourcedOptions::new("m")),
     )
     .await;

@@ -3,6 +3,7 @@
 //! plus the checks the TCK lacks (rollback on failure, init state decoding).
 
 use cloudstate_sdk::payload;
+use cloudstate_sdk::prost::Message;
 use cloudstate_sdk::protocol::cloudstate::valueentity::{
     ValueEntityInit, ValueEntityStreamIn, value_entity_stream_in::Message as In,
     value_entity_stream_out::Message as Out,
@@ -11,7 +12,6 @@ use cloudstate_sdk::protocol::cloudstate::{self as pb, client_action::Action as 
 use cloudstate_sdk::testkit::{
     TestServer, eventsourced::side_effect, proxy_info, valueentity as ve,
 };
-use prost::Message;
 use tck_adapter::proto::cloudstate::tck::model::valueentity::{
     Delete, Effect, Fail, Forward, Persisted, Request, RequestAction, Response, Update,
     request_action::Action,
@@ -87,7 +87,7 @@ fn entity(spec: &pb::EntitySpec, name: &str) -> pb::Entity {
 }
 
 /// `<package>.<service>` over every file of the descriptor set.
-fn discovered_services(set: &prost_types::FileDescriptorSet) -> Vec<String> {
+fn discovered_services(set: &cloudstate_sdk::prost_types::FileDescriptorSet) -> Vec<String> {
     set.file
         .iter()
         .flat_map(|f| {
@@ -101,7 +101,8 @@ fn discovered_services(set: &prost_types::FileDescriptorSet) -> Vec<String> {
 #[tokio::test]
 async fn d1_entity_discovery() {
     let spec = discover().await;
-    let set = prost_types::FileDescriptorSet::decode(spec.proto.as_slice()).unwrap();
+    let set =
+        cloudstate_sdk::prost_types::FileDescriptorSet::decode(spec.proto.as_slice()).unwrap();
     let services = discovered_services(&set);
     for name in [SVC, TWO] {
         assert!(services.iter().any(|s| s == name), "{name} not declared");
@@ -123,7 +124,8 @@ async fn d1_entity_discovery() {
 #[tokio::test]
 async fn d2_configured_entity() {
     let spec = discover().await;
-    let set = prost_types::FileDescriptorSet::decode(spec.proto.as_slice()).unwrap();
+    let set =
+        cloudstate_sdk::prost_types::FileDescriptorSet::decode(spec.proto.as_slice()).unwrap();
     assert!(
         discovered_services(&set).iter().any(|s| s == CONFIGURED),
         "{CONFIGURED} not declared"
@@ -146,7 +148,8 @@ async fn d2_configured_entity() {
 #[tokio::test]
 async fn discovery_passes_proxy_validation() {
     let spec = discover().await;
-    let set = prost_types::FileDescriptorSet::decode(spec.proto.as_slice()).unwrap();
+    let set =
+        cloudstate_sdk::prost_types::FileDescriptorSet::decode(spec.proto.as_slice()).unwrap();
     let services = discovered_services(&set);
     for e in spec
         .entities
@@ -201,7 +204,9 @@ async fn discovery_passes_proxy_validation() {
 /// prost's descriptor types (which drop extensions).
 fn raw_field_options(set: &[u8], file: &str, message: &str, field: &str) -> Vec<u8> {
     fn fields(mut buf: &[u8]) -> Vec<(u32, Vec<u8>)> {
-        use prost::encoding::{DecodeContext, WireType, decode_key, decode_varint, skip_field};
+        use cloudstate_sdk::prost::encoding::{
+            DecodeContext, WireType, decode_key, decode_varint, skip_field,
+        };
         let mut out = Vec::new();
         while !buf.is_empty() {
             let (tag, wt) = decode_key(&mut buf).unwrap();

@@ -7,7 +7,6 @@ use cloudstate_sdk::action::BoxStream;
 use cloudstate_sdk::{ActionContext, ActionOptions, ActionReply, ActionResult, CloudState};
 
 /// The generated messages, action trait and descriptor set.
-#[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
 pub mod proto {
     cloudstate_sdk::include_protos!();
 }

@@ -3,10 +3,9 @@
 //! `build.rs` declares `ShoppingCart` an event-sourced entity; the generated
 //! trait `shopping_cart::ShoppingCart` lists what to implement.
 
-use cloudstate_sdk::{CloudState, CommandResult, EventSourcedOptions, Failure};
+use cloudstate_sdk::{CloudState, CommandResult, EventSourcedOptions, Failure, done};
 
 /// The generated messages, entity trait and descriptor set.
-#[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
 pub mod proto {
     cloudstate_sdk::include_protos!();
 }
@@ -25,19 +24,13 @@ pub fn register(server: CloudState, snapshot_every: i64) -> CloudState {
     )
 }
 
-/// The cart's business logic. The state is the line items in the order they
-/// were first added.
+/// The cart's business logic. The state is the `Cart` message of the
+/// persistence protos (declared in `build.rs`), its line items in the order
+/// they were first added; it starts empty and is its own snapshot.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ShoppingCart;
 
-#[cloudstate_sdk::event_sourced]
 impl shopping_cart::ShoppingCart for ShoppingCart {
-    type State = Vec<domain::LineItem>;
-
-    fn initial_state(&self, _user_id: &str) -> Self::State {
-        Vec::new()
-    }
-
     fn add_item(&self, add: api::AddLineItem, ctx: &mut Context<'_, Self>) -> CommandResult<()> {
         if add.quantity <= 0 {
             let text = format!("Cannot add negative quantity of to item{}", add.product_id);
@@ -49,7 +42,7 @@ impl shopping_cart::ShoppingCart for ShoppingCart {
             quantity: add.quantity,
         };
         ctx.emit(domain::ItemAdded { item: Some(item) });
-        Ok(().into())
+        done()
     }
 
     fn remove_item(
@@ -59,6 +52,7 @@ impl shopping_cart::ShoppingCart for ShoppingCart {
     ) -> CommandResult<()> {
         if !ctx
             .state()
+            .items
             .iter()
             .any(|item| item.product_id == remove.product_id)
         {
@@ -71,7 +65,7 @@ impl shopping_cart::ShoppingCart for ShoppingCart {
         ctx.emit(domain::ItemRemoved {
             product_id: remove.product_id,
         });
-        Ok(().into())
+        done()
     }
 
     fn get_cart(
@@ -79,7 +73,7 @@ impl shopping_cart::ShoppingCart for ShoppingCart {
         _: api::GetShoppingCart,
         ctx: &mut Context<'_, Self>,
     ) -> CommandResult<api::Cart> {
-        let items = ctx.state().iter().map(|i| api::LineItem {
+        let items = ctx.state().items.iter().map(|i| api::LineItem {
             product_id: i.product_id.clone(),
             name: i.name.clone(),
             quantity: i.quantity,
@@ -90,29 +84,20 @@ impl shopping_cart::ShoppingCart for ShoppingCart {
         .into())
     }
 
-    #[event_handler]
-    fn item_added(&self, cart: &mut Self::State, added: &domain::ItemAdded) {
+    fn on_item_added(&self, cart: &mut domain::Cart, added: &domain::ItemAdded) {
         let item = added.item.clone().unwrap_or_default();
-        match cart.iter_mut().find(|i| i.product_id == item.product_id) {
+        match cart
+            .items
+            .iter_mut()
+            .find(|i| i.product_id == item.product_id)
+        {
             Some(existing) => existing.quantity += item.quantity,
-            None => cart.push(item),
+            None => cart.items.push(item),
         }
     }
 
-    #[event_handler]
-    fn item_removed(&self, cart: &mut Self::State, removed: &domain::ItemRemoved) {
-        cart.retain(|item| item.product_id != removed.product_id);
-    }
-
-    #[snapshot]
-    fn to_snapshot(&self, cart: &Self::State) -> domain::Cart {
-        domain::Cart {
-            items: cart.clone(),
-        }
-    }
-
-    #[snapshot_handler]
-    fn from_snapshot(&self, _user_id: &str, snapshot: domain::Cart) -> Self::State {
-        snapshot.items
+    fn on_item_removed(&self, cart: &mut domain::Cart, removed: &domain::ItemRemoved) {
+        cart.items
+            .retain(|item| item.product_id != removed.product_id);
     }
 }

@@ -1,10 +1,9 @@
 //! The Cloudstate shopping cart as a value entity: the proxy stores the whole
 //! cart, and each command reads it and writes it back.
 
-use cloudstate_sdk::{CloudState, CommandResult, Failure, ValueEntityOptions};
+use cloudstate_sdk::{CloudState, CommandResult, Failure, ValueEntityOptions, done};
 
 /// The generated messages, entity trait and descriptor set.
-#[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
 pub mod proto {
     cloudstate_sdk::include_protos!();
 }
@@ -48,7 +47,7 @@ impl shopping_cart::ShoppingCart for ShoppingCart {
         }
         items.sort_by(|a, b| a.product_id.cmp(&b.product_id));
         ctx.update(domain::Cart { items });
-        Ok(().into())
+        done()
     }
 
     fn remove_item(
@@ -66,7 +65,7 @@ impl shopping_cart::ShoppingCart for ShoppingCart {
         }
         items.retain(|i| i.product_id != remove.product_id);
         ctx.update(domain::Cart { items });
-        Ok(().into())
+        done()
     }
 
     fn get_cart(
@@ -91,7 +90,7 @@ impl shopping_cart::ShoppingCart for ShoppingCart {
         ctx: &mut Context<'_, Self>,
     ) -> CommandResult<()> {
         ctx.delete();
-        Ok(().into())
+        done()
     }
 }
 
