@@ -85,6 +85,14 @@ pub use server::{
 };
 pub use valueentity::{ValueContext, ValueEntity, ValueEntityOptions};
 
+/// Logs to standard error with the filter in `RUST_LOG` (default `info`),
+/// unless the program already set a log subscriber.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+}
+
 /// The text of a caught panic.
 pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {

@@ -321,6 +321,28 @@ impl CloudState {
         self
     }
 
+    /// Serves as [`serve`](Self::serve) does, from a plain `fn main`: starts
+    /// the async runtime and, unless the program set one, a log subscriber
+    /// ([`init_logging`](crate::init_logging)). Returns when the server stops.
+    ///
+    /// ```no_run
+    /// fn main() -> Result<(), cloudstate_sdk::Error> {
+    ///     cloudstate_sdk::CloudState::new()
+    ///         // .register(my_service::Entity(MyEntity), options)
+    ///         .run()
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`serve`](Self::serve), or when the runtime cannot start.
+    pub fn run(self) -> Result<(), Error> {
+        crate::init_logging();
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(self.serve())
+    }
+
     /// Serves on `HOST`:`PORT` (default `127.0.0.1:8080`) until SIGINT or SIGTERM.
     ///
     /// # Errors
