@@ -2,7 +2,7 @@
 //! and for event-sourced entities the handler trait, the event enum and the
 //! dispatch onto the SDK's low-level entity API.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use heck::{ToSnakeCase, ToUpperCamelCase};
 use proc_macro2::{Ident, Span, TokenStream};
@@ -18,10 +18,15 @@ pub(crate) struct Generator {
     pub(crate) declared: HashMap<String, Declared>,
     /// The SDK crate path, e.g. `::cloudstate_sdk`.
     pub(crate) sdk: TokenStream,
+    /// The packages of the bundled protos, whose services the SDK has.
+    pub(crate) bundled_packages: HashSet<String>,
 }
 
 impl ServiceGenerator for Generator {
     fn generate(&mut self, service: Service, buf: &mut String) {
+        if self.bundled_packages.contains(&service.package) {
+            return;
+        }
         let full_name = full_name(&service.package, &service.proto_name);
         let code = match self.declared.get(&full_name) {
             Some(Declared::EventSourced(decl)) => {

@@ -489,8 +489,10 @@ impl Builder {
         declared: HashMap<String, Declared>,
         sdk: proc_macro2::TokenStream,
     ) -> Result<(), Error> {
-        let (bundled, own): (Vec<_>, Vec<_>) =
-            fds.file.into_iter().partition(|f| is_bundled(f.name()));
+        // All files go to prost, so that it sees the messages that own ones
+        // use (to decide `Copy`, say); the bundled ones are extern and
+        // generate nothing.
+        let (bundled, own): (Vec<_>, Vec<_>) = fds.file.iter().partition(|f| is_bundled(f.name()));
         let mut config = prost_build::Config::new();
         config.out_dir(out_dir);
         config.enable_type_names();
@@ -500,46 +502,49 @@ impl Builder {
         // which users write too (and prost would mangle `__private` in it).
         config.prost_path(format!("{}::__private::prost", self.sdk_path));
         config.prost_types_path(format!("{}::prost_types", self.sdk_path));
-        // Messages of the bundled protos live in the SDK's protocol module.
+        // Messages and enums of the bundled protos live in the SDK's
+        // protocol module; the well-known types are prost's own extern.
         let mut seen = HashSet::new();
         for file in bundled
             .iter()
             .filter(|f| !f.package().starts_with("google.protobuf"))
         {
-            for message in &file.message_type {
-                extern_message(
-                    &mut config,
-                    &mut seen,
-                    &self.sdk_path,
-                    file.package(),
-                    message,
-                );
+            let names = file
+                .message_type
+                .iter()
+                .map(DescriptorProto::name)
+                .chain(file.enum_type.iter().map(|e| e.name()));
+            for name in names {
+                extern_type(&mut config, &mut seen, &self.sdk_path, file.package(), name);
             }
         }
         let packages: Vec<String> = own.iter().map(|f| f.package().to_owned()).collect();
-        config.service_generator(Box::new(codegen::Generator { declared, sdk }));
-        let own = FileDescriptorSet { file: own };
-        config.compile_fds(own)?;
+        let bundled_packages = bundled.iter().map(|f| f.package().to_owned()).collect();
+        config.service_generator(Box::new(codegen::Generator {
+            declared,
+            sdk,
+            bundled_packages,
+        }));
+        config.compile_fds(fds)?;
         let modules = codegen::module_tree(&packages);
         write_if_changed(&out_dir.join(MODULES_FILE), modules.as_bytes())?;
         Ok(())
     }
 }
 
-fn extern_message(
+/// Maps the bundled message or enum `name` of `package` to its type in the
+/// SDK's protocol module.
+fn extern_type(
     config: &mut prost_build::Config,
     seen: &mut HashSet<String>,
     sdk: &str,
     package: &str,
-    message: &DescriptorProto,
+    name: &str,
 ) {
-    let proto = format!(".{package}.{}", message.name());
+    let proto = format!(".{package}.{name}");
     if seen.insert(proto.clone()) {
         let module = package.replace('.', "::");
-        config.extern_path(
-            proto,
-            format!("{sdk}::protocol::{module}::{}", message.name()),
-        );
+        config.extern_path(proto, format!("{sdk}::protocol::{module}::{name}"));
     }
 }
 
@@ -1431,5 +1436,19 @@ mod tests {
         assert_eq!(format!("Error: {boxed:?}"), format!("Error: {message}"));
         let e = Error::from(std::io::Error::other("disk full"));
         assert_eq!(format!("{e:?}"), "i/o: disk full");
+    }
+
+    /// Every well-known type, top-level and nested, resolves to the SDK's
+    /// `prost_types`: the compile test `wkt_golden_compiles.rs` builds the
+    /// golden output.
+    #[test]
+    fn well_known_types_match_golden_file() {
+        let dir = out_dir("golden-wkt");
+        configure()
+            .out_dir(&dir)
+            .emit_rerun_if_changed(false)
+            .compile_protos(&["wkt/wkt.proto"], &[FIXTURES])
+            .unwrap();
+        check_golden(&dir, "wkt", &["example.wkt.rs", MODULES_FILE, PAYLOAD_FILE]);
     }
 }

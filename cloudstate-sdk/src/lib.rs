@@ -19,13 +19,14 @@
 //! * [`eventsourced`]: entities rebuilt from a journal of events.
 //! * [`valueentity`]: entities whose whole state the proxy stores.
 //! * [`payload`]: `Any` payloads, primitives and type URLs.
+//! * [`prost_types`]: the protobuf well-known types (`Timestamp`, `Duration`, ...).
 //! * [`protocol`]: the generated Cloudstate protocol (messages, server and client stubs).
 //!
 //! Generated messages are [prost](https://docs.rs/prost) messages of the
-//! `prost` and `prost-types` versions this crate re-exports as [`prost`] and
-//! [`prost_types`]: a crate that uses them (to call `Message::encode_to_vec`,
-//! say, or to name `prost_types::Timestamp`) needs no prost dependency of
-//! its own.
+//! `prost` version this crate re-exports as [`prost`], and name the
+//! well-known types as [`prost_types`] does: a crate that uses them (to call
+//! `Message::encode_to_vec`, say, or to name `prost_types::Timestamp`) needs
+//! no prost dependency of its own.
 //!
 //! # Features
 //! * `testkit`: a proxy-role protocol driver and message builders for
@@ -40,6 +41,7 @@ mod entity;
 mod error;
 pub mod eventsourced;
 pub mod payload;
+pub mod prost_types;
 mod server;
 mod stream;
 #[cfg(feature = "testkit")]
@@ -77,8 +79,6 @@ pub use eventsourced::{
 pub use payload::{Any, Payload, PayloadError};
 /// The prost version of the generated messages.
 pub use prost;
-/// The protobuf well-known types of the generated messages.
-pub use prost_types;
 pub use server::{
     CloudState, DEFAULT_MAX_MESSAGE_SIZE, PROTOCOL_VERSION, SUPPORT_LIBRARY_NAME, entity_type,
     listen_address, shutdown_signal,
