@@ -183,14 +183,14 @@ impl<E: CrdtEntity> CrdtTestKit<E> {
         );
         let id = self.next_command_id;
         self.next_command_id += 1;
-        let command = pb::Command {
-            entity_id: self.entity_id.clone(),
+        let command = super::message::command(
             id,
-            name: call.command_name().to_owned(),
-            payload: Some(call.payload().clone()),
+            &self.entity_id,
+            call.command_name(),
+            Some(call.payload().clone()),
             streamed,
-            metadata: call.metadata().cloned(),
-        };
+            call.metadata().cloned(),
+        );
         let mut out = self
             .send(In::Command(command))
             .unwrap_or_else(|e| panic!("{e}"));

@@ -13,10 +13,10 @@ use crate::effect::{ServiceCall, TypedCall};
 use crate::eventsourced::runtime::{Entity, Instance, Live, Registration};
 use crate::eventsourced::{EventCodec, EventSourcedEntity, EventSourcedOptions, Typed};
 use crate::payload::{self, Any, Payload};
+use crate::protocol::cloudstate::client_action::Action;
 use crate::protocol::cloudstate::eventsourced::{
     EventSourcedEvent, EventSourcedInit, EventSourcedReply, EventSourcedSnapshot,
 };
-use crate::protocol::cloudstate::{self as pb, client_action::Action};
 use crate::{CloudState, Service};
 
 /// Runs commands against one event-sourced entity instance.
@@ -254,14 +254,14 @@ impl<E: EventSourcedEntity> EventSourcedTestKit<E> {
         );
         let id = self.next_command_id;
         self.next_command_id += 1;
-        let command = pb::Command {
-            entity_id: self.entity_id.clone(),
+        let command = super::message::command(
             id,
-            name: call.command_name().to_owned(),
-            payload: Some(call.payload().clone()),
-            streamed: false,
-            metadata: call.metadata().cloned(),
-        };
+            &self.entity_id,
+            call.command_name(),
+            Some(call.payload().clone()),
+            false,
+            call.metadata().cloned(),
+        );
         let reply = self
             .instance
             .command(command)

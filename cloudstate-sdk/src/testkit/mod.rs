@@ -38,6 +38,7 @@ pub mod crdt;
 mod crdt_kit;
 pub mod eventsourced;
 mod eventsourced_kit;
+mod message;
 mod outcome;
 mod value_kit;
 pub mod valueentity;

@@ -9,7 +9,6 @@ use super::describe;
 use super::outcome::{ValueEntityExtra, ValueEntityOutcome};
 use crate::effect::TypedCall;
 use crate::payload::{Any, Payload};
-use crate::protocol::cloudstate as pb;
 use crate::protocol::cloudstate::valueentity::value_entity_action::Action as StateAction;
 use crate::valueentity::runtime::{Entity, Live, Registration};
 use crate::valueentity::{Typed, ValueEntity, ValueEntityOptions};
@@ -132,14 +131,14 @@ impl<E: ValueEntity> ValueEntityTestKit<E> {
         );
         let id = self.next_command_id;
         self.next_command_id += 1;
-        let command = pb::Command {
-            entity_id: self.instance.entity_id.clone(),
+        let command = super::message::command(
             id,
-            name: call.command_name().to_owned(),
-            payload: Some(call.payload().clone()),
-            streamed: false,
-            metadata: call.metadata().cloned(),
-        };
+            &self.instance.entity_id,
+            call.command_name(),
+            Some(call.payload().clone()),
+            false,
+            call.metadata().cloned(),
+        );
         let reply = self
             .instance
             .command(command)
