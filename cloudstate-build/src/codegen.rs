@@ -2,7 +2,7 @@
 //! and for event-sourced entities the handler trait, the event enum and the
 //! dispatch onto the SDK's low-level entity API.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use heck::{ToSnakeCase, ToUpperCamelCase};
 use proc_macro2::{Ident, Span, TokenStream};
@@ -74,8 +74,10 @@ impl Generator {
                 } else {
                     format!(" A call of `{full_name}.{rpc}` with `request`.")
                 };
+                let rpc_doc = paragraph(&m.comments.leading);
                 quote! {
                     #[doc = #doc]
+                    #rpc_doc
                     pub fn #name(request: &#input) -> #sdk::__private::TypedCall<#output> {
                         #sdk::__private::TypedCall::new(
                             #sdk::__private::ServiceCall::new(SERVICE_NAME, #rpc, #sdk::__private::encode(request)),
@@ -83,11 +85,10 @@ impl Generator {
                     }
                 }
             });
-        let service_doc = comments(&service.comments.leading);
+        let service_doc = paragraph(&service.comments.leading);
         quote! {
             #[doc = #doc]
             #service_doc
-            #[allow(dead_code, missing_docs, clippy::all, clippy::pedantic)]
             pub mod #module {
                 /// The fully qualified service name.
                 pub const SERVICE_NAME: &str = #full_name;
@@ -135,10 +136,39 @@ impl Generator {
         let decode_arms = events
             .iter()
             .map(|(v, _, _, full)| quote!(#full => #p::decode_as(&any).map(Self::#v)));
+        // A fixed state is named as the message; else the trait's `type State`.
+        let (state_item, state, entity_state, initial_state_fn) = match &decl.resolved_state {
+            Some((full, path)) => {
+                let ty = rust_type(path);
+                let doc = format!(
+                    " The state of an entity with no snapshot: by default the default `{full}`."
+                );
+                let initial = quote! {
+                    #[doc = #doc]
+                    fn initial_state(&self, entity_id: &str) -> #ty {
+                        let _ = entity_id;
+                        ::core::default::Default::default()
+                    }
+                };
+                (TokenStream::new(), ty.clone(), ty, initial)
+            }
+            None => (
+                quote! {
+                    /// The state of one entity instance.
+                    type State: ::core::marker::Send + 'static;
+                },
+                quote!(Self::State),
+                quote!(T::State),
+                quote! {
+                    /// The state of an entity with no snapshot.
+                    fn initial_state(&self, entity_id: &str) -> Self::State;
+                },
+            ),
+        };
         let handler_fns = events.iter().map(|(_, ty, handler, full)| {
             let doc =
                 format!(" Applies `{full}` to the state: on replay, and when a command emits it.");
-            quote!(#[doc = #doc] fn #handler(&self, state: &mut Self::State, event: &#ty);)
+            quote!(#[doc = #doc] fn #handler(&self, state: &mut #state, event: &#ty);)
         });
         let apply_arms = events.iter().map(
             |(v, _, handler, _)| quote!(Event::#v(ref event) => self.0.#handler(state, event)),
@@ -147,12 +177,32 @@ impl Generator {
         let (snapshot_fns, snapshot_impl) = match &decl.resolved_snapshot {
             Some((full, path)) => {
                 let ty = rust_type(path);
-                let doc = format!(" The `{full}` snapshot of a state.");
-                let fns = quote! {
-                    #[doc = #doc]
-                    fn snapshot(&self, state: &Self::State) -> #ty;
-                    /// Rebuilds a state from a snapshot.
-                    fn restore(&self, entity_id: &str, snapshot: #ty) -> Self::State;
+                let is_state = decl
+                    .resolved_state
+                    .as_ref()
+                    .is_some_and(|(state, _)| state == full);
+                let fns = if is_state {
+                    let doc =
+                        format!(" The `{full}` snapshot of a state: by default the state itself.");
+                    quote! {
+                        #[doc = #doc]
+                        fn snapshot(&self, state: &#state) -> #ty {
+                            ::core::clone::Clone::clone(state)
+                        }
+                        /// Rebuilds a state from a snapshot: by default the snapshot itself.
+                        fn restore(&self, entity_id: &str, snapshot: #ty) -> #state {
+                            let _ = entity_id;
+                            snapshot
+                        }
+                    }
+                } else {
+                    let doc = format!(" The `{full}` snapshot of a state.");
+                    quote! {
+                        #[doc = #doc]
+                        fn snapshot(&self, state: &#state) -> #ty;
+                        /// Rebuilds a state from a snapshot.
+                        fn restore(&self, entity_id: &str, snapshot: #ty) -> #state;
+                    }
                 };
                 let implementation = quote! {
                     fn snapshot(&self, state: &Self::State) -> ::core::option::Option<#p::Any> {
@@ -165,7 +215,15 @@ impl Generator {
                 };
                 (fns, implementation)
             }
-            None => (TokenStream::new(), TokenStream::new()),
+            // Registration refuses a snapshot interval for this entity.
+            None => (
+                TokenStream::new(),
+                quote! {
+                    fn takes_snapshots(&self) -> bool {
+                        false
+                    }
+                },
+            ),
         };
 
         let command_fns = command_fns(service, &p);
@@ -176,6 +234,7 @@ impl Generator {
             " The handlers of the event-sourced entity `{full_name}`: one per rpc, one per event type, \
              and the snapshot pair when a snapshot type is declared."
         );
+        let service_doc = paragraph(&service.comments.leading);
         let entity_doc = format!(
             " Serves a [`{trait_name}`] implementation; register it with \
              `CloudState::register(Entity(handlers), options)`."
@@ -205,11 +264,10 @@ impl Generator {
             pub type Context<'a, T> = #p::CommandContext<'a, Entity<T>>;
 
             #[doc = #trait_doc]
+            #service_doc
             pub trait #trait_name: ::core::marker::Send + ::core::marker::Sync + ::core::marker::Sized + 'static {
-                /// The state of one entity instance.
-                type State: ::core::marker::Send + 'static;
-                /// The state of an entity with no snapshot.
-                fn initial_state(&self, entity_id: &str) -> Self::State;
+                #state_item
+                #initial_state_fn
                 #(#handler_fns)*
                 #snapshot_fns
                 #command_fns
@@ -220,7 +278,7 @@ impl Generator {
             pub struct Entity<T>(pub T);
 
             impl<T: #trait_name> #p::EventSourcedEntity for Entity<T> {
-                type State = T::State;
+                type State = #entity_state;
                 type Event = Event;
                 fn initial_state(&self, entity_id: &str) -> Self::State {
                     self.0.initial_state(entity_id)
@@ -267,6 +325,7 @@ impl Generator {
         let depth = service.package.split('.').filter(|s| !s.is_empty()).count() + 1;
         let supers = (0..depth).map(|_| quote!(super::));
         let trait_doc = format!(" The handlers of the value entity `{full_name}`: one per rpc.");
+        let service_doc = paragraph(&service.comments.leading);
         let entity_doc = format!(
             " Serves a [`{trait_name}`] implementation; register it with \
              `CloudState::register(Entity(handlers), options)`."
@@ -276,6 +335,7 @@ impl Generator {
             pub type Context<'a, T> = #p::ValueContext<'a, Entity<T>>;
 
             #[doc = #trait_doc]
+            #service_doc
             pub trait #trait_name: ::core::marker::Send + ::core::marker::Sync + ::core::marker::Sized + 'static {
                 #command_fns
             }
@@ -399,12 +459,14 @@ impl Generator {
             " The handlers of the action `{full_name}`: one per rpc. Implement unary and \
              streamed-in rpcs with `async fn`."
         );
+        let service_doc = paragraph(&service.comments.leading);
         let action_doc = format!(
             " Serves a [`{trait_name}`] implementation; register it with \
              `CloudState::register(Action(handlers), ActionOptions::new())`."
         );
         let extra = quote! {
             #[doc = #trait_doc]
+            #service_doc
             pub trait #trait_name: ::core::marker::Send + ::core::marker::Sync + ::core::marker::Sized + 'static {
                 #(#fns)*
             }
@@ -564,6 +626,7 @@ impl Generator {
         let depth = service.package.split('.').filter(|s| !s.is_empty()).count() + 1;
         let supers = (0..depth).map(|_| quote!(super::));
         let trait_doc = format!(" The handlers of the CRDT entity `{full_name}`: one per rpc.");
+        let service_doc = paragraph(&service.comments.leading);
         let entity_doc = format!(
             " Serves a [`{trait_name}`] implementation; register it with \
              `CloudState::register(Entity(handlers), CrdtOptions::new())`."
@@ -572,6 +635,7 @@ impl Generator {
             #aliases
 
             #[doc = #trait_doc]
+            #service_doc
             pub trait #trait_name: ::core::marker::Send + ::core::marker::Sync + ::core::marker::Sized + 'static {
                 #state_item
                 /// The CRDT of an entity the proxy holds no value for yet.
@@ -633,9 +697,88 @@ pub(crate) fn payload_impls(sdk: &TokenStream, paths: &[String]) -> String {
             }
         }
     });
-    let file: syn::File = match syn::parse2(quote!(#(#impls)*)) {
+    let allowed = allowed_lints();
+    let code = quote! {
+        #allowed
+        const _: () = {
+            #(#impls)*
+        };
+    };
+    let file: syn::File = match syn::parse2(code) {
         Ok(file) => file,
         Err(e) => panic!("cloudstate-build generated invalid Payload impls: {e}"),
+    };
+    format!(
+        "// @generated by cloudstate-build. Do not edit.\n\n{}",
+        prettyplease::unparse(&file)
+    )
+}
+
+/// The lints that generated code may trip in the user's crate, allowed on
+/// each generated top-level item: the user's `include_protos!` needs no
+/// `#[allow]`, however strict the crate's lints are.
+fn allowed_lints() -> TokenStream {
+    quote! {
+        #[allow(
+            dead_code,
+            missing_docs,
+            missing_debug_implementations,
+            unreachable_pub,
+            unused_qualifications,
+            non_camel_case_types,
+            non_snake_case,
+            clippy::all,
+            clippy::pedantic,
+            clippy::nursery,
+            rustdoc::all
+        )]
+    }
+}
+
+/// The module tree of the compiled packages, laid out as prost lays out
+/// modules, each module including its package's file. The top-level modules
+/// carry [`allowed_lints`]. A package-less file is included at the root as
+/// it is: its items belong to the including module.
+pub(crate) fn module_tree(packages: &[String]) -> String {
+    #[derive(Default)]
+    struct Node {
+        file: Option<String>,
+        children: BTreeMap<String, Node>,
+    }
+    fn body(node: &Node) -> TokenStream {
+        let include = node.file.as_ref().map(|file| quote!(include!(#file);));
+        let children = node.children.iter().map(|(name, child)| {
+            let module: Ident = match syn::parse_str(name) {
+                Ok(module) => module,
+                Err(e) => panic!("cloudstate-build: module name {name}: {e}"),
+            };
+            let child = body(child);
+            quote!(pub mod #module { #child })
+        });
+        quote!(#include #(#children)*)
+    }
+    let mut root = Node::default();
+    for package in packages {
+        let module = prost_build::Module::from_protobuf_package_name(package);
+        let mut node = &mut root;
+        for part in module.parts() {
+            node = node.children.entry(part.to_owned()).or_default();
+        }
+        node.file = Some(module.to_file_name_or("_"));
+    }
+    let allowed = allowed_lints();
+    let include = root.file.as_ref().map(|file| quote!(include!(#file);));
+    let modules = root.children.iter().map(|(name, child)| {
+        let module: Ident = match syn::parse_str(name) {
+            Ok(module) => module,
+            Err(e) => panic!("cloudstate-build: module name {name}: {e}"),
+        };
+        let child = body(child);
+        quote!(#allowed pub mod #module { #child })
+    });
+    let file: syn::File = match syn::parse2(quote!(#include #(#modules)*)) {
+        Ok(file) => file,
+        Err(e) => panic!("cloudstate-build generated an invalid module tree: {e}"),
     };
     format!(
         "// @generated by cloudstate-build. Do not edit.\n\n{}",
@@ -730,8 +873,24 @@ pub(crate) fn ident(name: &str) -> Ident {
 /// Proto comments as doc attributes.
 fn comments(lines: &[String]) -> TokenStream {
     let docs = lines.iter().map(|line| {
-        let line = format!(" {}", line.trim_end());
+        let line = line.trim_end();
+        // prost keeps the space after `//`; a doc line wants exactly one.
+        let line = match line.strip_prefix(' ') {
+            Some(_) => line.to_owned(),
+            None if line.is_empty() => String::new(),
+            None => format!(" {line}"),
+        };
         quote!(#[doc = #line])
     });
     quote!(#(#docs)*)
+}
+
+/// Proto comments as a doc paragraph below a summary line; nothing when
+/// there are none.
+fn paragraph(lines: &[String]) -> TokenStream {
+    if lines.is_empty() {
+        return TokenStream::new();
+    }
+    let docs = comments(lines);
+    quote!(#[doc = ""] #docs)
 }

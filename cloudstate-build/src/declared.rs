@@ -65,14 +65,15 @@ pub(crate) struct Rules {
     /// Its services in messages: `event-sourced entities take ..`.
     pub(crate) plural: &'static str,
     pub(crate) streaming: Streaming,
-    /// Whether the service is an entity, whose rpc inputs should name the
-    /// entity key.
+    /// Whether the service is an entity, whose rpc inputs must name the
+    /// entity key: the proxy refuses an entity with a method whose input
+    /// has no key field.
     pub(crate) entity_keys: bool,
     /// Trait method names the generated trait takes for itself.
     pub(crate) reserved: &'static [&'static str],
-    /// A type generated next to the trait that a service of the same name
-    /// would clash with.
-    pub(crate) wrapper: Option<&'static str>,
+    /// The items generated next to the trait, which a trait of the same
+    /// name would clash with: (name, what it is).
+    pub(crate) generated: &'static [(&'static str, &'static str)],
 }
 
 impl Kind {
@@ -84,7 +85,11 @@ impl Kind {
                 streaming: Streaming::None,
                 entity_keys: true,
                 reserved: &["initial_state", "snapshot", "restore"],
-                wrapper: None,
+                generated: &[
+                    ("Entity", "wrapper"),
+                    ("Event", "event enum"),
+                    ("Context", "context alias"),
+                ],
             },
             Kind::ValueEntity => &Rules {
                 label: "value entity",
@@ -92,7 +97,7 @@ impl Kind {
                 streaming: Streaming::None,
                 entity_keys: true,
                 reserved: &[],
-                wrapper: None,
+                generated: &[("Entity", "wrapper"), ("Context", "context alias")],
             },
             Kind::Action => &Rules {
                 label: "action",
@@ -100,7 +105,7 @@ impl Kind {
                 streaming: Streaming::All,
                 entity_keys: false,
                 reserved: &[],
-                wrapper: Some("Action"),
+                generated: &[("Action", "wrapper")],
             },
             Kind::Crdt => &Rules {
                 label: "CRDT",
@@ -108,7 +113,11 @@ impl Kind {
                 streaming: Streaming::ServerOnly,
                 entity_keys: true,
                 reserved: &["initial_state", "state"],
-                wrapper: Some("Entity"),
+                generated: &[
+                    ("Entity", "wrapper"),
+                    ("Context", "context alias"),
+                    ("StreamContext", "context alias"),
+                ],
             },
         }
     }

@@ -34,7 +34,7 @@ use declared::Declared;
 /// Name of the generated file in `OUT_DIR` that `include_protos!()` includes.
 pub const GENERATED_FILE: &str = "cloudstate_protos.rs";
 const DESCRIPTOR_FILE: &str = "cloudstate_descriptor_set.bin";
-const PROST_INCLUDE_FILE: &str = "cloudstate_prost_modules.rs";
+const MODULES_FILE: &str = "cloudstate_modules.rs";
 const PAYLOAD_FILE: &str = "cloudstate_payloads.rs";
 
 /// The Cloudstate protos bundled with this crate, by import path.
@@ -86,7 +86,11 @@ const BUNDLED: &[(&str, &str)] = &[
 ];
 
 /// Why code generation failed.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` prints the message as `Display` does: a `build.rs` whose `main`
+/// returns `Result<(), Box<dyn Error>>` shows a failure as
+/// `Error: counter.proto:12: ...`, not as a struct dump.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A proto did not parse or resolve; the message names file and line.
@@ -99,6 +103,12 @@ pub enum Error {
     /// [`Builder::out_dir`] was given.
     #[error("OUT_DIR is not set; call from build.rs or set Builder::out_dir")]
     NoOutDir,
+}
+
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 /// Compiles `protos` (paths relative to one of `includes`) with default settings.
@@ -187,19 +197,43 @@ impl ValueEntity {
 }
 
 /// Declares a gRPC service as an event-sourced entity: its events and,
-/// optionally, its snapshot type, all by fully qualified proto name.
+/// optionally, its state and snapshot types, all by fully qualified proto name.
 ///
 /// For it, the generator writes a handler trait named after the service (one
 /// method per rpc, one `on_<event>` per event type, `snapshot`/`restore` when a
 /// snapshot type is declared), an `Event` enum, and `Entity<T>`, which serves
 /// an implementation of the trait.
+///
+/// The trait has `type State` unless [`EventSourced::state`] fixes it to a
+/// message; then `initial_state` defaults to the message's default, and when
+/// the snapshot type is the state type, `snapshot` and `restore` default to
+/// the state itself. Each default can be overridden.
+///
+/// ```no_run
+/// // build.rs: the cart's state is the `Cart` message, snapshotted as it is.
+/// use cloudstate_build::EventSourced;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// cloudstate_build::configure()
+///     .event_sourced(
+///         EventSourced::new("com.example.shoppingcart.ShoppingCart")
+///             .events(["com.example.shoppingcart.persistence.ItemAdded"])
+///             .state("com.example.shoppingcart.persistence.Cart")
+///             .snapshot("com.example.shoppingcart.persistence.Cart"),
+///     )
+///     .compile_protos(&["shoppingcart/shoppingcart.proto"], &["proto"])?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct EventSourced {
     service: String,
     events: Vec<String>,
+    state: Option<String>,
     snapshot: Option<String>,
     /// Filled in by validation: (full name, Rust path from the service's package).
     resolved_events: Vec<(String, String)>,
+    resolved_state: Option<(String, String)>,
     resolved_snapshot: Option<(String, String)>,
 }
 
@@ -209,8 +243,10 @@ impl EventSourced {
         Self {
             service: service.into(),
             events: Vec::new(),
+            state: None,
             snapshot: None,
             resolved_events: Vec::new(),
+            resolved_state: None,
             resolved_snapshot: None,
         }
     }
@@ -229,10 +265,21 @@ impl EventSourced {
         self
     }
 
-    /// Sets the snapshot type.
+    /// Sets the snapshot type. Without one, the entity takes no snapshots,
+    /// and registering it with `snapshot_every(n)` for `n > 0` is refused.
     #[must_use]
     pub fn snapshot(mut self, message: impl Into<String>) -> Self {
         self.snapshot = Some(message.into());
+        self
+    }
+
+    /// Fixes the state type to a message, e.g.
+    /// `com.example.shoppingcart.persistence.Cart`: the trait then has no
+    /// `type State`, and `initial_state` (and, when the snapshot type is the
+    /// same message, `snapshot` and `restore`) have default implementations.
+    #[must_use]
+    pub fn state(mut self, message: impl Into<String>) -> Self {
+        self.state = Some(message.into());
         self
     }
 }
@@ -345,25 +392,17 @@ impl Builder {
     /// Parses `protos` and writes the generated Rust and the descriptor set.
     ///
     /// # Errors
-    /// A proto that does not parse or resolve (the message names the file and
-    /// line), or a failure to write the output.
+    /// A proto that does not parse or resolve, a declaration the protos do
+    /// not match or that the proxy would refuse at start-up (an entity rpc
+    /// whose input has no `(cloudstate.entity_key)` field, a streaming rpc
+    /// where the kind takes none, a name that clashes with generated code);
+    /// messages name the proto file and line where there is one. Or a
+    /// failure to write the output.
     pub fn compile_protos(
         &self,
         protos: &[impl AsRef<Path>],
         includes: &[impl AsRef<Path>],
     ) -> Result<(), Error> {
-        for warning in self.generate(protos, includes)? {
-            println!("cargo:warning={warning}");
-        }
-        Ok(())
-    }
-
-    /// Generates the code; returns the warnings.
-    fn generate(
-        &self,
-        protos: &[impl AsRef<Path>],
-        includes: &[impl AsRef<Path>],
-    ) -> Result<Vec<String>, Error> {
         let out_dir = match &self.out_dir {
             Some(dir) => dir.clone(),
             None => PathBuf::from(std::env::var_os("OUT_DIR").ok_or(Error::NoOutDir)?),
@@ -400,7 +439,6 @@ impl Builder {
             }
         }
         let pool = with_docs.descriptor_pool();
-        let mut warnings = Vec::new();
         let fds = with_docs.file_descriptor_set();
         // Kind by kind (a stable sort), so that of several mistakes the same
         // one comes first however the builder calls were ordered.
@@ -408,7 +446,7 @@ impl Builder {
         order.sort_by_key(|decl| decl.kind());
         let mut declared: HashMap<String, Declared> = HashMap::new();
         for decl in order {
-            let resolved = validate::declaration(decl, &pool, &fds, &self.sdk_path, &mut warnings)?;
+            let resolved = validate::declaration(decl, &pool, &fds, &self.sdk_path)?;
             if let Some(first) = declared.get(decl.service()) {
                 return Err(Error::Proto(declared::declared_twice(
                     first.kind(),
@@ -428,7 +466,7 @@ impl Builder {
         write_if_changed(&out_dir.join(PAYLOAD_FILE), payloads.as_bytes())?;
 
         let mut code = String::from("// @generated by cloudstate-build. Do not edit.\n\n");
-        let _ = writeln!(code, "include!(\"{PROST_INCLUDE_FILE}\");\n");
+        let _ = writeln!(code, "include!(\"{MODULES_FILE}\");\n");
         code.push_str("// Every message of the compiled protos as a `Payload`.\n");
         let _ = writeln!(code, "include!(\"{PAYLOAD_FILE}\");\n");
         code.push_str(
@@ -437,10 +475,11 @@ impl Builder {
         );
         let _ = writeln!(
             code,
-            "pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(\"{DESCRIPTOR_FILE}\");"
+            "#[allow(dead_code, unreachable_pub)]\n\
+             pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(\"{DESCRIPTOR_FILE}\");"
         );
         write_if_changed(&out_dir.join(GENERATED_FILE), code.as_bytes())?;
-        Ok(warnings)
+        Ok(())
     }
 
     fn generate_messages(
@@ -456,7 +495,11 @@ impl Builder {
         config.out_dir(out_dir);
         config.enable_type_names();
         config.type_name_domain(["."], "type.googleapis.com");
-        config.include_file(PROST_INCLUDE_FILE);
+        // Messages derive through the SDK's re-exports: the user's crate
+        // depends on the SDK alone. Well-known types take the public path,
+        // which users write too (and prost would mangle `__private` in it).
+        config.prost_path(format!("{}::__private::prost", self.sdk_path));
+        config.prost_types_path(format!("{}::prost_types", self.sdk_path));
         // Messages of the bundled protos live in the SDK's protocol module.
         let mut seen = HashSet::new();
         for file in bundled
@@ -473,9 +516,12 @@ impl Builder {
                 );
             }
         }
+        let packages: Vec<String> = own.iter().map(|f| f.package().to_owned()).collect();
         config.service_generator(Box::new(codegen::Generator { declared, sdk }));
         let own = FileDescriptorSet { file: own };
         config.compile_fds(own)?;
+        let modules = codegen::module_tree(&packages);
+        write_if_changed(&out_dir.join(MODULES_FILE), modules.as_bytes())?;
         Ok(())
     }
 }
@@ -539,37 +585,18 @@ mod tests {
             .snapshot("example.counter.domain.Snapshot")
     }
 
-    fn run(decl: EventSourced, proto: &str, name: &str) -> Result<Vec<String>, Error> {
-        configure()
-            .out_dir(out_dir(name))
-            .emit_rerun_if_changed(false)
-            .event_sourced(decl)
-            .generate(&[proto], &[FIXTURES])
-    }
-
-    /// The generated code for the counter fixture is the committed golden
-    /// file; `UPDATE_GOLDEN=1` rewrites it after a deliberate change.
-    #[test]
-    fn counter_matches_golden_file() {
-        let dir = out_dir("golden");
-        let warnings = configure()
-            .out_dir(&dir)
-            .emit_rerun_if_changed(false)
-            .event_sourced(counter())
-            .generate(&["counter/counter.proto"], &[FIXTURES])
-            .unwrap();
-        assert!(warnings.is_empty(), "{warnings:?}");
-        let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
-        for file in [
-            "example.counter.rs",
-            "example.counter.domain.rs",
-            GENERATED_FILE,
-            PROST_INCLUDE_FILE,
-            PAYLOAD_FILE,
-        ] {
+    /// Compares the files generated into `dir` with the committed golden
+    /// files under `tests/golden/<sub>`; `UPDATE_GOLDEN=1` rewrites them
+    /// after a deliberate change.
+    fn check_golden(dir: &Path, sub: &str, files: &[&str]) {
+        let golden = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/golden")
+            .join(sub);
+        for file in files {
             let generated = std::fs::read_to_string(dir.join(file)).unwrap();
             let path = golden.join(file);
             if std::env::var_os("UPDATE_GOLDEN").is_some() {
+                std::fs::create_dir_all(&golden).unwrap();
                 std::fs::write(&path, &generated).unwrap();
             }
             let expected = std::fs::read_to_string(&path).unwrap_or_default();
@@ -579,6 +606,38 @@ mod tests {
                 path.display()
             );
         }
+    }
+
+    fn run(decl: EventSourced, proto: &str, name: &str) -> Result<(), Error> {
+        configure()
+            .out_dir(out_dir(name))
+            .emit_rerun_if_changed(false)
+            .event_sourced(decl)
+            .compile_protos(&[proto], &[FIXTURES])
+    }
+
+    /// The generated code for the counter fixture is the committed golden
+    /// file; `UPDATE_GOLDEN=1` rewrites it after a deliberate change.
+    #[test]
+    fn counter_matches_golden_file() {
+        let dir = out_dir("golden");
+        configure()
+            .out_dir(&dir)
+            .emit_rerun_if_changed(false)
+            .event_sourced(counter())
+            .compile_protos(&["counter/counter.proto"], &[FIXTURES])
+            .unwrap();
+        check_golden(
+            &dir,
+            "",
+            &[
+                "example.counter.rs",
+                "example.counter.domain.rs",
+                GENERATED_FILE,
+                MODULES_FILE,
+                PAYLOAD_FILE,
+            ],
+        );
         // The embedded set holds the files and all their imports.
         let set = std::fs::read(dir.join(DESCRIPTOR_FILE)).unwrap();
         let set = <FileDescriptorSet as protox::prost::Message>::decode(set.as_slice()).unwrap();
@@ -606,26 +665,16 @@ mod tests {
     #[test]
     fn greeter_action_matches_golden_file() {
         let dir = out_dir("golden-action");
-        let warnings = configure()
+        configure()
             .out_dir(&dir)
             .emit_rerun_if_changed(false)
             .action(Action::new("example.greeter.Greeter"))
-            .generate(&["greeter/greeter.proto"], &[FIXTURES])
+            .compile_protos(&["greeter/greeter.proto"], &[FIXTURES])
             .unwrap();
-        assert!(warnings.is_empty(), "{warnings:?}");
-        let file = "example.greeter.rs";
-        let generated = std::fs::read_to_string(dir.join(file)).unwrap();
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/golden")
-            .join(file);
-        if std::env::var_os("UPDATE_GOLDEN").is_some() {
-            std::fs::write(&path, &generated).unwrap();
-        }
-        let expected = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(
-            generated == expected,
-            "{file} differs from {}; rerun with UPDATE_GOLDEN=1",
-            path.display()
+        check_golden(
+            &dir,
+            "greeter",
+            &["example.greeter.rs", MODULES_FILE, PAYLOAD_FILE],
         );
     }
 
@@ -636,7 +685,7 @@ mod tests {
                 .out_dir(out_dir(name))
                 .emit_rerun_if_changed(false)
                 .action(decl)
-                .generate(&["greeter/greeter.proto"], &[FIXTURES])
+                .compile_protos(&["greeter/greeter.proto"], &[FIXTURES])
         };
         let e = run_action(Action::new("example.greeter.Greeterr"), "action-unknown")
             .unwrap_err()
@@ -650,18 +699,17 @@ mod tests {
             .emit_rerun_if_changed(false)
             .action(Action::new("example.greeter.Greeter"))
             .action(Action::new("example.greeter.Greeter"))
-            .generate(&["greeter/greeter.proto"], &[FIXTURES])
+            .compile_protos(&["greeter/greeter.proto"], &[FIXTURES])
             .unwrap_err()
             .to_string();
         assert!(e.contains("is declared twice"), "{e}");
         // Streaming rpcs are fine for actions, and need no entity key.
-        let warnings = configure()
+        configure()
             .out_dir(out_dir("action-streaming"))
             .emit_rerun_if_changed(false)
             .action(Action::new("example.invalid.Streaming"))
-            .generate(&["invalid.proto"], &[FIXTURES])
+            .compile_protos(&["invalid.proto"], &[FIXTURES])
             .unwrap();
-        assert!(warnings.is_empty(), "{warnings:?}");
     }
 
     /// One check for every pair of kinds; its message names what the two
@@ -672,7 +720,7 @@ mod tests {
             builder
                 .out_dir(out_dir(name))
                 .emit_rerun_if_changed(false)
-                .generate(&["counter/counter.proto"], &[FIXTURES])
+                .compile_protos(&["counter/counter.proto"], &[FIXTURES])
                 .unwrap_err()
                 .to_string()
         };
@@ -763,26 +811,133 @@ mod tests {
         )
         .unwrap_err();
         let e = e.to_string();
-        assert!(e.starts_with("invalid.proto:13: rpc [Watch]"), "{e}");
+        assert!(e.starts_with("invalid.proto:20: rpc [Watch]"), "{e}");
         assert!(e.contains("unary calls only"), "{e}");
     }
 
+    /// The proxy refuses an entity of any kind with a keyless method at
+    /// start-up; the build refuses it first.
     #[test]
-    fn input_without_entity_key_is_a_warning() {
-        let warnings = run(
-            EventSourced::new("example.invalid.NoKey"),
-            "invalid.proto",
-            "nokey",
-        )
-        .unwrap();
-        assert_eq!(warnings.len(), 1);
-        assert!(
-            warnings[0].starts_with("invalid.proto:17: the input [example.invalid.Keyless]"),
-            "{warnings:?}"
+    fn input_without_entity_key_is_an_error() {
+        let expected = |plural: &str| {
+            format!(
+                "invalid.proto:25: the input [example.invalid.Keyless] of rpc \
+                 [example.invalid.NoKey.Ping] has no field marked (cloudstate.entity_key), and \
+                 the proxy refuses {plural} with such methods; mark the field that names the \
+                 entity with `[(cloudstate.entity_key) = true]`"
+            )
+        };
+        let service = "example.invalid.NoKey";
+        let e = run(EventSourced::new(service), "invalid.proto", "nokey-es").unwrap_err();
+        assert_eq!(e.to_string(), expected("event-sourced entities"));
+        let e = configure()
+            .out_dir(out_dir("nokey-ve"))
+            .emit_rerun_if_changed(false)
+            .value_entity(ValueEntity::new(service, "example.invalid.Keyed"))
+            .compile_protos(&["invalid.proto"], &[FIXTURES])
+            .unwrap_err();
+        assert_eq!(e.to_string(), expected("value entities"));
+        let e = run_crdt(Crdt::new(service), "invalid.proto", "nokey-crdt").unwrap_err();
+        assert_eq!(e.to_string(), expected("CRDT entities"));
+        // Actions route no calls by key.
+        configure()
+            .out_dir(out_dir("nokey-action"))
+            .emit_rerun_if_changed(false)
+            .action(Action::new(service))
+            .compile_protos(&["invalid.proto"], &[FIXTURES])
+            .unwrap();
+    }
+
+    /// A service named like an item generated next to its trait is refused
+    /// for the kinds that generate that item, and fine for the others.
+    #[test]
+    fn service_named_like_a_generated_item_is_an_error() {
+        let build = |builder: Builder, name: &str| {
+            builder
+                .out_dir(out_dir(name))
+                .emit_rerun_if_changed(false)
+                .compile_protos(&["invalid.proto"], &[FIXTURES])
+        };
+        let refused = |builder: Builder, name: &str| build(builder, name).unwrap_err().to_string();
+        let value = |service: &str| ValueEntity::new(service, "example.invalid.Keyed");
+        let e = refused(
+            configure().event_sourced(EventSourced::new("example.invalid.Context")),
+            "named-es-context",
+        );
+        assert_eq!(
+            e,
+            "invalid.proto:48: event-sourced service [example.invalid.Context] would generate \
+             a trait named like the generated `Context` context alias of its module; rename the \
+             service"
+        );
+        let e = refused(
+            configure().event_sourced(EventSourced::new("example.invalid.Entity")),
+            "named-es-entity",
+        );
+        assert!(e.contains("like the generated `Entity` wrapper"), "{e}");
+        let e = refused(
+            configure().value_entity(value("example.invalid.Entity")),
+            "named-ve-entity",
         );
         assert!(
-            warnings[0].contains("(cloudstate.entity_key)"),
-            "{warnings:?}"
+            e.starts_with("invalid.proto:40: value entity service [example.invalid.Entity]"),
+            "{e}"
+        );
+        let e = refused(
+            configure().value_entity(value("example.invalid.Context")),
+            "named-ve-context",
+        );
+        assert!(e.contains("`Context` context alias"), "{e}");
+        let e = refused(
+            configure().crdt(Crdt::new("example.invalid.StreamContext")),
+            "named-crdt-stream",
+        );
+        assert!(
+            e.starts_with(
+                "invalid.proto:52: CRDT service [example.invalid.StreamContext] would generate \
+                 a trait named like the generated `StreamContext` context alias"
+            ),
+            "{e}"
+        );
+        // `StreamContext` is a CRDT item only; actions generate `Action` alone.
+        build(
+            configure().event_sourced(EventSourced::new("example.invalid.StreamContext")),
+            "named-es-stream",
+        )
+        .unwrap();
+        build(
+            configure()
+                .action(Action::new("example.invalid.Entity"))
+                .action(Action::new("example.invalid.Context")),
+            "named-action",
+        )
+        .unwrap();
+    }
+
+    /// An event type named `Event` becomes a variant, not a clash: only a
+    /// service named `Event` is refused.
+    #[test]
+    fn service_named_event_is_an_error() {
+        let dir = out_dir("named-event");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("event.proto"),
+            "syntax = \"proto3\";\npackage e;\nimport \"cloudstate/entity_key.proto\";\n\
+             message K { string id = 1 [(.cloudstate.entity_key) = true]; }\n\
+             service Event { rpc Call(K) returns (K); }\n",
+        )
+        .unwrap();
+        let e = configure()
+            .out_dir(dir.join("out"))
+            .emit_rerun_if_changed(false)
+            .event_sourced(EventSourced::new("e.Event"))
+            .compile_protos(&["event.proto"], &[&dir])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "event.proto:5: event-sourced service [e.Event] would generate a trait named like \
+             the generated `Event` event enum of its module; rename the service"
         );
     }
 
@@ -797,7 +952,7 @@ mod tests {
         let e = e.to_string();
         assert!(
             e.contains(
-                "invalid.proto:21: rpc [Snapshot] would generate the trait method `snapshot`"
+                "invalid.proto:29: rpc [Snapshot] would generate the trait method `snapshot`"
             ),
             "{e}"
         );
@@ -818,34 +973,23 @@ mod tests {
     #[test]
     fn crdt_matches_golden_file() {
         let dir = out_dir("golden-crdt");
-        let warnings = presence()
+        presence()
             .out_dir(&dir)
-            .generate(&["presence/presence.proto"], &[FIXTURES])
+            .compile_protos(&["presence/presence.proto"], &[FIXTURES])
             .unwrap();
-        assert!(warnings.is_empty(), "{warnings:?}");
-        let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/presence");
-        for file in ["example.presence.rs", PAYLOAD_FILE] {
-            let generated = std::fs::read_to_string(dir.join(file)).unwrap();
-            let path = golden.join(file);
-            if std::env::var_os("UPDATE_GOLDEN").is_some() {
-                std::fs::create_dir_all(&golden).unwrap();
-                std::fs::write(&path, &generated).unwrap();
-            }
-            let expected = std::fs::read_to_string(&path).unwrap_or_default();
-            assert!(
-                generated == expected,
-                "{file} differs from {}; rerun with UPDATE_GOLDEN=1",
-                path.display()
-            );
-        }
+        check_golden(
+            &dir,
+            "presence",
+            &["example.presence.rs", MODULES_FILE, PAYLOAD_FILE],
+        );
     }
 
-    fn run_crdt(decl: Crdt, proto: &str, name: &str) -> Result<Vec<String>, Error> {
+    fn run_crdt(decl: Crdt, proto: &str, name: &str) -> Result<(), Error> {
         configure()
             .out_dir(out_dir(name))
             .emit_rerun_if_changed(false)
             .crdt(decl)
-            .generate(&[proto], &[FIXTURES])
+            .compile_protos(&[proto], &[FIXTURES])
     }
 
     #[test]
@@ -873,7 +1017,7 @@ mod tests {
         .to_string();
         assert_eq!(
             e,
-            "invalid.proto:25: rpc [Upload] of CRDT service [example.invalid.Uploads] is \
+            "invalid.proto:33: rpc [Upload] of CRDT service [example.invalid.Uploads] is \
              client-streaming; CRDT entities take unary and server-streaming calls only"
         );
         // Streaming both ways streams in too.
@@ -884,22 +1028,8 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(e.starts_with("invalid.proto:13: rpc [Watch]"), "{e}");
+        assert!(e.starts_with("invalid.proto:20: rpc [Watch]"), "{e}");
         assert!(e.contains("is client-streaming"), "{e}");
-        let warnings = run_crdt(
-            Crdt::new("example.invalid.NoKey"),
-            "invalid.proto",
-            "crdt-nokey",
-        )
-        .unwrap();
-        assert_eq!(
-            warnings,
-            [
-                "invalid.proto:17: the input [example.invalid.Keyless] of rpc \
-              [example.invalid.NoKey.Call] has no field marked (cloudstate.entity_key): every \
-              call would go to one entity, and the official proxy refuses such CRDT methods"
-            ]
-        );
         let e = run_crdt(
             Crdt::new("example.invalid.State"),
             "invalid.proto",
@@ -909,7 +1039,7 @@ mod tests {
         .to_string();
         assert!(
             e.starts_with(
-                "invalid.proto:29: rpc [State] would generate the trait method `state`, \
+                "invalid.proto:37: rpc [State] would generate the trait method `state`, \
                  which the generated trait already uses"
             ),
             "{e}"
@@ -934,7 +1064,7 @@ mod tests {
         .to_string();
         assert!(
             e.starts_with(
-                "invalid.proto:39: rpc [Ticks] of CRDT service [example.invalid.Clock] streams \
+                "invalid.proto:45: rpc [Ticks] of CRDT service [example.invalid.Clock] streams \
                  [google.protobuf.Timestamp]"
             ),
             "{e}"
@@ -952,7 +1082,7 @@ mod tests {
                     .state("ORMap<String, LWWRegister<example.presence.Online.Device>>"),
             )
             .crdt(Crdt::new("example.presence.Visits").state(" GSet<.example.presence.User> "))
-            .generate(&["presence/presence.proto"], &[FIXTURES])
+            .compile_protos(&["presence/presence.proto"], &[FIXTURES])
             .unwrap();
         let code = std::fs::read_to_string(dir.join("example.presence.rs")).unwrap();
         let code: String = code.split_whitespace().collect();
@@ -1010,10 +1140,296 @@ mod tests {
         let e = configure()
             .out_dir(dir.join("out"))
             .emit_rerun_if_changed(false)
-            .generate(&["broken.proto"], &[&dir])
+            .compile_protos(&["broken.proto"], &[&dir])
             .unwrap_err()
             .to_string();
         assert!(e.contains("broken.proto"), "{e}");
         assert!(e.contains("3:"), "{e}");
+    }
+
+    /// The doc lines of method `method` of trait `name` in a generated file.
+    fn trait_docs(code: &str, name: &str, method: Option<&str>) -> Vec<String> {
+        fn find<'a>(items: &'a [syn::Item], name: &str) -> Option<&'a syn::ItemTrait> {
+            items.iter().find_map(|item| match item {
+                syn::Item::Trait(t) if t.ident == name => Some(t),
+                syn::Item::Mod(m) => find(&m.content.as_ref()?.1, name),
+                _ => None,
+            })
+        }
+        let file = syn::parse_file(code).unwrap();
+        let item = find(&file.items, name).unwrap_or_else(|| panic!("no trait {name}"));
+        let attrs = match method {
+            None => &item.attrs,
+            Some(method) => item
+                .items
+                .iter()
+                .find_map(|i| match i {
+                    syn::TraitItem::Fn(f) if f.sig.ident == method => Some(&f.attrs),
+                    _ => None,
+                })
+                .unwrap_or_else(|| panic!("no method {method} in {name}")),
+        };
+        attrs
+            .iter()
+            .filter_map(|a| match &a.meta {
+                syn::Meta::NameValue(nv) if nv.path.is_ident("doc") => match &nv.value {
+                    syn::Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Str(s),
+                        ..
+                    }) => Some(s.value()),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Every kind puts an rpc's proto comment on its trait method, and the
+    /// service's comment on the trait, each line with one leading space.
+    #[test]
+    fn proto_comments_land_on_the_trait_and_its_methods() {
+        let generated = |builder: Builder, proto: &str, file: &str, name: &str| {
+            let dir = out_dir(name);
+            builder
+                .out_dir(&dir)
+                .emit_rerun_if_changed(false)
+                .compile_protos(&[proto], &[FIXTURES])
+                .unwrap();
+            std::fs::read_to_string(dir.join(file)).unwrap()
+        };
+        let counter_proto = "counter/counter.proto";
+        let cases = [
+            (
+                generated(
+                    configure().event_sourced(counter()),
+                    counter_proto,
+                    "example.counter.rs",
+                    "docs-es",
+                ),
+                "Counter",
+                "increase",
+                " Adds `by` to the counter.",
+                " Counts.",
+            ),
+            (
+                generated(
+                    configure().value_entity(ValueEntity::new(
+                        "example.counter.Counter",
+                        "example.counter.Value",
+                    )),
+                    counter_proto,
+                    "example.counter.rs",
+                    "docs-ve",
+                ),
+                "Counter",
+                "increase",
+                " Adds `by` to the counter.",
+                " Counts.",
+            ),
+            (
+                generated(
+                    configure().action(Action::new("example.greeter.Greeter")),
+                    "greeter/greeter.proto",
+                    "example.greeter.rs",
+                    "docs-action",
+                ),
+                "Greeter",
+                "hello_all",
+                " One greeting for everybody sent.",
+                " Greets people, one way or another.",
+            ),
+            (
+                generated(
+                    presence(),
+                    "presence/presence.proto",
+                    "example.presence.rs",
+                    "docs-crdt",
+                ),
+                "Presence",
+                "watch",
+                " The connections now and after every change.",
+                " Who is online: one unary and one server-streaming rpc.",
+            ),
+        ];
+        for (code, name, method, rpc_doc, service_doc) in cases {
+            let docs = trait_docs(&code, name, Some(method));
+            assert_eq!(
+                docs.first().map(String::as_str),
+                Some(rpc_doc),
+                "{name}::{method}"
+            );
+            let docs = trait_docs(&code, name, None);
+            // A paragraph of its own after the summary line.
+            assert_eq!(
+                docs.get(1..3),
+                Some(&["".to_owned(), service_doc.to_owned()][..]),
+                "{name}"
+            );
+        }
+    }
+
+    /// A state fixed to the snapshot message: no `type State`, and
+    /// `initial_state`, `snapshot` and `restore` have defaults. The compile
+    /// test `state_golden_compiles.rs` implements it without them.
+    #[test]
+    fn state_that_is_the_snapshot_matches_golden_file() {
+        let snapshot = "example.counter.domain.Snapshot";
+        let dir = out_dir("golden-state");
+        configure()
+            .out_dir(&dir)
+            .emit_rerun_if_changed(false)
+            .event_sourced(
+                EventSourced::new("example.counter.Counter")
+                    .events([
+                        "example.counter.domain.Increased",
+                        "example.counter.domain.Reset",
+                    ])
+                    .state(snapshot)
+                    .snapshot(snapshot),
+            )
+            .compile_protos(&["counter/counter.proto"], &[FIXTURES])
+            .unwrap();
+        check_golden(&dir, "state", &["example.counter.rs"]);
+        let code = std::fs::read_to_string(dir.join("example.counter.rs")).unwrap();
+        let code = code
+            .split_whitespace()
+            .collect::<String>()
+            .replace(",)", ")");
+        assert!(!code.contains("typeState:"), "{code}");
+        for expected in [
+            "fninitial_state(&self,entity_id:&str)->super::domain::Snapshot{",
+            "fnsnapshot(&self,state:&super::domain::Snapshot)->super::domain::Snapshot{",
+            "fnrestore(&self,entity_id:&str,snapshot:super::domain::Snapshot)->super::domain::Snapshot{",
+            "typeState=super::domain::Snapshot;",
+        ] {
+            assert!(code.contains(expected), "{expected} not in {code}");
+        }
+    }
+
+    /// A fixed state that is not the snapshot type keeps `snapshot` and
+    /// `restore` required; an unknown state message is an error.
+    #[test]
+    fn state_declarations_are_checked() {
+        let dir = out_dir("state-other");
+        configure()
+            .out_dir(&dir)
+            .emit_rerun_if_changed(false)
+            .event_sourced(counter().state("example.counter.Value"))
+            .compile_protos(&["counter/counter.proto"], &[FIXTURES])
+            .unwrap();
+        let code = std::fs::read_to_string(dir.join("example.counter.rs")).unwrap();
+        let code = code
+            .split_whitespace()
+            .collect::<String>()
+            .replace(",)", ")");
+        assert!(
+            code.contains("fnsnapshot(&self,state:&super::Value)->super::domain::Snapshot;"),
+            "{code}"
+        );
+        assert!(
+            code.contains(
+                "fnrestore(&self,entity_id:&str,snapshot:super::domain::Snapshot)->super::Value;"
+            ),
+            "{code}"
+        );
+        let e = run(
+            counter().state("example.counter.Valu"),
+            "counter/counter.proto",
+            "state-unknown",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with(
+                "state type [example.counter.Valu] declared for service [example.counter.Counter] \
+                 is not a message"
+            ),
+            "{e}"
+        );
+    }
+
+    /// Without a snapshot type the entity tells the SDK it takes none, so
+    /// that registration refuses `snapshot_every`.
+    #[test]
+    fn entity_without_snapshot_type_says_so() {
+        let generated = |decl: EventSourced, name: &str| {
+            let dir = out_dir(name);
+            configure()
+                .out_dir(&dir)
+                .emit_rerun_if_changed(false)
+                .event_sourced(decl)
+                .compile_protos(&["counter/counter.proto"], &[FIXTURES])
+                .unwrap();
+            let code = std::fs::read_to_string(dir.join("example.counter.rs")).unwrap();
+            code.split_whitespace()
+                .collect::<String>()
+                .replace(",)", ")")
+        };
+        let takes_none = "fntakes_snapshots(&self)->bool{false}";
+        let code = generated(
+            EventSourced::new("example.counter.Counter").event("example.counter.domain.Reset"),
+            "no-snapshot",
+        );
+        assert!(code.contains(takes_none), "{code}");
+        assert!(!code.contains("fnsnapshot("), "{code}");
+        assert!(!generated(counter(), "with-snapshot").contains(takes_none));
+    }
+
+    /// Generated code reaches prost through the SDK only, so that a user
+    /// crate needs no prost dependency (the samples have none).
+    #[test]
+    fn generated_code_names_prost_through_the_sdk() {
+        let dir = out_dir("prost-path");
+        configure()
+            .out_dir(&dir)
+            .emit_rerun_if_changed(false)
+            .event_sourced(counter())
+            .action(Action::new("example.invalid.Clock"))
+            .compile_protos(&["counter/counter.proto", "invalid.proto"], &[FIXTURES])
+            .unwrap();
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "rs") {
+                let code = std::fs::read_to_string(&path).unwrap();
+                let rest = code
+                    .replace("::cloudstate_sdk::__private::prost", "")
+                    .replace("::cloudstate_sdk::prost_types", "")
+                    .replace("#[prost(prost_path = ", "")
+                    .replace("#[prost(", "")
+                    .replace("@generated by prost-build", "");
+                assert!(
+                    !rest.contains("prost"),
+                    "{} names prost directly: {code}",
+                    path.display()
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked >= 4, "{checked} files");
+        let invalid = std::fs::read_to_string(dir.join("example.invalid.rs")).unwrap();
+        assert!(
+            invalid.contains("::cloudstate_sdk::prost_types::Timestamp"),
+            "{invalid}"
+        );
+    }
+
+    /// A build script's `main` returning `Result<(), Box<dyn Error>>` prints
+    /// the error with `Debug`: it reads as the message.
+    #[test]
+    fn errors_debug_print_as_their_message() {
+        let e = run(
+            EventSourced::new("example.invalid.Clash"),
+            "invalid.proto",
+            "debug",
+        )
+        .unwrap_err();
+        let message = e.to_string();
+        assert!(message.starts_with("invalid.proto:29: "), "{message}");
+        assert_eq!(format!("{e:?}"), message);
+        let boxed: Box<dyn std::error::Error> = Box::new(e);
+        assert_eq!(format!("Error: {boxed:?}"), format!("Error: {message}"));
+        let e = Error::from(std::io::Error::other("disk full"));
+        assert_eq!(format!("{e:?}"), "i/o: disk full");
     }
 }

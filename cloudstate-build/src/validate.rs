@@ -19,7 +19,6 @@ pub(crate) fn declaration(
     pool: &DescriptorPool,
     fds: &FileDescriptorSet,
     sdk: &str,
-    warnings: &mut Vec<String>,
 ) -> Result<Declared, Error> {
     let rules = decl.kind().rules();
     let label = rules.label;
@@ -31,11 +30,12 @@ pub(crate) fn declaration(
             known.join(", ")
         )));
     };
-    if let Some(wrapper) = rules.wrapper
-        && service.name() == wrapper
-    {
+    let trait_name = service.name().to_upper_camel_case();
+    if let Some((item, what)) = rules.generated.iter().find(|(item, _)| *item == trait_name) {
+        let at = location(fds, service.parent_file().name(), service.path());
         return Err(Error::Proto(format!(
-            "{label} service [{name}] would generate a trait named like the generated `{wrapper}` wrapper; rename the service"
+            "{at}: {label} service [{name}] would generate a trait named like the generated \
+             `{item}` {what} of its module; rename the service"
         )));
     }
     let mut trait_names: HashMap<String, String> = rules
@@ -63,13 +63,14 @@ pub(crate) fn declaration(
             )));
         }
         if rules.entity_keys && !has_entity_key(&method, pool) {
-            warnings.push(format!(
+            return Err(Error::Proto(format!(
                 "{at}: the input [{}] of rpc [{name}.{}] has no field marked \
-                 (cloudstate.entity_key): every call would go to one entity, and the \
-                 official proxy refuses such {label} methods",
+                 (cloudstate.entity_key), and the proxy refuses {} with such methods; \
+                 mark the field that names the entity with `[(cloudstate.entity_key) = true]`",
                 method.input().full_name(),
-                method.name()
-            ));
+                method.name(),
+                rules.plural
+            )));
         }
         claim(
             &mut trait_names,
@@ -273,16 +274,22 @@ fn event_sourced(
         )?;
         resolved_events.push((event.clone(), rust_path(package, &message, sdk)));
     }
-    let resolved_snapshot = match &decl.snapshot {
-        Some(snapshot) => {
-            let message = message(pool, snapshot, name, "snapshot")?;
-            Some((snapshot.clone(), rust_path(package, &message, sdk)))
+    let resolve = |declared: &Option<String>, role| -> Result<_, Error> {
+        match declared {
+            Some(full) => {
+                let message = message(pool, full, name, role)?;
+                Ok(Some((
+                    message.full_name().to_owned(),
+                    rust_path(package, &message, sdk),
+                )))
+            }
+            None => Ok(None),
         }
-        None => None,
     };
     Ok(EventSourced {
         resolved_events,
-        resolved_snapshot,
+        resolved_state: resolve(&decl.state, "state")?,
+        resolved_snapshot: resolve(&decl.snapshot, "snapshot")?,
         ..decl.clone()
     })
 }
@@ -415,7 +422,7 @@ fn rust_path(from: &str, message: &MessageDescriptor, sdk: &str) -> String {
     if package == "google.protobuf" {
         return match local.as_slice() {
             ["Empty"] => "()".to_owned(),
-            _ => format!("::prost_types::{}", local.join("::")),
+            _ => format!("{sdk}::prost_types::{}", local.join("::")),
         };
     }
     if package == "google.api"

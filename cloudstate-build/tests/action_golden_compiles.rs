@@ -2,15 +2,23 @@
 //! of the generated trait (with `async fn`) builds, and the generated
 //! `Action<T>` routes each call shape to it.
 
-#[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
-mod example {
-    pub mod greeter {
-        include!("golden/example.greeter.rs");
-    }
-}
+/// The generated tree as `include_protos!()` lays it out, under lints that
+/// generated code would trip without the allows it carries.
+#[deny(
+    dead_code,
+    missing_debug_implementations,
+    unreachable_pub,
+    unused_qualifications
+)]
+#[warn(clippy::pedantic, clippy::nursery)]
+mod proto {
+    include!("golden/greeter/cloudstate_modules.rs");
+    include!("golden/greeter/cloudstate_payloads.rs");
 
-/// Stands in for the embedded set; this test never serves.
-const FILE_DESCRIPTOR_SET: &[u8] = &[];
+    /// Stands in for the embedded set; this test never serves.
+    const FILE_DESCRIPTOR_SET: &[u8] = &[];
+}
+use proto::example;
 
 use std::sync::Arc;
 

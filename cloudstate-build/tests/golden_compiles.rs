@@ -1,20 +1,23 @@
 //! The golden output compiles against the SDK, a user implementation of the
 //! generated trait builds, and it behaves as an entity.
 
-#[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
-mod example {
-    pub mod counter {
-        include!("golden/example.counter.rs");
-        pub mod domain {
-            include!("golden/example.counter.domain.rs");
-        }
-    }
+/// The generated tree as `include_protos!()` lays it out, under lints that
+/// generated code would trip without the allows it carries.
+#[deny(
+    dead_code,
+    missing_debug_implementations,
+    unreachable_pub,
+    unused_qualifications
+)]
+#[warn(clippy::pedantic, clippy::nursery)]
+mod proto {
+    include!("golden/cloudstate_modules.rs");
+    include!("golden/cloudstate_payloads.rs");
+
+    /// Stands in for the embedded set; this test never serves.
+    const FILE_DESCRIPTOR_SET: &[u8] = &[];
 }
-
-include!("golden/cloudstate_payloads.rs");
-
-/// Stands in for the embedded set; this test never serves.
-const FILE_DESCRIPTOR_SET: &[u8] = &[];
+use proto::example;
 
 use cloudstate_sdk::payload::Payload;
 use cloudstate_sdk::testkit::EventSourcedTestKit;
@@ -56,7 +59,7 @@ impl counter::Counter for Counter {
         } else {
             ctx.emit(domain::Increased { by: request.by });
         }
-        Ok(().into())
+        cloudstate_sdk::done()
     }
 
     fn get(

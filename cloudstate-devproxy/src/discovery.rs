@@ -102,12 +102,17 @@ pub(crate) async fn discover(
     match checked {
         Ok(model) => {
             for service in model.services.values() {
-                info!(
-                    "serving {} ({}, persistence id [{}])",
-                    service.name,
-                    service.entity_type.name(),
-                    service.persistence_id
-                );
+                // Actions keep no state: their persistence id means nothing.
+                if service.entity_type == crate::model::EntityType::Action {
+                    info!("serving {} ({})", service.name, service.entity_type.name());
+                } else {
+                    info!(
+                        "serving {} ({}, persistence id [{}])",
+                        service.name,
+                        service.entity_type.name(),
+                        service.persistence_id
+                    );
+                }
             }
             Ok(model)
         }

@@ -1,6 +1,6 @@
 //! How failures reach the client.
 
-use tonic::Status;
+use tonic::{Code, Status};
 
 /// Why a call through the proxy failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -14,31 +14,38 @@ pub enum ProxyError {
     /// No such method, or a kind of entity this proxy does not serve yet.
     #[error("{0}")]
     Unimplemented(String),
-    /// The request could not be turned into the method's input.
+    /// The request could not be turned into the method's input, or names no
+    /// entity.
     #[error("{0}")]
     BadRequest(String),
 }
 
 impl ProxyError {
-    /// The gRPC status: `UNKNOWN` with the failure text for user function
-    /// failures, as the official proxy answers.
-    pub fn status(&self) -> Status {
+    /// The gRPC code: `UNKNOWN` for user function failures, as the official
+    /// proxy answers, `INVALID_ARGUMENT` for bad requests.
+    pub fn code(&self) -> Code {
         match self {
-            Self::Failure(text) => Status::unknown(text.clone()),
-            Self::Internal(text) => Status::internal(text.clone()),
-            Self::Unimplemented(text) => Status::unimplemented(text.clone()),
-            Self::BadRequest(text) => Status::invalid_argument(text.clone()),
+            Self::Failure(_) => Code::Unknown,
+            Self::Internal(_) => Code::Internal,
+            Self::Unimplemented(_) => Code::Unimplemented,
+            Self::BadRequest(_) => Code::InvalidArgument,
         }
     }
 
-    /// The HTTP status and plain-text body.
+    /// The gRPC status: [`ProxyError::code`] with the text.
+    pub fn status(&self) -> Status {
+        Status::new(self.code(), self.to_string())
+    }
+
+    /// The HTTP status and the text: 500 for failures (the failure text
+    /// verbatim, as the official proxy answers) and internal errors, 404 for
+    /// what is not served, 400 with the reason for bad requests.
     pub fn http(&self) -> (http::StatusCode, String) {
-        match self {
-            Self::Failure(text) | Self::Internal(text) => {
-                (http::StatusCode::INTERNAL_SERVER_ERROR, text.clone())
-            }
-            Self::Unimplemented(text) => (http::StatusCode::NOT_FOUND, text.clone()),
-            Self::BadRequest(_) => (http::StatusCode::BAD_REQUEST, "Bad Request".to_owned()),
-        }
+        let status = match self {
+            Self::Failure(_) | Self::Internal(_) => http::StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unimplemented(_) => http::StatusCode::NOT_FOUND,
+            Self::BadRequest(_) => http::StatusCode::BAD_REQUEST,
+        };
+        (status, self.to_string())
     }
 }

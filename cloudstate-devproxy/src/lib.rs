@@ -32,6 +32,30 @@
 //! answer: a client of a bidirectional method must send before it waits for
 //! the response headers.
 //!
+//! # Errors a client can act on
+//!
+//! Where the official proxy answers a bad HTTP request with `400 Bad Request`
+//! alone, the dev proxy says why: `Malformed JSON body: unrecognized field
+//! name 'opton' at line 1 column 24`, `Content-Type must be
+//! application/json, not text/plain`. A body longer than
+//! [`DevProxyConfig::max_http_body`] (12 MiB by default, the user function's
+//! message limit) is `413`. Error bodies are `text/plain` (a user function
+//! failure's text verbatim, with 500), unless the request's `Accept` asks for
+//! `application/json` or `application/*+json`: then a Google API error object,
+//! `{"error":{"code":400,"message":"...","status":"INVALID_ARGUMENT"}}`, whose
+//! `status` is the gRPC code of the same error ([`http::error_body`] lists
+//! them; 413 is `RESOURCE_EXHAUSTED`, as gRPC answers a message over its size
+//! limit). Over gRPC, a request to an entity whose bytes do not decode as the
+//! method's input, or whose string or bytes key field is empty, fails with
+//! `INVALID_ARGUMENT` and the text HTTP gives (the official proxy would
+//! address the entity with the empty id). Action payloads pass through
+//! undecoded, as in the official proxy.
+//!
+//! Entity keys are the input fields whose options set field 1080
+//! (`cloudstate.entity_key`) or 50002 (the legacy option) to true, read by
+//! number as the official proxy does: the user function's descriptors may
+//! name these extensions as they like.
+//!
 //! Entity state is stored in memory or in SQLite ([`Store`]). It performs side
 //! effects and forwards, and passivates idle entities. CRDTs are not served
 //! yet (their calls fail with `UNIMPLEMENTED`, 404 over HTTP).
@@ -101,6 +125,9 @@ pub struct DevProxyConfig {
     pub discovery_timeout: Duration,
     /// The largest message each way (official: 12 MiB).
     pub max_message_size: usize,
+    /// The largest HTTP request body; a longer one is answered 413
+    /// (default: 12 MiB, the user function's message limit).
+    pub max_http_body: usize,
     /// How long shutdown waits for calls and entity streams.
     pub shutdown_grace: Duration,
     /// Where observed traffic goes (tests subscribe before starting).
@@ -117,6 +144,7 @@ impl DevProxyConfig {
             relay_timeout: Duration::from_secs(60),
             discovery_timeout: Duration::from_secs(60),
             max_message_size: 12 * 1024 * 1024,
+            max_http_body: 12 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(10),
             observer: Observer::new(),
         }
@@ -154,6 +182,7 @@ struct App {
     router: Arc<Router>,
     http: HttpRules,
     max_message_size: usize,
+    max_http_body: usize,
 }
 
 impl DevProxy {
@@ -198,6 +227,7 @@ impl DevProxy {
             router,
             http,
             max_message_size: config.max_message_size,
+            max_http_body: config.max_http_body,
         });
         let (health, health_service) = tonic_health::server::health_reporter();
         health
@@ -350,12 +380,48 @@ async fn serve_grpc(app: &Arc<App>, request: Request) -> Response {
 
 async fn serve_http(app: &Arc<App>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let Some(found) = app.http.route(&parts.method, parts.uri.path()) else {
-        return (::http::StatusCode::NOT_FOUND, "Not Found").into_response();
+    let accept = parts
+        .headers
+        .get(::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    let error = |status, code, message: &str| error_response(accept, status, code, message);
+    let not_found = || {
+        error(
+            ::http::StatusCode::NOT_FOUND,
+            tonic::Code::NotFound,
+            &format!(
+                "No HTTP rule of the user function matches {} {}",
+                parts.method,
+                parts.uri.path()
+            ),
+        )
     };
-    let body = match axum::body::to_bytes(body, app.max_message_size).await {
+    let Some(found) = app.http.route(&parts.method, parts.uri.path()) else {
+        return not_found();
+    };
+    let body = match read_body(
+        body,
+        parts.headers.get(::http::header::CONTENT_LENGTH),
+        app.max_http_body,
+    )
+    .await
+    {
         Ok(body) => body,
-        Err(_) => return (::http::StatusCode::BAD_REQUEST, "Bad Request").into_response(),
+        Err(BodyError::TooLarge(text)) => {
+            info!("HTTP request to {} refused: {text}", parts.uri.path());
+            return error(
+                ::http::StatusCode::PAYLOAD_TOO_LARGE,
+                tonic::Code::ResourceExhausted,
+                &text,
+            );
+        }
+        Err(BodyError::Read(text)) => {
+            return error(
+                ::http::StatusCode::BAD_REQUEST,
+                tonic::Code::InvalidArgument,
+                &text,
+            );
+        }
     };
     let content_type = parts
         .headers
@@ -365,12 +431,16 @@ async fn serve_http(app: &Arc<App>, request: Request) -> Response {
         Ok(input) => input,
         Err(bad) => {
             info!("bad HTTP request to {}: {}", parts.uri.path(), bad.0);
-            return (::http::StatusCode::BAD_REQUEST, "Bad Request").into_response();
+            return error(
+                ::http::StatusCode::BAD_REQUEST,
+                tonic::Code::InvalidArgument,
+                &bad.0,
+            );
         }
     };
     let full_name = found.method().full_name().to_owned();
     let Some((service, _)) = full_name.rsplit_once('.') else {
-        return (::http::StatusCode::NOT_FOUND, "Not Found").into_response();
+        return not_found();
     };
     let Some(method) = app
         .router
@@ -380,7 +450,7 @@ async fn serve_http(app: &Arc<App>, request: Request) -> Response {
         .and_then(|s| s.methods.get(found.method().name()))
         .cloned()
     else {
-        return (::http::StatusCode::NOT_FOUND, "Not Found").into_response();
+        return not_found();
     };
     let result = if method.entity_type == EntityType::Action {
         // The headers become the call's metadata, as in the official proxy.
@@ -395,11 +465,7 @@ async fn serve_http(app: &Arc<App>, request: Request) -> Response {
         let input = futures_util::stream::iter([Ok(bytes::Bytes::from(input))]).boxed();
         let mut answers = action::call(Arc::clone(&app.router), method, Some(metadata), input);
         if found.method().is_server_streaming() {
-            let accept = parts
-                .headers
-                .get(::http::header::ACCEPT)
-                .and_then(|v| v.to_str().ok());
-            return stream_response(found.stream_renderer(accept), answers).await;
+            return stream_response(found.stream_renderer(accept), accept, answers).await;
         }
         let first = answers.next().await.unwrap_or(Ok(None));
         // The user function completes its side after the one response.
@@ -420,25 +486,78 @@ async fn serve_http(app: &Arc<App>, request: Request) -> Response {
                 add_reply_headers(&mut response, answer.metadata.as_ref());
                 response
             }
-            Err(e) => (::http::StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
+            Err(e) => error(
+                ::http::StatusCode::INTERNAL_SERVER_ERROR,
+                tonic::Code::Internal,
+                &e,
+            ),
         },
-        Ok(None) => (
+        Ok(None) => error(
             ::http::StatusCode::INTERNAL_SERVER_ERROR,
+            tonic::Code::Internal,
             "The user function sent no reply message",
-        )
-            .into_response(),
-        Err(e) => error_response(&e),
+        ),
+        Err(e) => proxy_error_response(accept, &e),
     }
 }
 
-fn error_response(e: &ProxyError) -> Response {
+/// Why a request body was not read.
+enum BodyError {
+    /// Over the limit (413).
+    TooLarge(String),
+    /// The body could not be read (400).
+    Read(String),
+}
+
+/// Reads a request body of at most `limit` bytes. A `Content-Length` over the
+/// limit is refused before anything is read.
+async fn read_body(
+    body: Body,
+    content_length: Option<&::http::HeaderValue>,
+    limit: usize,
+) -> Result<bytes::Bytes, BodyError> {
+    let too_large = |length: Option<usize>| {
+        BodyError::TooLarge(match length {
+            Some(length) => {
+                format!("Request body too large: {length} bytes, the limit is {limit} bytes")
+            }
+            None => format!("Request body too large: the limit is {limit} bytes"),
+        })
+    };
+    let declared = content_length
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    if let Some(length) = declared.filter(|&length| length > limit) {
+        return Err(too_large(Some(length)));
+    }
+    let mut data = body.into_data_stream();
+    let mut read = bytes::BytesMut::new();
+    while let Some(chunk) = data.next().await {
+        let chunk =
+            chunk.map_err(|e| BodyError::Read(format!("Cannot read the request body: {e}")))?;
+        if read.len() + chunk.len() > limit {
+            return Err(too_large(None));
+        }
+        read.extend_from_slice(&chunk);
+    }
+    Ok(read.freeze())
+}
+
+/// An error answer in the form the request's `Accept` asks for (see
+/// [`http::error_body`]).
+fn error_response(
+    accept: Option<&str>,
+    status: ::http::StatusCode,
+    code: tonic::Code,
+    message: &str,
+) -> Response {
+    let (content_type, body) = http::error_body(accept, status, code, message);
+    (status, [(::http::header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+fn proxy_error_response(accept: Option<&str>, e: &ProxyError) -> Response {
     let (status, text) = e.http();
-    (
-        status,
-        [(::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        text,
-    )
-        .into_response()
+    error_response(accept, status, e.code(), &text)
 }
 
 /// The string entries of a reply's metadata become response headers.
@@ -459,9 +578,13 @@ fn add_reply_headers(response: &mut Response, metadata: Option<&pb::Metadata>) {
 /// Events when asked for. The status and headers wait for the first answer
 /// (an error there is a plain error response); an error later aborts the
 /// body, as the status is already sent.
-async fn stream_response(renderer: http::StreamRenderer, mut answers: action::Answers) -> Response {
+async fn stream_response(
+    renderer: http::StreamRenderer,
+    accept: Option<&str>,
+    mut answers: action::Answers,
+) -> Response {
     let first = match answers.next().await {
-        Some(Err(e)) => return error_response(&e),
+        Some(Err(e)) => return proxy_error_response(accept, &e),
         first => first,
     };
     let metadata = match &first {

@@ -7,6 +7,29 @@ use cloudstate_sdk::CloudState;
 
 use crate::{DevProxy, DevProxyConfig, Store};
 
+/// [`run`] from a plain `fn main`: starts the async runtime and, unless the
+/// program set one, a log subscriber (`RUST_LOG`, default `info`).
+///
+/// ```no_run
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let server = cloudstate_sdk::CloudState::new(); // .register(...)
+///     cloudstate_devproxy::local::run_blocking(server, |base| format!("serving on {base}"))
+/// }
+/// ```
+///
+/// # Errors
+/// As [`run`], or when the runtime cannot start.
+pub fn run_blocking(
+    server: CloudState,
+    banner: impl FnOnce(&str) -> String,
+) -> Result<(), Box<dyn std::error::Error>> {
+    cloudstate_sdk::init_logging();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(server, banner))
+}
+
 /// Serves `server` on `HOST`:`PORT` (default 127.0.0.1:8080) and, unless
 /// `--no-proxy` is given or `CLOUDSTATE_DEVPROXY=off`, the dev proxy in
 /// front of it on 127.0.0.1:`PROXY_PORT` (default 9000), with the journal

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cloudstate_sdk::protocol::cloudstate as pb;
+use prost::Message as _;
 use prost_reflect::{DescriptorPool, DynamicMessage, FieldDescriptor, MethodDescriptor, Value};
 
 /// The kinds of entity the protocol knows.
@@ -91,19 +92,64 @@ impl MethodModel {
     /// order joined with `-`, as the official proxy does.
     ///
     /// # Errors
-    /// Bytes that are not an encoding of the input type.
-    pub fn entity_id(&self, request: &[u8]) -> Result<String, prost::DecodeError> {
+    /// Bytes that are not an encoding of the input type, or an empty string
+    /// or bytes key field (the official proxy would address the entity with
+    /// an empty id; numbers and bools are never missing, as proto3 cannot
+    /// tell 0 or `false` from unset).
+    pub fn entity_id(&self, request: &[u8]) -> Result<String, KeyError> {
         if self.key_fields.is_empty() {
             return Ok(String::new());
         }
-        let message = DynamicMessage::decode(self.descriptor.input(), request)?;
-        let parts: Vec<String> = self
+        let input = self.descriptor.input();
+        let message =
+            DynamicMessage::decode(input.clone(), request).map_err(|e| KeyError::Undecodable {
+                input: input.full_name().to_owned(),
+                reason: e.to_string(),
+            })?;
+        let values: Vec<_> = self
             .key_fields
             .iter()
-            .map(|field| key_text(&message.get_field(field)))
+            .map(|field| (field, message.get_field(field)))
             .collect();
+        let empty: Vec<&str> = values
+            .iter()
+            .filter(|(_, value)| match value.as_ref() {
+                Value::String(s) => s.is_empty(),
+                Value::Bytes(b) => b.is_empty(),
+                _ => false,
+            })
+            .map(|(field, _)| field.name())
+            .collect();
+        if !empty.is_empty() {
+            return Err(KeyError::Missing {
+                input: input.full_name().to_owned(),
+                fields: empty.join(", "),
+            });
+        }
+        let parts: Vec<String> = values.iter().map(|(_, value)| key_text(value)).collect();
         Ok(parts.join("-"))
     }
+}
+
+/// Why a request names no entity.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    /// The bytes do not decode as the method's input type.
+    #[error("the request is not a valid {input}: {reason}")]
+    Undecodable {
+        /// Full name of the input type.
+        input: String,
+        /// What the decoder said.
+        reason: String,
+    },
+    /// A string or bytes key field is empty.
+    #[error("the entity key [{fields}] of {input} is empty")]
+    Missing {
+        /// Full name of the input type.
+        input: String,
+        /// The empty key fields, comma-separated.
+        fields: String,
+    },
 }
 
 /// A key value as text, as the JVM's `toString` would print it.
@@ -120,6 +166,38 @@ fn key_text(value: &Value) -> String {
         Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
         other => format!("{other:?}"),
     }
+}
+
+/// `(cloudstate.entity_key)`, an extension of `google.protobuf.FieldOptions`.
+pub const ENTITY_KEY_OPTION: u32 = 1080;
+/// `(cloudstate.legacy_entity_key)`, the option's number before 1080 was assigned.
+pub const LEGACY_ENTITY_KEY_OPTION: u32 = 50002;
+
+/// The two key options as the official proxy defines them, whatever the user
+/// function's descriptors call them.
+#[derive(Clone, PartialEq, prost::Message)]
+struct KeyOptions {
+    #[prost(bool, tag = "1080")]
+    entity_key: bool,
+    #[prost(bool, tag = "50002")]
+    legacy_entity_key: bool,
+}
+
+/// Whether `field` is marked as entity key: its options set field
+/// [`ENTITY_KEY_OPTION`] or [`LEGACY_ENTITY_KEY_OPTION`] to true.
+///
+/// The options are read by number, as the official proxy reads them with its
+/// own definition of the extensions: what the user function's descriptors
+/// call the extension (or whether they declare it at all, leaving it an
+/// unknown field) does not matter, and an extension they name
+/// `cloudstate.entity_key` at another number is not a key. A value that is
+/// not a bool on the wire marks nothing.
+fn is_entity_key(field: &FieldDescriptor) -> bool {
+    // Re-encoding the decoded options gives their wire form: known
+    // extensions and unknown fields alike.
+    let options = field.options().encode_to_vec();
+    KeyOptions::decode(options.as_slice())
+        .is_ok_and(|keys| keys.entity_key || keys.legacy_entity_key)
 }
 
 /// Everything the proxy serves.
@@ -153,10 +231,6 @@ impl Model {
                 "No entities were reported by the discover call!".into(),
             ));
         }
-        let keys: Vec<_> = ["cloudstate.entity_key", "cloudstate.legacy_entity_key"]
-            .iter()
-            .filter_map(|n| pool.get_extension_by_name(n))
-            .collect();
         let mut services = HashMap::new();
         let mut methods_by_path = HashMap::new();
         for entity in &spec.entities {
@@ -174,17 +248,8 @@ impl Model {
             let mut methods = HashMap::new();
             let (mut streamed, mut keyless) = (Vec::new(), Vec::new());
             for method in descriptor.methods() {
-                let key_fields: Vec<FieldDescriptor> = method
-                    .input()
-                    .fields()
-                    .filter(|field| {
-                        let options = field.options();
-                        keys.iter().any(|k| {
-                            options.has_extension(k)
-                                && options.get_extension(k).as_bool() == Some(true)
-                        })
-                    })
-                    .collect();
+                let key_fields: Vec<FieldDescriptor> =
+                    method.input().fields().filter(is_entity_key).collect();
                 let streaming = match entity_type {
                     EntityType::EventSourced | EntityType::ValueEntity => {
                         method.is_client_streaming() || method.is_server_streaming()

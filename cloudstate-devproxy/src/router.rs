@@ -96,7 +96,9 @@ impl Router {
                         .await?;
                     let payload = forward.payload.unwrap_or_default();
                     let trace = format!("{trace}\n  forwarded from {here}");
-                    self.route(&target, payload, forward.metadata, &trace).await
+                    self.route(&target, payload, forward.metadata, &trace)
+                        .await
+                        .map_err(|e| not_the_callers(e, &format!("forwarded from {here}")))
                 }
                 Some(Action::Failure(failure)) => Err(ProxyError::Failure(failure.description)),
                 None => Ok(None),
@@ -141,8 +143,9 @@ impl Router {
     ) -> Result<UfReply, ProxyError> {
         let entity_id = method.entity_id(&payload.value).map_err(|e| {
             ProxyError::BadRequest(format!(
-                "the request is not a valid {}: {e}",
-                method.descriptor.input().full_name()
+                "Invalid request to {}.{}: {e}",
+                method.service,
+                method.name()
             ))
         })?;
         let (tx, rx) = oneshot::channel();
@@ -180,7 +183,7 @@ impl Router {
             // A side effect's own failure does not fail the caller.
             match self.route(&target, payload, metadata, &here).await {
                 Ok(_) | Err(ProxyError::Failure(_)) => Ok(()),
-                Err(e) => Err(e),
+                Err(e) => Err(not_the_callers(e, &here)),
             }
         } else {
             let Ok(target) = target else { return Ok(()) };
@@ -246,5 +249,15 @@ impl Router {
         if let Err(status) = client.report_error(request).await {
             error!("reportError to the user function failed: {status}");
         }
+    }
+}
+
+/// A forward or side effect the user function built is not the client's
+/// request: its being invalid is an internal error of the call, not
+/// `INVALID_ARGUMENT`.
+fn not_the_callers(error: ProxyError, trace: &str) -> ProxyError {
+    match error {
+        ProxyError::BadRequest(text) => ProxyError::Internal(format!("{text}\n  {trace}")),
+        other => other,
     }
 }

@@ -469,9 +469,17 @@ async fn bad_http_requests_get_400() {
         Some(r#"{"nope":1}"#),
     )
     .await;
-    assert_eq!((status, body.as_str()), (400, "Bad Request"));
-    let (status, _, _) = http(addr, "POST", "/tck/model/eventsourced/x", Some("{not json")).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            400,
+            "Malformed JSON body: unrecognized field name 'nope' at line 1 column 7"
+        )
+    );
+    let (status, _, body) =
+        http(addr, "POST", "/tck/model/eventsourced/x", Some("{not json")).await;
     assert_eq!(status, 400);
+    assert!(body.starts_with("Malformed JSON body: "), "{body}");
 }
 
 #[tokio::test]

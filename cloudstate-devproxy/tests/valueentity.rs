@@ -507,8 +507,9 @@ impl cloudstate_sdk::ValueEntity for Unreadable {
     }
 
     fn decode_state(&self, state: &Any) -> Result<Any, PayloadError> {
-        // Long enough for the commands behind the first one to queue up.
-        std::thread::sleep(Duration::from_millis(300));
+        // Long enough for the commands behind the first one to queue up,
+        // even on a loaded machine.
+        std::thread::sleep(Duration::from_secs(2));
         Err(PayloadError::unhandled(state))
     }
 

@@ -301,6 +301,25 @@ impl<E: std::error::Error> From<E> for Failure {
 /// The result of a command handler: a reply of type `T`, or a failure.
 pub type CommandResult<T = Any> = Result<Reply<T>, Failure>;
 
+/// The successful end of a handler whose rpc returns `google.protobuf.Empty`:
+/// `Ok(().into())`, spelled shorter. It is a `CommandResult<()>` for entities
+/// and an `ActionResult<()>` for actions.
+///
+/// ```
+/// use cloudstate_sdk::{CommandResult, Failure, done};
+///
+/// fn add_item(quantity: i32) -> CommandResult<()> {
+///     if quantity <= 0 {
+///         return Err(Failure::new("Cannot add a negative quantity"));
+///     }
+///     done()
+/// }
+/// assert_eq!(add_item(1), Ok(().into()));
+/// ```
+pub fn done<R: From<Reply<()>>>() -> Result<R, Failure> {
+    Ok(Reply::message(()).into())
+}
+
 pub(crate) fn failure_action(
     command_id: i64,
     description: String,
@@ -321,6 +340,14 @@ mod tests {
 
     fn call() -> TypedCall<String> {
         TypedCall::new(ServiceCall::new("s.Names", "Get", payload::empty()))
+    }
+
+    #[test]
+    fn done_replies_with_the_empty_message() {
+        let reply: CommandResult<()> = done();
+        assert_eq!(reply, Ok(Reply::message(())));
+        let reply: crate::ActionResult<()> = done();
+        assert_eq!(reply, Ok(crate::ActionReply::message(())));
     }
 
     #[test]

@@ -214,6 +214,17 @@ impl<F: ?Sized, S> Registration<F, S> {
         }))
     }
 
+    /// Logs a command failure, once and at INFO: the caller gets the text,
+    /// the entity carries on.
+    pub(crate) fn log_failure(&self, entity_id: &str, command: &str, description: &str) {
+        tracing::info!(
+            service = %self.service_name,
+            entity_id,
+            command,
+            "command failed: {description}"
+        );
+    }
+
     /// The failure text of a command whose handler panicked.
     pub(crate) fn panicked(&self, entity_id: &str, name: &str, panic: &str) -> String {
         format!(

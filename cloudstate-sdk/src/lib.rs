@@ -21,6 +21,12 @@
 //! * [`payload`]: `Any` payloads, primitives and type URLs.
 //! * [`protocol`]: the generated Cloudstate protocol (messages, server and client stubs).
 //!
+//! Generated messages are [prost](https://docs.rs/prost) messages of the
+//! `prost` and `prost-types` versions this crate re-exports as [`prost`] and
+//! [`prost_types`]: a crate that uses them (to call `Message::encode_to_vec`,
+//! say, or to name `prost_types::Timestamp`) needs no prost dependency of
+//! its own.
+//!
 //! # Features
 //! * `testkit`: a proxy-role protocol driver and message builders for
 //!   conformance tests (the `testkit` module).
@@ -63,17 +69,29 @@ pub use cloudstate_macros::{action, value_entity};
 // is the attribute, `cloudstate_sdk::crdt::GCounter` a type of the module.
 pub use cloudstate_macros::crdt;
 pub use crdt::{CrdtEntity, CrdtOptions};
-pub use effect::{CommandResult, Failure, Metadata, Reply, ServiceCall, TypedCall};
+pub use effect::{CommandResult, Failure, Metadata, Reply, ServiceCall, TypedCall, done};
 pub use error::Error;
 pub use eventsourced::{
     Command, CommandContext, EventCodec, EventSourcedEntity, EventSourcedOptions,
 };
 pub use payload::{Any, Payload, PayloadError};
+/// The prost version of the generated messages.
+pub use prost;
+/// The protobuf well-known types of the generated messages.
+pub use prost_types;
 pub use server::{
     CloudState, DEFAULT_MAX_MESSAGE_SIZE, PROTOCOL_VERSION, SUPPORT_LIBRARY_NAME, entity_type,
     listen_address, shutdown_signal,
 };
 pub use valueentity::{ValueContext, ValueEntity, ValueEntityOptions};
+
+/// Logs to standard error with the filter in `RUST_LOG` (default `info`),
+/// unless the program already set a log subscriber.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+}
 
 /// The text of a caught panic.
 pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
@@ -90,6 +108,9 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 /// proto package and `FILE_DESCRIPTOR_SET`.
 ///
 /// Use it as the body of a module, e.g. `mod proto { cloudstate_sdk::include_protos!(); }`.
+/// The generated modules allow the lints that generated code would trip
+/// (`missing_docs`, `unreachable_pub`, `clippy::pedantic`, ...), so the
+/// module needs no `#[allow]` of its own.
 #[macro_export]
 macro_rules! include_protos {
     () => {
@@ -137,6 +158,10 @@ pub mod __private {
     pub use crate::valueentity::{ValueContext, ValueEntity, ValueEntityOptions};
     pub use crate::{CloudState, Service};
     pub use futures_util::{FutureExt, StreamExt, stream};
+    // Generated messages derive through this (prost-build's `prost_path`),
+    // so the user's crate needs no prost dependency; well-known types go
+    // through the public `crate::prost_types`.
+    pub use ::prost;
 
     /// The failure for an action call the generated dispatch does not know,
     /// by call shape (`unary`, `streamed-in`, ...).

@@ -79,6 +79,8 @@ struct Pending {
     service_name: String,
     persistence_id: String,
     passivation_timeout: Option<Duration>,
+    /// Why the registration is refused before any descriptor check.
+    refusal: Option<String>,
     install: Box<Install>,
 }
 
@@ -180,14 +182,25 @@ impl CloudState {
         entity: E,
         options: EventSourcedOptions,
     ) -> Self {
+        let service_name = service_name.into();
+        let every = options.snapshot_every;
+        // Snapshots that cannot be taken are a mistake in the setup: the
+        // interval would silently do nothing.
+        let refusal = (options.snapshots_requested && !entity.takes_snapshots()).then(|| {
+            format!(
+                "event-sourced service [{service_name}] is registered with snapshot_every({every}), \
+                 but its entity takes no snapshots; declare a snapshot type \
+                 (`EventSourced::snapshot` in build.rs) or drop snapshot_every"
+            )
+        });
         let factory: Arc<dyn crate::eventsourced::Factory> =
             Arc::new(crate::eventsourced::Typed(Arc::new(entity)));
-        let every = options.snapshot_every;
         self.pending(
             &entity::EVENT_SOURCED,
-            service_name.into(),
+            service_name,
             options.persistence_id,
             options.passivation_timeout,
+            refusal,
             move |registries, kind, name, service| {
                 let registration = registration(kind, name.clone(), service, every, factory);
                 registries.event_sourced.insert(name, registration);
@@ -211,6 +224,7 @@ impl CloudState {
             service_name.into(),
             options.persistence_id,
             options.passivation_timeout,
+            None,
             move |registries, kind, name, service| {
                 let registration = registration(kind, name.clone(), service, (), factory);
                 registries.value_entities.insert(name, registration);
@@ -239,6 +253,7 @@ impl CloudState {
             service_name,
             persistence_id,
             options.passivation_timeout,
+            None,
             move |registries, kind, name, service| {
                 let registration = registration(kind, name.clone(), service, (), factory);
                 registries.crdts.insert(name, registration);
@@ -265,6 +280,7 @@ impl CloudState {
             service_name,
             persistence_id,
             None,
+            None,
             move |registries, _, name, _| {
                 registries.actions.insert(name, handler);
             },
@@ -277,6 +293,7 @@ impl CloudState {
         service_name: String,
         persistence_id: String,
         passivation_timeout: Option<Duration>,
+        refusal: Option<String>,
         install: impl FnOnce(&mut Registries, &'static Kind, String, ServiceInfo) + Send + 'static,
     ) -> Self {
         self.services.push(Pending {
@@ -284,6 +301,7 @@ impl CloudState {
             service_name,
             persistence_id,
             passivation_timeout,
+            refusal,
             install: Box::new(install),
         });
         self
@@ -301,6 +319,28 @@ impl CloudState {
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
         self.shutdown_grace = grace;
         self
+    }
+
+    /// Serves as [`serve`](Self::serve) does, from a plain `fn main`: starts
+    /// the async runtime and, unless the program set one, a log subscriber
+    /// ([`init_logging`](crate::init_logging)). Returns when the server stops.
+    ///
+    /// ```no_run
+    /// fn main() -> Result<(), cloudstate_sdk::Error> {
+    ///     cloudstate_sdk::CloudState::new()
+    ///         // .register(my_service::Entity(MyEntity), options)
+    ///         .run()
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`serve`](Self::serve), or when the runtime cannot start.
+    pub fn run(self) -> Result<(), Error> {
+        crate::init_logging();
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(self.serve())
     }
 
     /// Serves on `HOST`:`PORT` (default `127.0.0.1:8080`) until SIGINT or SIGTERM.
@@ -588,6 +628,9 @@ impl Checks<'_> {
             pending.persistence_id.as_str(),
         );
         let label = kind.label;
+        if let Some(refusal) = &pending.refusal {
+            return Err(Error::Registration(refusal.clone()));
+        }
         let service = self.descriptors.service(name).ok_or_else(|| {
             Error::Registration(format!(
                 "service [{name}] is not in the descriptor sets given; add the set that declares it"
@@ -723,6 +766,89 @@ mod tests {
                 .to_string()
                 .contains("PORT [http]")
         );
+    }
+
+    /// An event-sourced entity whose `takes_snapshots` is `snapshots`.
+    struct Journal {
+        snapshots: bool,
+    }
+
+    impl EventSourcedEntity for Journal {
+        type State = ();
+        type Event = crate::Any;
+        fn initial_state(&self, _: &str) {}
+        fn apply_event(&self, _: &mut (), _: &crate::Any) -> Result<(), crate::PayloadError> {
+            Ok(())
+        }
+        fn handle_command(
+            &self,
+            command: &crate::Command<'_>,
+            _: &mut crate::CommandContext<'_, Self>,
+        ) -> crate::CommandResult {
+            Err(crate::Failure::new(command.name()))
+        }
+        fn takes_snapshots(&self) -> bool {
+            self.snapshots
+        }
+    }
+
+    /// The set of one file declaring the service `t.Journal`.
+    fn journal_descriptors() -> Vec<u8> {
+        use prost_types::{
+            DescriptorProto, FileDescriptorProto, FileDescriptorSet, MethodDescriptorProto,
+            ServiceDescriptorProto,
+        };
+        let set = FileDescriptorSet {
+            file: vec![FileDescriptorProto {
+                name: Some("t.proto".into()),
+                package: Some("t".into()),
+                message_type: vec![DescriptorProto {
+                    name: Some("M".into()),
+                    ..Default::default()
+                }],
+                service: vec![ServiceDescriptorProto {
+                    name: Some("Journal".into()),
+                    method: vec![MethodDescriptorProto {
+                        name: Some("Call".into()),
+                        input_type: Some(".t.M".into()),
+                        output_type: Some(".t.M".into()),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        prost::Message::encode_to_vec(&set)
+    }
+
+    fn build_journal(snapshots: bool, options: EventSourcedOptions) -> Result<Built, Error> {
+        CloudState::new()
+            .descriptor_set(&journal_descriptors())
+            .event_sourced("t.Journal", Journal { snapshots }, options)
+            .build()
+    }
+
+    #[test]
+    fn snapshot_every_is_refused_for_an_entity_without_snapshots() {
+        let Err(e) = build_journal(false, EventSourcedOptions::new("j").snapshot_every(5)) else {
+            panic!("registered an interval that can take no snapshot");
+        };
+        assert_eq!(
+            e.to_string(),
+            "invalid registration: event-sourced service [t.Journal] is registered with \
+             snapshot_every(5), but its entity takes no snapshots; declare a snapshot type \
+             (`EventSourced::snapshot` in build.rs) or drop snapshot_every"
+        );
+        // The default interval, no interval, and an entity that snapshots are fine.
+        for (snapshots, options) in [
+            (false, EventSourcedOptions::new("j")),
+            (false, EventSourcedOptions::new("j").snapshot_every(0)),
+            (true, EventSourcedOptions::new("j").snapshot_every(5)),
+        ] {
+            let built = build_journal(snapshots, options.clone());
+            assert!(built.is_ok(), "{options:?}: {:?}", built.err());
+        }
     }
 
     #[test]

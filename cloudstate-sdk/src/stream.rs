@@ -4,14 +4,16 @@
 //! the proxy completes its side or the server shuts down; after a protocol
 //! error send one stream-level failure and end.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures_util::Stream;
 use tokio::sync::watch;
 use tonic::{Status, Streaming};
-use tracing::{Instrument, debug, error};
+use tracing::{Instrument, debug, error, warn};
 
 /// Why a stream stops.
 pub(crate) enum Stop {
@@ -54,6 +56,7 @@ pub(crate) trait Protocol: Send + Sync + 'static {
 pub(crate) struct EntityService<P> {
     protocol: Arc<P>,
     shutdown: watch::Receiver<bool>,
+    errors: Arc<ErrorLog>,
 }
 
 impl<P: Protocol> EntityService<P> {
@@ -61,6 +64,7 @@ impl<P: Protocol> EntityService<P> {
         Self {
             protocol: Arc::new(protocol),
             shutdown,
+            errors: Arc::default(),
         }
     }
 
@@ -69,10 +73,15 @@ impl<P: Protocol> EntityService<P> {
         &self,
         request: tonic::Request<Streaming<P::In>>,
     ) -> tonic::Response<Replies<P::Out>> {
+        let peer = request.remote_addr().map(|addr| addr.ip());
         tonic::Response::new(serve(
             Arc::clone(&self.protocol),
             request.into_inner(),
             self.shutdown.clone(),
+            Reporter {
+                errors: Arc::clone(&self.errors),
+                peer,
+            },
         ))
     }
 }
@@ -105,15 +114,17 @@ pub(crate) type Replies<Out> = Pin<Box<dyn Stream<Item = Result<Out, Status>> + 
 
 /// Runs the entity inside its response stream: each poll reads input until
 /// there is something to answer, so replies take no hop between tasks.
-pub(crate) fn serve<P: Protocol>(
+fn serve<P: Protocol>(
     protocol: Arc<P>,
     input: Streaming<P::In>,
     shutdown: watch::Receiver<bool>,
+    reporter: Reporter,
 ) -> Replies<P::Out> {
     let stream = EntityStream {
         protocol,
         input,
         shutdown,
+        reporter,
         entity: None,
         queue: VecDeque::new(),
         finished: false,
@@ -122,8 +133,7 @@ pub(crate) fn serve<P: Protocol>(
     Box::pin(futures_util::stream::unfold(
         stream,
         |mut stream| async move {
-            let span = stream.span.clone();
-            let out = stream.step().instrument(span).await?;
+            let out = stream.step().await?;
             Some((Ok(out), stream))
         },
     ))
@@ -133,6 +143,7 @@ struct EntityStream<P: Protocol> {
     protocol: Arc<P>,
     input: Streaming<P::In>,
     shutdown: watch::Receiver<bool>,
+    reporter: Reporter,
     entity: Option<P::Entity>,
     queue: Outputs<P::Out>,
     finished: bool,
@@ -149,10 +160,14 @@ impl<P: Protocol> EntityStream<P> {
             if self.finished {
                 return None;
             }
-            if let Err(stop) = self.advance().await {
+            // The span is taken per message: `init` replaces it with the
+            // entity's, which the first command must already carry.
+            let span = self.span.clone();
+            if let Err(stop) = self.advance().instrument(span).await {
                 self.finished = true;
                 if let Stop::Failure(command_id, description) = stop {
-                    error!(command_id, "{description}");
+                    self.span
+                        .in_scope(|| self.reporter.protocol_error(command_id, &description));
                     self.queue.push_back(P::failure(command_id, description));
                 }
             }
@@ -227,4 +242,106 @@ fn is_disconnect(status: &Status) -> bool {
 /// `description (entity [id] of service [name])`.
 pub(crate) fn context(description: &str, service: &str, entity_id: &str) -> String {
     format!("{description} (entity [{entity_id}] of service [{service}])")
+}
+
+/// Logs the protocol errors of each peer, at most [`ErrorLog::BURST`] per
+/// [`ErrorLog::WINDOW`]: a misbehaving proxy must not flood the log.
+#[derive(Debug, Default)]
+pub(crate) struct ErrorLog {
+    peers: Mutex<HashMap<Option<IpAddr>, Window>>,
+}
+
+#[derive(Debug)]
+struct Window {
+    started: Instant,
+    logged: u32,
+    suppressed: u32,
+}
+
+/// What to do with one protocol error.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Log it; `suppressed` errors of the peer's previous window were not.
+    Log { suppressed: u32 },
+    /// Count it, do not log it.
+    Suppress,
+}
+
+impl ErrorLog {
+    const BURST: u32 = 10;
+    const WINDOW: Duration = Duration::from_secs(60);
+
+    pub(crate) fn admit(&self, peer: Option<IpAddr>, now: Instant) -> Verdict {
+        let mut peers = self
+            .peers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let window = peers.entry(peer).or_insert(Window {
+            started: now,
+            logged: 0,
+            suppressed: 0,
+        });
+        let mut suppressed = 0;
+        if now.duration_since(window.started) >= Self::WINDOW {
+            suppressed = std::mem::take(&mut window.suppressed);
+            window.started = now;
+            window.logged = 0;
+        }
+        if window.logged < Self::BURST {
+            window.logged += 1;
+            Verdict::Log { suppressed }
+        } else {
+            window.suppressed += 1;
+            Verdict::Suppress
+        }
+    }
+}
+
+/// Where one stream reports its protocol errors.
+struct Reporter {
+    errors: Arc<ErrorLog>,
+    peer: Option<IpAddr>,
+}
+
+impl Reporter {
+    fn protocol_error(&self, command_id: i64, description: &str) {
+        match self.errors.admit(self.peer, Instant::now()) {
+            Verdict::Log { suppressed } => {
+                if suppressed > 0 {
+                    warn!(
+                        peer = ?self.peer,
+                        "{suppressed} more protocol errors from this peer were not logged"
+                    );
+                }
+                error!(command_id, peer = ?self.peer, "{description}");
+            }
+            Verdict::Suppress => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocol_errors_are_logged_in_bursts_per_peer() {
+        let log = ErrorLog::default();
+        let (a, b) = (
+            Some(IpAddr::from([10, 0, 0, 1])),
+            Some(IpAddr::from([10, 0, 0, 2])),
+        );
+        let start = Instant::now();
+        for _ in 0..ErrorLog::BURST {
+            assert_eq!(log.admit(a, start), Verdict::Log { suppressed: 0 });
+        }
+        assert_eq!(log.admit(a, start), Verdict::Suppress);
+        assert_eq!(log.admit(a, start), Verdict::Suppress);
+        // Another peer has its own budget.
+        assert_eq!(log.admit(b, start), Verdict::Log { suppressed: 0 });
+        // A new window logs again and says how many were dropped.
+        let later = start + ErrorLog::WINDOW;
+        assert_eq!(log.admit(a, later), Verdict::Log { suppressed: 2 });
+        assert_eq!(log.admit(a, later), Verdict::Log { suppressed: 0 });
+    }
 }

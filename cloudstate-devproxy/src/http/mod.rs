@@ -10,13 +10,21 @@
 //! - [`HttpRules::route`] finds the binding for a request. Later bindings take precedence over
 //!   earlier ones, across all methods. `None` means 404.
 //! - [`HttpMatch::request`] builds the input message from path variables, query parameters and
-//!   the JSON body. An error means 400 (`Bad Request` is the whole official body).
+//!   the JSON body. An error means 400, with the reason as the body (the official proxy's body is
+//!   `Bad Request` alone).
+//! - [`error_body`] writes an error answer: plain text, or a Google API error object for a
+//!   client whose `Accept` asks for JSON.
 //! - [`HttpMatch::response`] prints a unary reply. For server-streaming calls use
 //!   [`HttpMatch::stream_format`] and [`HttpMatch::stream_chunk`], or [`ndjson_line`] and
 //!   [`sse_event`] directly.
 //!
 //! # Deviations from the official proxy
 //!
+//! - **Error answers say why.** A 400 carries the reason (`Malformed JSON body: unrecognized
+//!   field name 'opton' at line 1 column 24`, `Content-Type must be application/json, not
+//!   text/plain`) where the official proxy answers `Bad Request`; a body over the limit is 413
+//!   rather than 400. The body is plain text unless the client's `Accept` asks for JSON, which
+//!   gets a Google API error object ([`error_body`]). A 500 keeps the failure text verbatim.
 //! - **`response_body` is printed with the normal JSON mapping.** The official proxy converts a
 //!   repeated or scalar `response_body` field through a hand-made `google.protobuf.Value`: every
 //!   number becomes a double (`"quantity": 2.0`, and int64 loses its string form), fields with
@@ -55,6 +63,7 @@
 //! - With `body: "<field>"`, the body is set last and overrides query parameters aimed inside it.
 //! - A body rule on GET or DELETE is accepted.
 
+mod error;
 mod request;
 mod response;
 mod rule;
@@ -66,6 +75,7 @@ use std::fmt;
 
 use prost_reflect::{DescriptorPool, MethodDescriptor};
 
+pub use error::{accepts_json, code_name, error_body};
 pub use response::{StreamFormat, accepts_event_stream, ndjson_line, sse_event};
 use rule::Rule;
 
@@ -263,8 +273,8 @@ fn stream_chunk(rule: &Rule, format: StreamFormat, output: &[u8]) -> Result<Vec<
     }
 }
 
-/// Why a request could not be transcoded. The HTTP answer is 400 with body `Bad Request`, as
-/// in the official proxy; the reason is for logs.
+/// Why a request could not be transcoded, in words for the client: the HTTP answer is 400 with
+/// this text (see [`error_body`]). The official proxy answers `Bad Request` alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadRequest(pub String);
 

@@ -912,3 +912,58 @@ fn unknown_service_is_rejected() {
     let err = HttpRules::new(cart_pool(), &["com.example.Nope"]).unwrap_err();
     assert!(err.contains("com.example.Nope"), "{err}");
 }
+
+#[test]
+fn json_errors_only_for_clients_that_prefer_json() {
+    use super::accepts_json;
+    for yes in [
+        "application/json",
+        "Application/JSON; charset=utf-8",
+        "application/problem+json",
+        "text/html, application/json;q=0.5",
+        "application/json, text/plain",
+        "text/plain;q=0.4, application/json;q=0.8",
+    ] {
+        assert!(accepts_json(Some(yes)), "{yes}");
+    }
+    for no in [
+        "",
+        "*/*",
+        "text/plain",
+        "text/plain, application/json",
+        "text/*;q=0.9, application/json;q=0.8",
+        "application/json;q=0",
+        "application/json;q=nonsense",
+        "application/jsonx",
+        "text/json",
+    ] {
+        assert!(!accepts_json(Some(no)), "{no}");
+    }
+    assert!(!accepts_json(None));
+}
+
+#[test]
+fn error_objects_follow_google_apis() {
+    let (content_type, body) = super::error_body(
+        Some("application/json"),
+        http::StatusCode::PAYLOAD_TOO_LARGE,
+        tonic::Code::ResourceExhausted,
+        "too \"long\"",
+    );
+    assert_eq!(content_type, "application/json");
+    let body: Json = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        body,
+        json!({"error": {"code": 413, "message": "too \"long\"", "status": "RESOURCE_EXHAUSTED"}})
+    );
+    let (content_type, body) = super::error_body(
+        None,
+        http::StatusCode::BAD_REQUEST,
+        tonic::Code::InvalidArgument,
+        "why",
+    );
+    assert_eq!(
+        (content_type, body.as_slice()),
+        ("text/plain; charset=utf-8", &b"why"[..])
+    );
+}

@@ -110,7 +110,6 @@ pub async fn http_with_headers(
         .iter()
         .map(|(name, value)| format!("{name}: {value}\r\n"))
         .collect();
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let body = json.unwrap_or("");
     let content_type = if json.is_some() {
         "Content-Type: application/json\r\n"
@@ -121,7 +120,34 @@ pub async fn http_with_headers(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}{content_type}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    stream.write_all(request.as_bytes()).await.unwrap();
+    exchange(addr, request.as_bytes()).await
+}
+
+/// A plain HTTP/1.1 exchange with exactly the given headers besides `Host`,
+/// `Content-Length` and `Connection: close`: (status, content type, body).
+pub async fn http_exact(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, String) {
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    exchange(addr, request.as_bytes()).await
+}
+
+/// Sends `request` (a whole HTTP/1.1 request) on a new connection and reads
+/// the answer: (status, content type, body).
+pub async fn exchange(addr: SocketAddr, request: &[u8]) -> (u16, String, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
     let mut raw = Vec::new();
     // A body aborted by the server ends the connection early: keep what came.
     let _ = stream.read_to_end(&mut raw).await;

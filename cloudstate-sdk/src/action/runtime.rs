@@ -228,12 +228,12 @@ fn response(ctx: &ActionContext, result: ActionResult) -> ActionResponse {
         Ok(reply) => {
             let response = reply.into_response(effects);
             if let Some(Out::Failure(f)) = &response.response {
-                debug!("action failed: {}", f.description);
+                log_failure(ctx, &f.description);
             }
             response
         }
         Err(failure) => {
-            debug!("action failed: {failure}");
+            log_failure(ctx, failure.description());
             ActionResponse {
                 response: Some(Out::Failure(super::failure_message(
                     failure.description().to_owned(),
@@ -242,6 +242,15 @@ fn response(ctx: &ActionContext, result: ActionResult) -> ActionResponse {
             }
         }
     }
+}
+
+/// Logs a failed call once, at INFO.
+fn log_failure(ctx: &ActionContext, description: &str) {
+    tracing::info!(
+        service = %ctx.service_name(),
+        command = %ctx.command_name(),
+        "action failed: {description}"
+    );
 }
 
 fn panicked(ctx: &ActionContext, panic: &(dyn std::any::Any + Send)) -> ActionResponse {

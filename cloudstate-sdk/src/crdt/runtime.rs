@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use tracing::{debug, error, info_span, warn};
+use tracing::{debug, error, info_span};
 
 use super::CrdtType;
 use super::entity::{
@@ -113,7 +113,7 @@ impl<E: CrdtEntity> Live<E> {
         let view = match registration.prepare(&self.entity_id, command)? {
             Prepared::Run(view) => view,
             Prepared::Unknown(unknown) => {
-                warn!("{unknown}");
+                registration.log_failure(&self.entity_id, name, &unknown);
                 out.push_back(reply(failed(id, unknown)));
                 return Ok(());
             }
@@ -133,7 +133,11 @@ impl<E: CrdtEntity> Live<E> {
             .map_err(|panic| registration.panicked(&self.entity_id, name, &panic));
         let result = match result {
             Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(failure)) => Err(failure.description().to_owned()),
+            Ok(Err(failure)) => {
+                let description = failure.description().to_owned();
+                registration.log_failure(&self.entity_id, name, &description);
+                Err(description)
+            }
             Err(panicked) => {
                 error!("{panicked}");
                 Err(panicked)
@@ -149,7 +153,6 @@ impl<E: CrdtEntity> Live<E> {
             Ok(reply_message) => reply_message,
             Err(description) => {
                 change.undo();
-                debug!("command failed: {description}");
                 out.push_back(reply(failed(id, description)));
                 return Ok(());
             }

@@ -60,6 +60,15 @@ pub trait EventSourcedEntity: Send + Sync + 'static {
         let _ = entity_id;
         Err(PayloadError::unhandled(snapshot))
     }
+
+    /// Whether [`snapshot`](Self::snapshot) takes snapshots at all. Generated
+    /// entities declared without a snapshot type answer `false`, and
+    /// registration then refuses an explicit
+    /// [`snapshot_every`](EventSourcedOptions::snapshot_every). The default
+    /// assumes it does.
+    fn takes_snapshots(&self) -> bool {
+        true
+    }
 }
 
 /// How an entity's events travel as `Any`.
@@ -90,6 +99,8 @@ impl EventCodec for Any {
 pub struct EventSourcedOptions {
     pub(crate) persistence_id: String,
     pub(crate) snapshot_every: i64,
+    /// Whether `snapshot_every` asked for snapshots (rather than the default).
+    pub(crate) snapshots_requested: bool,
     pub(crate) passivation_timeout: Option<Duration>,
 }
 
@@ -103,15 +114,18 @@ impl EventSourcedOptions {
         Self {
             persistence_id: persistence_id.into(),
             snapshot_every: Self::DEFAULT_SNAPSHOT_EVERY,
+            snapshots_requested: false,
             passivation_timeout: None,
         }
     }
 
     /// Take a snapshot when an emitted event's sequence number is a multiple
-    /// of `n`; `0` or less never snapshots.
+    /// of `n`; `0` or less never snapshots. An entity that takes no
+    /// snapshots (declared without a snapshot type) is refused with `n > 0`.
     #[must_use]
     pub fn snapshot_every(mut self, n: i64) -> Self {
         self.snapshot_every = n;
+        self.snapshots_requested = n > 0;
         self
     }
 

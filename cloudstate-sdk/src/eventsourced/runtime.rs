@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use tracing::{debug, error, info_span, warn};
+use tracing::{debug, error, info_span};
 
 use super::{Command, CommandContext, EventCodec, EventSourcedEntity};
 use crate::effect::{Reply, failure_action};
@@ -324,7 +324,7 @@ impl<I: Instance + ?Sized> Entity<I> {
         let view = match registration.prepare(&self.entity_id, &command)? {
             Prepared::Run(view) => view,
             Prepared::Unknown(unknown) => {
-                warn!("{unknown}");
+                registration.log_failure(&self.entity_id, name, &unknown);
                 return Ok(failed(id, unknown, false));
             }
         };
@@ -334,7 +334,7 @@ impl<I: Instance + ?Sized> Entity<I> {
                  command [{name}] was not handled",
                 self.entity_id, registration.service_name
             );
-            warn!("{description}");
+            registration.log_failure(&self.entity_id, name, &description);
             return Ok(failed(id, description, true));
         }
         let instance = &mut self.instance;
@@ -373,7 +373,7 @@ impl<I: Instance + ?Sized> Entity<I> {
                 // rebuild it from the journal.
                 let restart = events_emitted > 0;
                 self.poisoned |= restart;
-                debug!(restart, "command failed: {description}");
+                registration.log_failure(&self.entity_id, name, &description);
                 failed(id, description, restart)
             }
         })

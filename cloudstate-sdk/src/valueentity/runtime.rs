@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use tracing::{debug, info_span, warn};
+use tracing::{debug, info_span};
 
 use super::{ValueContext, ValueEntity};
 use crate::effect::{Reply, failure_action};
@@ -42,6 +42,8 @@ pub(crate) enum Outcome {
         state_action: Option<StateAction>,
     },
     Failed(String),
+    /// Logged as an error where it was caught.
+    Panicked(String),
 }
 
 pub(crate) struct Typed<E>(pub(crate) Arc<E>);
@@ -230,14 +232,16 @@ impl<I: Instance + ?Sized> Entity<I> {
         let view = match registration.prepare(&self.entity_id, &command)? {
             Prepared::Run(view) => view,
             Prepared::Unknown(unknown) => {
-                warn!("{unknown}");
+                registration.log_failure(&self.entity_id, name, &unknown);
                 return Ok(failed(id, unknown));
             }
         };
         let instance = &mut self.instance;
         // A panic leaves the stored state untouched: changes apply only on success.
         let outcome = entity::guarded(|| instance.command(&view)).unwrap_or_else(|panic| {
-            Outcome::Failed(registration.panicked(&self.entity_id, name, &panic))
+            let description = registration.panicked(&self.entity_id, name, &panic);
+            tracing::error!("{description}");
+            Outcome::Panicked(description)
         });
         Ok(match outcome {
             Outcome::Success {
@@ -256,9 +260,10 @@ impl<I: Instance + ?Sized> Entity<I> {
                 }
             }
             Outcome::Failed(description) => {
-                debug!("command failed: {description}");
+                registration.log_failure(&self.entity_id, name, &description);
                 failed(id, description)
             }
+            Outcome::Panicked(description) => failed(id, description),
         })
     }
 }

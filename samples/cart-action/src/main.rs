@@ -2,19 +2,13 @@
 //! 127.0.0.1:8080), with the dev proxy in front on `PROXY_PORT` (default
 //! 9000); `--no-proxy` serves the user function only.
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = cloudstate_sdk::CloudState::new()
         .service_name(env!("CARGO_PKG_NAME"))
         .service_version(env!("CARGO_PKG_VERSION"));
     let server = cart_action::register(server);
     #[cfg(feature = "devproxy")]
-    return cloudstate_devproxy::local::run(server, |base| {
+    return cloudstate_devproxy::local::run_blocking(server, |base| {
         format!(
             "\nCart action ready: gRPC and HTTP/JSON on {base}\n\
              \n  curl {base}/catalog\n\
@@ -22,8 +16,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
              \x20      -d '{{\"productId\":\"fig\",\"name\":\"Fig\",\"quantity\":2}}'\n\
              \x20 curl {base}/carts/alice\n"
         )
-    })
-    .await;
+    });
     #[cfg(not(feature = "devproxy"))]
-    return Ok(server.serve().await?);
+    return Ok(server.run()?);
 }

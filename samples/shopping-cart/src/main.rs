@@ -7,13 +7,7 @@
 //! feature (the container image). `SNAPSHOT_EVERY` sets the snapshot interval
 //! (default 5 events); `PROXY_STORE=sqlite:PATH` keeps the journal on disk.
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let snapshot_every = match std::env::var("SNAPSHOT_EVERY") {
         Ok(v) => v
             .parse()
@@ -25,7 +19,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .service_version(env!("CARGO_PKG_VERSION"));
     let server = shopping_cart::register(server, snapshot_every);
     #[cfg(feature = "devproxy")]
-    return cloudstate_devproxy::local::run(server, |base| {
+    return cloudstate_devproxy::local::run_blocking(server, |base| {
         format!(
             "\nShopping cart ready: gRPC and HTTP/JSON on {base}\n\
              \n  curl -X POST {base}/cart/alice/items/add -H 'Content-Type: application/json' \\\n\
@@ -33,8 +27,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
              \x20 curl {base}/carts/alice\n\
              \x20 curl -X POST {base}/cart/alice/items/apple/remove\n"
         )
-    })
-    .await;
+    });
     #[cfg(not(feature = "devproxy"))]
-    return Ok(server.serve().await?);
+    return Ok(server.run()?);
 }

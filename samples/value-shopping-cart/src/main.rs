@@ -2,19 +2,13 @@
 //! 127.0.0.1:8080) and the embedded dev proxy in front of it on `PROXY_PORT`
 //! (default 9000); `--no-proxy` serves the user function only.
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = cloudstate_sdk::CloudState::new()
         .service_name(env!("CARGO_PKG_NAME"))
         .service_version(env!("CARGO_PKG_VERSION"));
     let server = value_shopping_cart::register(server);
     #[cfg(feature = "devproxy")]
-    return cloudstate_devproxy::local::run(server, |base| {
+    return cloudstate_devproxy::local::run_blocking(server, |base| {
         format!(
             "\nValue-entity shopping cart ready: gRPC and HTTP/JSON on {base}\n\
              \n  curl -X POST {base}/ve/cart/alice/items/add -H 'Content-Type: application/json' \\\n\
@@ -22,8 +16,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
              \x20 curl {base}/ve/carts/alice\n\
              \x20 curl -X POST {base}/ve/carts/alice/remove\n"
         )
-    })
-    .await;
+    });
     #[cfg(not(feature = "devproxy"))]
-    return Ok(server.serve().await?);
+    return Ok(server.run()?);
 }
