@@ -113,7 +113,7 @@ fn starts_from_a_snapshot() {
     let snapshot = Persisted {
         value: "ABCDE".into(),
     };
-    let mut kit = EventSourcedTestKit::from_snapshot(Entity(TckModel), "e", 5, &snapshot).unwrap();
+    let mut kit = EventSourcedTestKit::from_snapshot(Entity(TckModel), "e", 5, snapshot).unwrap();
     kit.replay([Persisted { value: "F".into() }]).unwrap();
     assert_eq!(kit.sequence_number(), 6);
     assert_eq!(
@@ -123,7 +123,7 @@ fn starts_from_a_snapshot() {
     let unreadable = Response {
         message: "not a snapshot".into(),
     };
-    let error = EventSourcedTestKit::from_snapshot(Entity(TckModel), "e", 5, &unreadable)
+    let error = EventSourcedTestKit::from_snapshot(Entity(TckModel), "e", 5, unreadable)
         .err()
         .expect("a snapshot of the wrong type");
     assert!(error.contains("No snapshot handler found"), "{error}");

@@ -65,7 +65,7 @@ impl<E: EventSourcedEntity + Service<Options = EventSourcedOptions>> EventSource
         entity: E,
         entity_id: &str,
         sequence: i64,
-        snapshot: &impl Payload,
+        snapshot: impl Payload,
     ) -> Result<Self, String> {
         Self::registered(entity, entity_id, Some((sequence, snapshot.to_any())))
     }

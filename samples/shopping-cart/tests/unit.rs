@@ -104,7 +104,7 @@ fn the_fifth_event_takes_a_snapshot_that_restores_the_same_cart() {
     assert_eq!(snapshot.items.len(), 5);
 
     let restored =
-        EventSourcedTestKit::from_snapshot(Entity(ShoppingCart), "user-1", 5, &snapshot).unwrap();
+        EventSourcedTestKit::from_snapshot(Entity(ShoppingCart), "user-1", 5, snapshot).unwrap();
     assert_eq!(restored.sequence_number(), 5);
     assert_eq!(restored.state(), kit.state());
 
