@@ -451,20 +451,81 @@ impl CloudState {
         Ok(())
     }
 
-    /// The registration of the one CRDT entity registered, checked as for
-    /// serving (the test kit runs it in memory).
+    /// The registries of what is registered, checked as for serving, and the
+    /// merged descriptors (for the in-memory test kits).
+    ///
+    /// Registered with no descriptors at all (hand-written entities, or
+    /// generated code built against a stand-in empty set), there is nothing
+    /// to check against: the services are installed without method lists, so
+    /// every command reaches its handler, as `without_descriptors` kits do.
+    #[cfg(feature = "testkit")]
+    fn checked_for_kit(self) -> Result<(Registries, Option<Descriptors>), Error> {
+        if self.descriptor_sets.iter().all(Vec::is_empty) {
+            let mut registries = Registries::default();
+            for pending in self.services {
+                (pending.install)(
+                    &mut registries,
+                    pending.kind,
+                    pending.service_name,
+                    ServiceInfo::default(),
+                );
+            }
+            fn unchecked<F: ?Sized, S>(registry: &mut Registry<F, S>) {
+                for registration in registry.values_mut() {
+                    if let Some(registration) = Arc::get_mut(registration) {
+                        registration.service = None;
+                    }
+                }
+            }
+            unchecked(&mut registries.event_sourced);
+            unchecked(&mut registries.value_entities);
+            unchecked(&mut registries.crdts);
+            return Ok((registries, None));
+        }
+        let built = self.build()?;
+        let mut descriptors = Descriptors::default();
+        descriptors.add_encoded(&built.spec.proto)?;
+        Ok((built.registries, Some(descriptors)))
+    }
+
+    /// The registration of the one event-sourced entity registered.
+    #[cfg(feature = "testkit")]
+    pub(crate) fn event_sourced_registration(
+        self,
+    ) -> Result<Arc<crate::eventsourced::runtime::Registration>, Error> {
+        only(
+            self.checked_for_kit()?.0.event_sourced,
+            "event-sourced entity",
+        )
+    }
+
+    /// The registration of the one value entity registered.
+    #[cfg(feature = "testkit")]
+    pub(crate) fn value_entity_registration(
+        self,
+    ) -> Result<Arc<crate::valueentity::runtime::Registration>, Error> {
+        only(self.checked_for_kit()?.0.value_entities, "value entity")
+    }
+
+    /// The registration of the one CRDT entity registered.
     #[cfg(feature = "testkit")]
     pub(crate) fn crdt_registration(
         self,
     ) -> Result<Arc<crate::crdt::runtime::Registration>, Error> {
-        let built = self.build()?;
-        let mut crdts = built.registries.crdts.into_values();
-        match (crdts.next(), crdts.next()) {
-            (Some(registration), None) => Ok(registration),
-            _ => Err(Error::Registration(
-                "expected exactly one CRDT entity".to_owned(),
-            )),
-        }
+        only(self.checked_for_kit()?.0.crdts, "CRDT entity")
+    }
+
+    /// The one action registered.
+    #[cfg(feature = "testkit")]
+    pub(crate) fn action_registration(self) -> Result<ActionRegistration, Error> {
+        let (registries, descriptors) = self.checked_for_kit()?;
+        let (service_name, handler) = only_entry(registries.actions, "action")?;
+        let service = descriptors.and_then(|d| d.service(&service_name));
+        Ok(ActionRegistration {
+            service_name,
+            handler,
+            service,
+        })
     }
 
     fn build(self) -> Result<Built, Error> {
@@ -507,6 +568,32 @@ impl CloudState {
         };
         Ok(Built { spec, registries })
     }
+}
+
+/// A registered action, for the test kit.
+#[cfg(feature = "testkit")]
+pub(crate) struct ActionRegistration {
+    pub(crate) service_name: String,
+    pub(crate) handler: Arc<dyn ActionHandler>,
+    /// Its methods; `None` without descriptors.
+    pub(crate) service: Option<ServiceInfo>,
+}
+
+/// The one entry of a registry, for a test kit.
+#[cfg(feature = "testkit")]
+fn only_entry<T>(registry: HashMap<String, T>, what: &str) -> Result<(String, T), Error> {
+    let mut entries = registry.into_iter();
+    match (entries.next(), entries.next()) {
+        (Some(entry), None) => Ok(entry),
+        _ => Err(Error::Registration(format!(
+            "expected exactly one {what} to be registered"
+        ))),
+    }
+}
+
+#[cfg(feature = "testkit")]
+fn only<T>(registry: HashMap<String, T>, what: &str) -> Result<T, Error> {
+    only_entry(registry, what).map(|(_, registration)| registration)
 }
 
 /// The position of a kind in discovery.

@@ -54,7 +54,7 @@ impl ActionService {
     }
 }
 
-type Responses = BoxStream<'static, Result<ActionResponse, Status>>;
+pub(crate) type Responses = BoxStream<'static, Result<ActionResponse, Status>>;
 
 #[tonic::async_trait]
 impl ActionProtocol for ActionService {
@@ -186,7 +186,7 @@ fn elements(
 
 /// Runs a handler future, answering a panic (in the call or while polling)
 /// with a generic failure.
-async fn run(
+pub(crate) async fn run(
     ctx: &ActionContext,
     call: impl FnOnce() -> super::BoxFuture<'static, ActionResult>,
 ) -> ActionResponse {
@@ -201,7 +201,7 @@ async fn run(
 }
 
 /// Runs a handler stream; a panic is answered with a failure and ends it.
-fn run_stream(
+pub(crate) fn run_stream(
     ctx: ActionContext,
     call: impl FnOnce() -> BoxStream<'static, ActionResult>,
 ) -> Responses {

@@ -29,6 +29,9 @@ pub(crate) trait Factory: Send + Sync {
 pub(crate) trait Instance: Send {
     fn apply(&mut self, event: Any) -> Result<(), String>;
     fn command(&mut self, command: &Command<'_>, sequence: i64, snapshot_every: i64) -> Outcome;
+    /// The instance, for the test kit to read its typed state.
+    #[cfg_attr(not(feature = "testkit"), allow(dead_code))]
+    fn as_any(&self) -> &dyn std::any::Any;
 }
 
 /// What a command handler produced.
@@ -87,6 +90,10 @@ impl<E: EventSourcedEntity> Live<E> {
 }
 
 impl<E: EventSourcedEntity> Instance for Live<E> {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
     fn apply(&mut self, event: Any) -> Result<(), String> {
         let type_url = event.type_url.clone();
         let event = E::Event::from_any(event)
@@ -256,7 +263,10 @@ pub(crate) struct Entity<I: Instance + ?Sized> {
 }
 
 impl Entity<dyn Instance> {
-    fn init(registration: Arc<Registration>, init: es::EventSourcedInit) -> Result<Self, Stop> {
+    pub(crate) fn init(
+        registration: Arc<Registration>,
+        init: es::EventSourcedInit,
+    ) -> Result<Self, Stop> {
         let (sequence, snapshot) = match init.snapshot {
             Some(es::EventSourcedSnapshot {
                 snapshot_sequence,
@@ -279,22 +289,6 @@ impl Entity<dyn Instance> {
 
 #[cfg_attr(not(feature = "testkit"), allow(dead_code))]
 impl<I: Instance + ?Sized> Entity<I> {
-    /// An entity whose instance is already built (the in-memory test kit).
-    pub(crate) fn with_instance(
-        registration: Arc<Registration>,
-        entity_id: String,
-        sequence: i64,
-        instance: Box<I>,
-    ) -> Self {
-        Self {
-            registration,
-            entity_id,
-            sequence,
-            instance,
-            poisoned: false,
-        }
-    }
-
     pub(crate) fn sequence(&self) -> i64 {
         self.sequence
     }

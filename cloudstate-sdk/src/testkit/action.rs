@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tonic::Status;
 
+use super::message;
 use crate::payload::{self, Any};
 use crate::protocol::cloudstate as pb;
 use crate::protocol::cloudstate::action::{
@@ -51,10 +52,7 @@ pub fn element_any(payload: Any) -> ActionCommand {
 /// A reply with a protobuf message.
 pub fn reply<M: prost::Name>(message: &M) -> ResponseBuilder {
     ResponseBuilder(ActionResponse {
-        response: Some(Response::Reply(pb::Reply {
-            payload: Some(payload::encode(message)),
-            metadata: None,
-        })),
+        response: Some(Response::Reply(message::reply(payload::encode(message)))),
         side_effects: Vec::new(),
     })
 }
@@ -62,12 +60,9 @@ pub fn reply<M: prost::Name>(message: &M) -> ResponseBuilder {
 /// A forward to `service`/`command` with a protobuf payload.
 pub fn forward<M: prost::Name>(service: &str, command: &str, message: &M) -> ResponseBuilder {
     ResponseBuilder(ActionResponse {
-        response: Some(Response::Forward(pb::Forward {
-            service_name: service.to_owned(),
-            command_name: command.to_owned(),
-            payload: Some(payload::encode(message)),
-            metadata: None,
-        })),
+        response: Some(Response::Forward(message::forward(
+            service, command, message,
+        ))),
         side_effects: Vec::new(),
     })
 }
@@ -75,11 +70,7 @@ pub fn forward<M: prost::Name>(service: &str, command: &str, message: &M) -> Res
 /// A failure (`command_id` 0, `restart` false).
 pub fn failure(description: &str) -> ResponseBuilder {
     ResponseBuilder(ActionResponse {
-        response: Some(Response::Failure(pb::Failure {
-            command_id: 0,
-            description: description.to_owned(),
-            restart: false,
-        })),
+        response: Some(Response::Failure(message::failure(0, description, false))),
         side_effects: Vec::new(),
     })
 }

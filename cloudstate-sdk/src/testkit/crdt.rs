@@ -15,8 +15,8 @@
 
 use std::cmp::Ordering;
 
+use super::message::{self, output_builder};
 use crate::payload::{self, Any};
-use crate::protocol::cloudstate as pb;
 use crate::protocol::cloudstate::crdt::{
     CrdtClock, CrdtDelete, CrdtDelta, CrdtInit, CrdtReply, CrdtStateAction,
     CrdtStreamCancelledResponse, CrdtStreamIn, CrdtStreamOut, CrdtStreamedMessage,
@@ -25,6 +25,7 @@ use crate::protocol::cloudstate::crdt::{
     crdt_state_action::Action as StateAction, crdt_stream_in::Message as In,
     crdt_stream_out::Message as Out,
 };
+use crate::protocol::cloudstate::{self as pb, client_action::Action};
 use crate::testkit::DriverStream;
 
 pub use crate::testkit::eventsourced::side_effect;
@@ -128,14 +129,9 @@ pub fn command_with(
     payload: Option<Any>,
     streamed: bool,
 ) -> CrdtStreamIn {
-    input(In::Command(pb::Command {
-        entity_id: entity_id.to_owned(),
-        id,
-        name: name.to_owned(),
-        payload,
-        streamed,
-        metadata: None,
-    }))
+    input(In::Command(message::command(
+        id, entity_id, name, payload, streamed, None,
+    )))
 }
 
 /// A `stream_cancelled`: the client cancelled the streamed command `id`.
@@ -176,14 +172,9 @@ pub fn forward<M: prost::Name>(
 ) -> ReplyBuilder {
     ReplyBuilder::new(
         command_id,
-        Some(pb::ClientAction {
-            action: Some(pb::client_action::Action::Forward(pb::Forward {
-                service_name: service.to_owned(),
-                command_name: command.to_owned(),
-                payload: Some(payload::encode(message)),
-                metadata: None,
-            })),
-        }),
+        Some(message::client(Action::Forward(message::forward(
+            service, command, message,
+        )))),
     )
 }
 
@@ -196,31 +187,24 @@ pub fn failure(command_id: i64, description: &str) -> CrdtStreamOut {
 /// A stream-level failure.
 pub fn stream_failure(command_id: i64, description: &str) -> CrdtStreamOut {
     CrdtStreamOut {
-        message: Some(Out::Failure(pb::Failure {
+        message: Some(Out::Failure(message::failure(
             command_id,
-            description: description.to_owned(),
-            restart: false,
-        })),
+            description,
+            false,
+        ))),
     }
 }
 
 fn reply_action(payload: Any) -> pb::ClientAction {
-    pb::ClientAction {
-        action: Some(pb::client_action::Action::Reply(pb::Reply {
-            payload: Some(payload),
-            metadata: None,
-        })),
-    }
+    message::client(Action::Reply(message::reply(payload)))
 }
 
 fn failure_action(command_id: i64, description: &str) -> pb::ClientAction {
-    pb::ClientAction {
-        action: Some(pb::client_action::Action::Failure(pb::Failure {
-            command_id,
-            description: description.to_owned(),
-            restart: false,
-        })),
-    }
+    message::client(Action::Failure(message::failure(
+        command_id,
+        description,
+        false,
+    )))
 }
 
 fn update_action(delta: CrdtDelta) -> CrdtStateAction {
@@ -248,6 +232,42 @@ fn set_consistency(action: Option<&mut CrdtStateAction>, consistency: CrdtWriteC
         .write_consistency = consistency.into();
 }
 
+/// `update`, `delete` and `write_consistency` for a builder whose message
+/// has a state action.
+macro_rules! state_action_setters {
+    ($builder:ident) => {
+        impl $builder {
+            /// Sets the state action to an update with `delta` (write consistency LOCAL).
+            #[must_use]
+            pub fn update(mut self, delta: CrdtDelta) -> Self {
+                self.0.state_action = Some(update_action(delta));
+                self
+            }
+
+            /// Sets the state action to a delete (write consistency LOCAL).
+            #[must_use]
+            pub fn delete(mut self) -> Self {
+                self.0.state_action = Some(delete_action());
+                self
+            }
+
+            /// Sets the write consistency of the update or delete.
+            ///
+            /// # Panics
+            /// When neither [`update`](Self::update) nor [`delete`](Self::delete) was set.
+            #[must_use]
+            #[track_caller]
+            pub fn write_consistency(mut self, consistency: CrdtWriteConsistency) -> Self {
+                set_consistency(self.0.state_action.as_mut(), consistency);
+                self
+            }
+        }
+    };
+}
+
+state_action_setters!(ReplyBuilder);
+state_action_setters!(CancelledBuilder);
+
 /// Builds a `CrdtReply`; converts into the output message.
 #[derive(Debug, Clone)]
 pub struct ReplyBuilder(CrdtReply);
@@ -261,58 +281,15 @@ impl ReplyBuilder {
         })
     }
 
-    /// Sets the state action to an update with `delta` (write consistency LOCAL).
-    #[must_use]
-    pub fn update(mut self, delta: CrdtDelta) -> Self {
-        self.0.state_action = Some(update_action(delta));
-        self
-    }
-
-    /// Sets the state action to a delete (write consistency LOCAL).
-    #[must_use]
-    pub fn delete(mut self) -> Self {
-        self.0.state_action = Some(delete_action());
-        self
-    }
-
-    /// Sets the write consistency of the update or delete.
-    ///
-    /// # Panics
-    /// When neither [`update`](Self::update) nor [`delete`](Self::delete) was set.
-    #[must_use]
-    #[track_caller]
-    pub fn write_consistency(mut self, consistency: CrdtWriteConsistency) -> Self {
-        set_consistency(self.0.state_action.as_mut(), consistency);
-        self
-    }
-
-    /// Adds a side effect.
-    #[must_use]
-    pub fn side_effect(mut self, effect: pb::SideEffect) -> Self {
-        self.0.side_effects.push(effect);
-        self
-    }
-
     /// Marks the reply as accepting the stream of a streamed command.
     #[must_use]
     pub fn streamed(mut self) -> Self {
         self.0.streamed = true;
         self
     }
-
-    /// The output message.
-    pub fn build(self) -> CrdtStreamOut {
-        CrdtStreamOut {
-            message: Some(Out::Reply(self.0)),
-        }
-    }
 }
 
-impl From<ReplyBuilder> for CrdtStreamOut {
-    fn from(builder: ReplyBuilder) -> Self {
-        builder.build()
-    }
-}
+output_builder!(ReplyBuilder, CrdtStreamOut, Out::Reply);
 
 /// A streamed message to the subscriber `command_id` with a protobuf message.
 pub fn streamed<M: prost::Name>(command_id: i64, message: &M) -> StreamedBuilder {
@@ -348,33 +325,15 @@ impl StreamedBuilder {
         })
     }
 
-    /// Adds a side effect.
-    #[must_use]
-    pub fn side_effect(mut self, effect: pb::SideEffect) -> Self {
-        self.0.side_effects.push(effect);
-        self
-    }
-
     /// Sets `end_stream`: the subscription ends with this message.
     #[must_use]
     pub fn end_stream(mut self) -> Self {
         self.0.end_stream = true;
         self
     }
-
-    /// The output message.
-    pub fn build(self) -> CrdtStreamOut {
-        CrdtStreamOut {
-            message: Some(Out::StreamedMessage(self.0)),
-        }
-    }
 }
 
-impl From<StreamedBuilder> for CrdtStreamOut {
-    fn from(builder: StreamedBuilder) -> Self {
-        builder.build()
-    }
-}
+output_builder!(StreamedBuilder, CrdtStreamOut, Out::StreamedMessage);
 
 /// The answer to a `stream_cancelled` for `command_id`; with nothing added,
 /// only the command id is set.
@@ -389,52 +348,11 @@ pub fn stream_cancelled_response(command_id: i64) -> CancelledBuilder {
 #[derive(Debug, Clone)]
 pub struct CancelledBuilder(CrdtStreamCancelledResponse);
 
-impl CancelledBuilder {
-    /// Sets the state action to an update with `delta` (write consistency LOCAL).
-    #[must_use]
-    pub fn update(mut self, delta: CrdtDelta) -> Self {
-        self.0.state_action = Some(update_action(delta));
-        self
-    }
-
-    /// Sets the state action to a delete (write consistency LOCAL).
-    #[must_use]
-    pub fn delete(mut self) -> Self {
-        self.0.state_action = Some(delete_action());
-        self
-    }
-
-    /// Sets the write consistency of the update or delete.
-    ///
-    /// # Panics
-    /// When neither [`update`](Self::update) nor [`delete`](Self::delete) was set.
-    #[must_use]
-    #[track_caller]
-    pub fn write_consistency(mut self, consistency: CrdtWriteConsistency) -> Self {
-        set_consistency(self.0.state_action.as_mut(), consistency);
-        self
-    }
-
-    /// Adds a side effect.
-    #[must_use]
-    pub fn side_effect(mut self, effect: pb::SideEffect) -> Self {
-        self.0.side_effects.push(effect);
-        self
-    }
-
-    /// The output message.
-    pub fn build(self) -> CrdtStreamOut {
-        CrdtStreamOut {
-            message: Some(Out::StreamCancelledResponse(self.0)),
-        }
-    }
-}
-
-impl From<CancelledBuilder> for CrdtStreamOut {
-    fn from(builder: CancelledBuilder) -> Self {
-        builder.build()
-    }
-}
+output_builder!(
+    CancelledBuilder,
+    CrdtStreamOut,
+    Out::StreamCancelledResponse
+);
 
 fn wrap(delta: Delta) -> CrdtDelta {
     CrdtDelta { delta: Some(delta) }

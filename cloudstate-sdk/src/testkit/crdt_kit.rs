@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use super::describe;
+use super::outcome::{CrdtExtra, CrdtOutcome, SideEffect};
 use crate::crdt::runtime::{Instance, Live, Registration};
 use crate::crdt::{CrdtEntity, CrdtOptions, CrdtType, WriteConsistency};
 use crate::effect::TypedCall;
@@ -15,7 +17,6 @@ use crate::protocol::cloudstate::crdt::{
     crdt_stream_out::Message as Out,
 };
 use crate::protocol::cloudstate::{self as pb, client_action::Action};
-use crate::stream::Stop;
 use crate::{CloudState, Service};
 
 /// Runs one CRDT entity instance in memory, as the proxy would drive it:
@@ -182,14 +183,14 @@ impl<E: CrdtEntity> CrdtTestKit<E> {
         );
         let id = self.next_command_id;
         self.next_command_id += 1;
-        let command = pb::Command {
-            entity_id: self.entity_id.clone(),
+        let command = super::message::command(
             id,
-            name: call.command_name().to_owned(),
-            payload: Some(call.payload().clone()),
+            &self.entity_id,
+            call.command_name(),
+            Some(call.payload().clone()),
             streamed,
-            metadata: call.metadata().cloned(),
-        };
+            call.metadata().cloned(),
+        );
         let mut out = self
             .send(In::Command(command))
             .unwrap_or_else(|e| panic!("{e}"));
@@ -197,11 +198,16 @@ impl<E: CrdtEntity> CrdtTestKit<E> {
             Some(Out::Reply(reply)) => reply,
             other => panic!("expected a reply to command {id}, got {other:?}"),
         };
-        CrdtOutcome {
-            reply,
-            notifications: self.record(out),
-            output: PhantomData,
-        }
+        let notifications = self.record(out);
+        let action = reply.client_action.as_ref().and_then(|a| a.action.as_ref());
+        CrdtOutcome::new(
+            action,
+            &reply.side_effects,
+            CrdtExtra {
+                reply: reply.clone(),
+                notifications,
+            },
+        )
     }
 
     /// Changes the CRDT as another replica would: `change` runs on a copy
@@ -260,6 +266,7 @@ impl<E: CrdtEntity> CrdtTestKit<E> {
             other => panic!("expected a cancellation response, got {other:?}"),
         };
         Ok(CancelOutcome {
+            side_effects: SideEffect::all(&response.side_effects),
             response,
             notifications: self.record(out),
         })
@@ -283,7 +290,10 @@ impl<E: CrdtEntity> CrdtTestKit<E> {
         let notifications: Vec<Notification> = out
             .into_iter()
             .map(|o| match o.message {
-                Some(Out::StreamedMessage(message)) => Notification { message },
+                Some(Out::StreamedMessage(message)) => Notification {
+                    side_effects: SideEffect::all(&message.side_effects),
+                    message,
+                },
                 other => panic!("expected a streamed message, got {other:?}"),
             })
             .collect();
@@ -297,105 +307,19 @@ impl<E: CrdtEntity> CrdtTestKit<E> {
     }
 }
 
-fn describe(stop: &Stop) -> String {
-    match stop {
-        Stop::Failure(_, description) => description.clone(),
-        Stop::Done => "the entity stopped".to_owned(),
-    }
-}
-
-/// What one command produced: its reply to the proxy, typed, and the
-/// messages its change sent to other subscribers.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CrdtOutcome<R> {
-    reply: wire::CrdtReply,
-    notifications: Vec<Notification>,
-    output: PhantomData<fn() -> R>,
-}
-
-impl<R: Payload> CrdtOutcome<R> {
-    /// The reply message.
-    ///
-    /// # Panics
-    /// When the command failed, forwarded or sent no reply.
-    #[track_caller]
-    pub fn reply(&self) -> R {
-        match self.try_reply() {
-            Some(reply) => reply,
-            None => panic!("expected a reply, got {:?}", self.reply.client_action),
-        }
-    }
-
-    /// The reply message, if the command replied with one.
-    ///
-    /// # Panics
-    /// When the reply is not an `R`.
-    #[track_caller]
-    pub fn try_reply(&self) -> Option<R> {
-        match action(self.reply.client_action.as_ref()) {
-            Some(Action::Reply(reply)) => {
-                let payload = reply.payload.as_ref()?;
-                Some(R::from_any(payload).unwrap_or_else(|e| panic!("{e}")))
-            }
-            _ => None,
-        }
-    }
-
-    /// The forward, if the command forwarded.
-    pub fn forward(&self) -> Option<&pb::Forward> {
-        match action(self.reply.client_action.as_ref()) {
-            Some(Action::Forward(forward)) => Some(forward),
-            _ => None,
-        }
-    }
-
-    /// The failure text, if the command failed.
-    pub fn failure(&self) -> Option<&str> {
-        match action(self.reply.client_action.as_ref()) {
-            Some(Action::Failure(failure)) => Some(&failure.description),
-            _ => None,
-        }
-    }
-
-    /// The side effects.
-    pub fn side_effects(&self) -> &[pb::SideEffect] {
-        &self.reply.side_effects
-    }
-
-    /// What the command did to the CRDT.
-    pub fn state_action(&self) -> Option<StateChange<'_>> {
-        StateChange::of(self.reply.state_action.as_ref())
-    }
-
-    /// Whether the caller is subscribed (a streamed command that registered
-    /// a callback).
-    pub fn streamed(&self) -> bool {
-        self.reply.streamed
-    }
-
-    /// The messages the change sent to other subscribers, in order.
-    pub fn notifications(&self) -> &[Notification] {
-        &self.notifications
-    }
-
-    /// The reply as sent on the wire.
-    pub fn wire(&self) -> &wire::CrdtReply {
-        &self.reply
-    }
-}
-
 /// The answer to a cancellation, and what its change sent to the other
 /// subscribers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CancelOutcome {
     response: wire::CrdtStreamCancelledResponse,
+    side_effects: Vec<SideEffect>,
     notifications: Vec<Notification>,
 }
 
 impl CancelOutcome {
     /// The side effects of the cancellation callback.
-    pub fn side_effects(&self) -> &[pb::SideEffect] {
-        &self.response.side_effects
+    pub fn side_effects(&self) -> &[SideEffect] {
+        &self.side_effects
     }
 
     /// What the cancellation callback did to the CRDT.
@@ -424,7 +348,7 @@ pub enum StateChange<'a> {
 }
 
 impl<'a> StateChange<'a> {
-    fn of(action: Option<&'a wire::CrdtStateAction>) -> Option<Self> {
+    pub(crate) fn of(action: Option<&'a wire::CrdtStateAction>) -> Option<Self> {
         let action = action?;
         let consistency = match wire::CrdtWriteConsistency::try_from(action.write_consistency) {
             Ok(wire::CrdtWriteConsistency::Majority) => WriteConsistency::Majority,
@@ -462,6 +386,7 @@ impl<'a> StateChange<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Notification {
     message: wire::CrdtStreamedMessage,
+    side_effects: Vec<SideEffect>,
 }
 
 impl Notification {
@@ -507,8 +432,8 @@ impl Notification {
     }
 
     /// Side effects of the change callback.
-    pub fn side_effects(&self) -> &[pb::SideEffect] {
-        &self.message.side_effects
+    pub fn side_effects(&self) -> &[SideEffect] {
+        &self.side_effects
     }
 
     /// The message as sent on the wire.

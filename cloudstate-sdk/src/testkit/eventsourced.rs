@@ -3,13 +3,14 @@
 //! Optional fields stay absent unless a builder sets them, as the official
 //! TCK's messages do.
 
+use super::message::{self, output_builder};
 use crate::payload::{self, Any};
-use crate::protocol::cloudstate as pb;
 use crate::protocol::cloudstate::eventsourced::{
     EventSourcedEvent, EventSourcedInit, EventSourcedReply, EventSourcedSnapshot,
     EventSourcedStreamIn, EventSourcedStreamOut, event_sourced_stream_in::Message as In,
     event_sourced_stream_out::Message as Out,
 };
+use crate::protocol::cloudstate::{self as pb, client_action::Action};
 
 /// `init` without a snapshot.
 pub fn init(service: &str, entity_id: &str) -> EventSourcedStreamIn {
@@ -62,14 +63,9 @@ pub fn command_any(
     name: &str,
     payload: Option<Any>,
 ) -> EventSourcedStreamIn {
-    input(In::Command(pb::Command {
-        entity_id: entity_id.to_owned(),
-        id,
-        name: name.to_owned(),
-        payload,
-        streamed: false,
-        metadata: None,
-    }))
+    input(In::Command(message::command(
+        id, entity_id, name, payload, false, None,
+    )))
 }
 
 /// An input message with nothing set.
@@ -95,13 +91,7 @@ pub fn reply_empty(command_id: i64) -> ReplyBuilder {
 
 /// A reply with any payload.
 pub fn reply_any(command_id: i64, payload: Any) -> ReplyBuilder {
-    ReplyBuilder::new(
-        command_id,
-        pb::client_action::Action::Reply(pb::Reply {
-            payload: Some(payload),
-            metadata: None,
-        }),
-    )
+    ReplyBuilder::new(command_id, Action::Reply(message::reply(payload)))
 }
 
 /// A forward to `service`/`command` with a protobuf payload.
@@ -113,12 +103,7 @@ pub fn forward<M: prost::Name>(
 ) -> ReplyBuilder {
     ReplyBuilder::new(
         command_id,
-        pb::client_action::Action::Forward(pb::Forward {
-            service_name: service.to_owned(),
-            command_name: command.to_owned(),
-            payload: Some(payload::encode(message)),
-            metadata: None,
-        }),
+        Action::Forward(message::forward(service, command, message)),
     )
 }
 
@@ -126,11 +111,7 @@ pub fn forward<M: prost::Name>(
 pub fn failure(command_id: i64, description: &str, restart: bool) -> EventSourcedStreamOut {
     ReplyBuilder::new(
         command_id,
-        pb::client_action::Action::Failure(pb::Failure {
-            command_id,
-            description: description.to_owned(),
-            restart,
-        }),
+        Action::Failure(message::failure(command_id, description, restart)),
     )
     .build()
 }
@@ -138,11 +119,11 @@ pub fn failure(command_id: i64, description: &str, restart: bool) -> EventSource
 /// A stream-level failure.
 pub fn stream_failure(command_id: i64, description: &str) -> EventSourcedStreamOut {
     EventSourcedStreamOut {
-        message: Some(Out::Failure(pb::Failure {
+        message: Some(Out::Failure(message::failure(
             command_id,
-            description: description.to_owned(),
-            restart: false,
-        })),
+            description,
+            false,
+        ))),
     }
 }
 
@@ -167,12 +148,10 @@ pub fn side_effect<M: prost::Name>(
 pub struct ReplyBuilder(EventSourcedReply);
 
 impl ReplyBuilder {
-    fn new(command_id: i64, action: pb::client_action::Action) -> Self {
+    fn new(command_id: i64, action: Action) -> Self {
         Self(EventSourcedReply {
             command_id,
-            client_action: Some(pb::ClientAction {
-                action: Some(action),
-            }),
+            client_action: Some(message::client(action)),
             ..Default::default()
         })
     }
@@ -190,24 +169,6 @@ impl ReplyBuilder {
         self.0.snapshot = Some(payload::encode(message));
         self
     }
-
-    /// Adds a side effect.
-    #[must_use]
-    pub fn side_effect(mut self, effect: pb::SideEffect) -> Self {
-        self.0.side_effects.push(effect);
-        self
-    }
-
-    /// The output message.
-    pub fn build(self) -> EventSourcedStreamOut {
-        EventSourcedStreamOut {
-            message: Some(Out::Reply(self.0)),
-        }
-    }
 }
 
-impl From<ReplyBuilder> for EventSourcedStreamOut {
-    fn from(builder: ReplyBuilder) -> Self {
-        builder.build()
-    }
-}
+output_builder!(ReplyBuilder, EventSourcedStreamOut, Out::Reply);

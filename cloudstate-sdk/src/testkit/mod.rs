@@ -1,5 +1,18 @@
-//! Testing user functions. [`EventSourcedTestKit`] runs an entity in memory
-//! for unit tests. [`ProtocolDriver`] is a proxy-role driver for conformance tests: connect to a user
+//! Testing user functions.
+//!
+//! In memory, for unit tests: [`EventSourcedTestKit`], [`ValueEntityTestKit`],
+//! [`CrdtTestKit`] and [`ActionTestKit`] run a registered service through the
+//! same runtime as a proxy's stream or call. `new` takes a generated service
+//! (`Entity(handlers)`, `Action(handlers)`) and checks it as serving does, so
+//! unknown commands are refused as in production; `without_descriptors`
+//! takes a hand-written one. Calls go in as the generated call builders'
+//! [`TypedCall`](crate::TypedCall)s and every kit answers with an
+//! [`Outcome`]: the reply typed as the method's output, forward, failure,
+//! side effects, and what the kind adds. A generated service built against
+//! no descriptors at all (an empty stand-in set) has nothing to be checked
+//! against and runs as with `without_descriptors`.
+//!
+//! Over gRPC: [`ProtocolDriver`] is a proxy-role driver for conformance tests: connect to a user
 //! function, play the proxy's part message by message, and expect its answers
 //! by protobuf equality. Actions are called with
 //! [`ProtocolDriver::action_unary`], [`action_streamed_in`](ProtocolDriver::action_streamed_in),
@@ -20,14 +33,24 @@
 //! ```
 
 pub mod action;
+mod action_kit;
 pub mod crdt;
 mod crdt_kit;
-mod entity;
 pub mod eventsourced;
+mod eventsourced_kit;
+mod message;
+mod outcome;
+mod value_kit;
 pub mod valueentity;
 
-pub use crdt_kit::{CancelOutcome, CrdtOutcome, CrdtTestKit, Notification, StateChange};
-pub use entity::{CommandOutcome, EventSourcedTestKit, ValueEntityTestKit, ValueOutcome};
+pub use action_kit::{ActionTestKit, StreamedCall};
+pub use crdt_kit::{CancelOutcome, CrdtTestKit, Notification, StateChange};
+pub use eventsourced_kit::{CommandOutcome, EventSourcedTestKit};
+pub use outcome::{
+    ActionExtra, ActionOutcome, CrdtExtra, CrdtOutcome, EventSourcedExtra, EventSourcedOutcome,
+    Outcome, SideEffect, ValueEntityExtra, ValueEntityOutcome,
+};
+pub use value_kit::ValueEntityTestKit;
 
 use std::fmt::Debug;
 use std::net::SocketAddr;
@@ -50,6 +73,15 @@ use crate::protocol::cloudstate::valueentity::{
 };
 use crate::protocol::cloudstate::{self as pb, entity_discovery_client::EntityDiscoveryClient};
 use crate::server::entity_type;
+use crate::stream::Stop;
+
+/// The text of a stream-level failure.
+fn describe(stop: &Stop) -> String {
+    match stop {
+        Stop::Failure(_, description) => description.clone(),
+        Stop::Done => "the entity stopped".to_owned(),
+    }
+}
 
 /// How long an expectation waits for a message before it fails. Generous: it
 /// only keeps a broken test from hanging.

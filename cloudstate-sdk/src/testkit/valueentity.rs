@@ -3,8 +3,9 @@
 //! Optional fields stay absent unless a builder sets them, as the official
 //! TCK's messages do.
 
+use super::message::{self, output_builder};
 use crate::payload::{self, Any};
-use crate::protocol::cloudstate as pb;
+use crate::protocol::cloudstate::client_action::Action;
 use crate::protocol::cloudstate::valueentity::{
     ValueEntityAction, ValueEntityDelete, ValueEntityInit, ValueEntityInitState, ValueEntityReply,
     ValueEntityStreamIn, ValueEntityStreamOut, ValueEntityUpdate,
@@ -53,14 +54,9 @@ pub fn command_any(
     name: &str,
     payload: Option<Any>,
 ) -> ValueEntityStreamIn {
-    input(In::Command(pb::Command {
-        entity_id: entity_id.to_owned(),
-        id,
-        name: name.to_owned(),
-        payload,
-        streamed: false,
-        metadata: None,
-    }))
+    input(In::Command(message::command(
+        id, entity_id, name, payload, false, None,
+    )))
 }
 
 fn input(message: In) -> ValueEntityStreamIn {
@@ -73,22 +69,13 @@ fn input(message: In) -> ValueEntityStreamIn {
 pub fn reply<M: prost::Name>(command_id: i64, message: &M) -> ReplyBuilder {
     ReplyBuilder::new(
         command_id,
-        pb::client_action::Action::Reply(pb::Reply {
-            payload: Some(payload::encode(message)),
-            metadata: None,
-        }),
+        Action::Reply(message::reply(payload::encode(message))),
     )
 }
 
 /// A reply with `google.protobuf.Empty`.
 pub fn reply_empty(command_id: i64) -> ReplyBuilder {
-    ReplyBuilder::new(
-        command_id,
-        pb::client_action::Action::Reply(pb::Reply {
-            payload: Some(payload::empty()),
-            metadata: None,
-        }),
-    )
+    ReplyBuilder::new(command_id, Action::Reply(message::reply(payload::empty())))
 }
 
 /// A forward to `service`/`command` with a protobuf payload.
@@ -100,12 +87,7 @@ pub fn forward<M: prost::Name>(
 ) -> ReplyBuilder {
     ReplyBuilder::new(
         command_id,
-        pb::client_action::Action::Forward(pb::Forward {
-            service_name: service.to_owned(),
-            command_name: command.to_owned(),
-            payload: Some(payload::encode(message)),
-            metadata: None,
-        }),
+        Action::Forward(message::forward(service, command, message)),
     )
 }
 
@@ -113,11 +95,7 @@ pub fn forward<M: prost::Name>(
 pub fn failure(command_id: i64, description: &str) -> ValueEntityStreamOut {
     ReplyBuilder::new(
         command_id,
-        pb::client_action::Action::Failure(pb::Failure {
-            command_id,
-            description: description.to_owned(),
-            restart: false,
-        }),
+        Action::Failure(message::failure(command_id, description, false)),
     )
     .build()
 }
@@ -125,11 +103,11 @@ pub fn failure(command_id: i64, description: &str) -> ValueEntityStreamOut {
 /// A stream-level failure.
 pub fn stream_failure(command_id: i64, description: &str) -> ValueEntityStreamOut {
     ValueEntityStreamOut {
-        message: Some(Out::Failure(pb::Failure {
+        message: Some(Out::Failure(message::failure(
             command_id,
-            description: description.to_owned(),
-            restart: false,
-        })),
+            description,
+            false,
+        ))),
     }
 }
 
@@ -138,12 +116,10 @@ pub fn stream_failure(command_id: i64, description: &str) -> ValueEntityStreamOu
 pub struct ReplyBuilder(ValueEntityReply);
 
 impl ReplyBuilder {
-    fn new(command_id: i64, action: pb::client_action::Action) -> Self {
+    fn new(command_id: i64, action: Action) -> Self {
         Self(ValueEntityReply {
             command_id,
-            client_action: Some(pb::ClientAction {
-                action: Some(action),
-            }),
+            client_action: Some(message::client(action)),
             ..Default::default()
         })
     }
@@ -167,24 +143,6 @@ impl ReplyBuilder {
         });
         self
     }
-
-    /// Adds a side effect.
-    #[must_use]
-    pub fn side_effect(mut self, effect: pb::SideEffect) -> Self {
-        self.0.side_effects.push(effect);
-        self
-    }
-
-    /// The output message.
-    pub fn build(self) -> ValueEntityStreamOut {
-        ValueEntityStreamOut {
-            message: Some(Out::Reply(self.0)),
-        }
-    }
 }
 
-impl From<ReplyBuilder> for ValueEntityStreamOut {
-    fn from(builder: ReplyBuilder) -> Self {
-        builder.build()
-    }
-}
+output_builder!(ReplyBuilder, ValueEntityStreamOut, Out::Reply);

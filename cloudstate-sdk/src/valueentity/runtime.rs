@@ -30,6 +30,9 @@ pub(crate) trait Instance: Send {
     /// Runs a command; on success the state change is applied and returned
     /// as the state action.
     fn command(&mut self, command: &Command<'_>) -> Outcome;
+    /// The instance, for the test kit to read its typed state.
+    #[cfg_attr(not(feature = "testkit"), allow(dead_code))]
+    fn as_any(&self) -> &dyn std::any::Any;
 }
 
 pub(crate) enum Outcome {
@@ -72,6 +75,10 @@ pub(crate) struct Live<E: ValueEntity> {
 }
 
 impl<E: ValueEntity> Instance for Live<E> {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
     fn command(&mut self, command: &Command<'_>) -> Outcome {
         let entity = &*self.entity;
         let mut ctx = ValueContext {

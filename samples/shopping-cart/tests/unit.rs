@@ -1,12 +1,12 @@
-//! The cart's business logic in memory, with the SDK's test kit.
+//! The cart's business logic in memory, with the SDK's test kit: commands
+//! through the generated call builders, replies and events typed.
 
-use cloudstate_sdk::payload;
-use cloudstate_sdk::testkit::EventSourcedTestKit;
-use shopping_cart::ShoppingCart;
-use shopping_cart::proto::com::example::shoppingcart::{
+use ::shopping_cart::ShoppingCart;
+use ::shopping_cart::proto::com::example::shoppingcart::{
     self as api, persistence as domain,
-    shopping_cart::{Entity, Event},
+    shopping_cart::{self, Entity, Event},
 };
+use cloudstate_sdk::testkit::EventSourcedTestKit;
 
 fn kit() -> EventSourcedTestKit<Entity<ShoppingCart>> {
     EventSourcedTestKit::new(Entity(ShoppingCart), "user-1").snapshot_every(5)
@@ -38,16 +38,16 @@ fn get() -> api::GetShoppingCart {
 #[test]
 fn adding_emits_item_added_and_the_cart_shows_it() {
     let mut kit = kit();
-    let outcome = kit.command("AddItem", &add("apple", 2));
+    let outcome = kit.call(shopping_cart::add_item(&add("apple", 2)));
     assert_eq!(
         outcome.events(),
-        vec![Event::ItemAdded(domain::ItemAdded {
+        [Event::ItemAdded(domain::ItemAdded {
             item: Some(item("apple", 2))
         })]
     );
-    assert_eq!(outcome.reply_payload(), Some(&payload::empty()));
-    kit.command("AddItem", &add("apple", 3));
-    let cart: api::Cart = kit.command("GetCart", &get()).reply();
+    let () = outcome.reply();
+    kit.call(shopping_cart::add_item(&add("apple", 3)));
+    let cart: api::Cart = kit.call(shopping_cart::get_cart(&get())).reply();
     assert_eq!(cart.items.len(), 1);
     assert_eq!(cart.items[0].quantity, 5);
     assert_eq!(kit.sequence_number(), 2);
@@ -56,42 +56,36 @@ fn adding_emits_item_added_and_the_cart_shows_it() {
 #[test]
 fn invalid_commands_fail_without_events() {
     let mut kit = kit();
-    let outcome = kit.command("AddItem", &add("kiwi", 0));
+    let outcome = kit.call(shopping_cart::add_item(&add("kiwi", 0)));
     assert_eq!(
-        outcome.failure_description(),
+        outcome.failure(),
         Some("Cannot add negative quantity of to itemkiwi")
     );
-    assert!(outcome.raw_events().is_empty());
-    let outcome = kit.command(
-        "RemoveItem",
-        &api::RemoveLineItem {
-            user_id: "user-1".into(),
-            product_id: "kiwi".into(),
-        },
-    );
+    assert!(outcome.events().is_empty());
+    let outcome = kit.call(shopping_cart::remove_item(&api::RemoveLineItem {
+        user_id: "user-1".into(),
+        product_id: "kiwi".into(),
+    }));
     assert_eq!(
-        outcome.failure_description(),
+        outcome.failure(),
         Some("Cannot remove item kiwi because it is not in the cart.")
     );
-    assert!(!outcome.failure().unwrap().restart);
+    assert!(!outcome.restarts());
     assert!(kit.state().items.is_empty());
 }
 
 #[test]
 fn removing_drops_the_product() {
     let mut kit = kit();
-    kit.command("AddItem", &add("apple", 1));
-    kit.command("AddItem", &add("pear", 1));
-    let outcome = kit.command(
-        "RemoveItem",
-        &api::RemoveLineItem {
-            user_id: "user-1".into(),
-            product_id: "apple".into(),
-        },
-    );
+    kit.call(shopping_cart::add_item(&add("apple", 1)));
+    kit.call(shopping_cart::add_item(&add("pear", 1)));
+    let outcome = kit.call(shopping_cart::remove_item(&api::RemoveLineItem {
+        user_id: "user-1".into(),
+        product_id: "apple".into(),
+    }));
     assert_eq!(
         outcome.events(),
-        vec![Event::ItemRemoved(domain::ItemRemoved {
+        [Event::ItemRemoved(domain::ItemRemoved {
             product_id: "apple".into()
         })]
     );
@@ -102,17 +96,16 @@ fn removing_drops_the_product() {
 fn the_fifth_event_takes_a_snapshot_that_restores_the_same_cart() {
     let mut kit = kit();
     for (i, product) in ["a", "b", "c", "d"].iter().enumerate() {
-        assert!(
-            kit.command("AddItem", &add(product, i as i32 + 1))
-                .snapshot()
-                .is_none()
-        );
+        let added = kit.call(shopping_cart::add_item(&add(product, i as i32 + 1)));
+        assert_eq!(added.snapshot::<domain::Cart>(), None);
     }
-    let outcome = kit.command("AddItem", &add("e", 5));
-    let snapshot = outcome.snapshot().expect("snapshot at sequence 5").clone();
+    let outcome = kit.call(shopping_cart::add_item(&add("e", 5)));
+    let snapshot: domain::Cart = outcome.snapshot().expect("snapshot at sequence 5");
+    assert_eq!(snapshot.items.len(), 5);
 
     let restored =
         EventSourcedTestKit::from_snapshot(Entity(ShoppingCart), "user-1", 5, snapshot).unwrap();
+    assert_eq!(restored.sequence_number(), 5);
     assert_eq!(restored.state(), kit.state());
 
     let mut replayed = EventSourcedTestKit::new(Entity(ShoppingCart), "user-1");
@@ -127,4 +120,21 @@ fn the_fifth_event_takes_a_snapshot_that_restores_the_same_cart() {
         )
         .unwrap();
     assert_eq!(replayed.state(), kit.state());
+}
+
+#[test]
+fn a_misnamed_command_is_refused_as_in_production() {
+    let mut kit = kit();
+    let typo = cloudstate_sdk::TypedCall::<()>::new(cloudstate_sdk::ServiceCall::message(
+        shopping_cart::SERVICE_NAME,
+        "AddItems",
+        &add("apple", 1),
+    ));
+    let outcome = kit.call(typo);
+    let failure = outcome.failure().expect("a failure");
+    // Refused by the registration's descriptors, before the entity's dispatch.
+    let refused = "No command handler found for command [AddItems] on entity [user-1] \
+                   of service [com.example.shoppingcart.ShoppingCart]";
+    assert!(failure.starts_with(refused), "{failure}");
+    assert!(kit.state().items.is_empty());
 }

@@ -4,7 +4,8 @@ use cloudstate_sdk::CloudState;
 use cloudstate_sdk::testkit::{TestServer, ValueEntityTestKit, valueentity as ve};
 use value_shopping_cart::ShoppingCart;
 use value_shopping_cart::proto::com::example::valueentity::shoppingcart::{
-    self as api, persistence as domain, shopping_cart::Entity,
+    self as api, persistence as domain,
+    shopping_cart::{self, Entity},
 };
 
 fn add(product: &str, quantity: i32) -> api::AddLineItem {
@@ -27,45 +28,36 @@ fn item(product: &str, quantity: i32) -> domain::LineItem {
 #[test]
 fn items_are_merged_sorted_and_removed() {
     let mut kit = ValueEntityTestKit::new(Entity(ShoppingCart), "u");
-    kit.command("AddItem", &add("pear", 1));
-    kit.command("AddItem", &add("apple", 2));
-    let outcome = kit.command("AddItem", &add("pear", 2));
+    kit.call(shopping_cart::add_item(&add("pear", 1)));
+    kit.call(shopping_cart::add_item(&add("apple", 2)));
+    let outcome = kit.call(shopping_cart::add_item(&add("pear", 2)));
     assert_eq!(
-        outcome.state_change::<domain::Cart>(),
-        Some(Some(domain::Cart {
+        outcome.state_change(),
+        Some(Some(&domain::Cart {
             items: vec![item("apple", 2), item("pear", 3)]
         }))
     );
     let cart: api::Cart = kit
-        .command(
-            "GetCart",
-            &api::GetShoppingCart {
-                user_id: "u".into(),
-            },
-        )
+        .call(shopping_cart::get_cart(&api::GetShoppingCart {
+            user_id: "u".into(),
+        }))
         .reply();
     assert_eq!(cart.items.len(), 2);
     assert_eq!(cart.items[1].quantity, 3);
-    kit.command(
-        "RemoveItem",
-        &api::RemoveLineItem {
-            user_id: "u".into(),
-            product_id: "apple".into(),
-        },
-    );
+    kit.call(shopping_cart::remove_item(&api::RemoveLineItem {
+        user_id: "u".into(),
+        product_id: "apple".into(),
+    }));
     assert_eq!(
         kit.state(),
         Some(&domain::Cart {
             items: vec![item("pear", 3)]
         })
     );
-    let outcome = kit.command(
-        "RemoveCart",
-        &api::RemoveShoppingCart {
-            user_id: "u".into(),
-        },
-    );
-    assert_eq!(outcome.state_change::<domain::Cart>(), Some(None));
+    let outcome = kit.call(shopping_cart::remove_cart(&api::RemoveShoppingCart {
+        user_id: "u".into(),
+    }));
+    assert_eq!(outcome.state_change(), Some(None));
     assert_eq!(kit.state(), None);
 }
 
@@ -74,24 +66,22 @@ fn invalid_commands_fail_and_leave_the_cart() {
     let mut kit = ValueEntityTestKit::with_state(
         Entity(ShoppingCart),
         "u",
-        domain::Cart {
+        &domain::Cart {
             items: vec![item("fig", 1)],
         },
     );
-    let outcome = kit.command("AddItem", &add("kiwi", 0));
+    let outcome = kit.call(shopping_cart::add_item(&add("kiwi", 0)));
     assert_eq!(
-        outcome.failure_description(),
+        outcome.failure(),
         Some("Cannot add negative quantity of to item kiwi")
     );
-    let outcome = kit.command(
-        "RemoveItem",
-        &api::RemoveLineItem {
-            user_id: "u".into(),
-            product_id: "kiwi".into(),
-        },
-    );
+    assert_eq!(outcome.state_change(), None);
+    let outcome = kit.call(shopping_cart::remove_item(&api::RemoveLineItem {
+        user_id: "u".into(),
+        product_id: "kiwi".into(),
+    }));
     assert_eq!(
-        outcome.failure_description(),
+        outcome.failure(),
         Some("Cannot remove item kiwi because it is not in the cart.")
     );
     assert_eq!(
