@@ -233,8 +233,6 @@ impl Generator {
 
         let command_fns = command_fns(service, &p);
         let dispatch_arms = dispatch_arms(service, &p);
-        let depth = service.package.split('.').filter(|s| !s.is_empty()).count() + 1;
-        let supers = (0..depth).map(|_| quote!(super::));
         let trait_doc = format!(
             " The handlers of the event-sourced entity `{full_name}`: one per rpc, one per event type, \
              and the snapshot pair when a snapshot type is declared."
@@ -243,6 +241,14 @@ impl Generator {
         let entity_doc = format!(
             " Serves a [`{trait_name}`] implementation; register it with \
              `CloudState::register(Entity(handlers), options)`."
+        );
+        let service_impl_es = service_impl(
+            service,
+            &p,
+            &trait_name,
+            "Entity",
+            "EventSourcedOptions",
+            quote!(.event_sourced(SERVICE_NAME, self, options)),
         );
         let extra = quote! {
             /// The events of this entity.
@@ -301,14 +307,7 @@ impl Generator {
                 }
             }
 
-            impl<T: #trait_name> #p::Service for Entity<T> {
-                type Options = #p::EventSourcedOptions;
-                fn register(self, server: #p::CloudState, options: Self::Options) -> #p::CloudState {
-                    server
-                        .descriptor_set(#(#supers)* FILE_DESCRIPTOR_SET)
-                        .event_sourced(SERVICE_NAME, self, options)
-                }
-            }
+            #service_impl_es
         };
         self.service_module(service, full_name, extra)
     }
@@ -327,13 +326,19 @@ impl Generator {
         let state = rust_type(&decl.resolved_state);
         let command_fns = command_fns(service, &p);
         let dispatch_arms = dispatch_arms(service, &p);
-        let depth = service.package.split('.').filter(|s| !s.is_empty()).count() + 1;
-        let supers = (0..depth).map(|_| quote!(super::));
         let trait_doc = format!(" The handlers of the value entity `{full_name}`: one per rpc.");
         let service_doc = paragraph(&service.comments.leading);
         let entity_doc = format!(
             " Serves a [`{trait_name}`] implementation; register it with \
              `CloudState::register(Entity(handlers), options)`."
+        );
+        let service_impl_ve = service_impl(
+            service,
+            &p,
+            &trait_name,
+            "Entity",
+            "ValueEntityOptions",
+            quote!(.value_entity(SERVICE_NAME, self, options)),
         );
         let extra = quote! {
             /// The context of a command handler: read, update or delete the state; side effects.
@@ -362,14 +367,7 @@ impl Generator {
                 }
             }
 
-            impl<T: #trait_name> #p::Service for Entity<T> {
-                type Options = #p::ValueEntityOptions;
-                fn register(self, server: #p::CloudState, options: Self::Options) -> #p::CloudState {
-                    server
-                        .descriptor_set(#(#supers)* FILE_DESCRIPTOR_SET)
-                        .value_entity(SERVICE_NAME, self, options)
-                }
-            }
+            #service_impl_ve
         };
         self.service_module(service, full_name, extra)
     }
@@ -458,8 +456,6 @@ impl Generator {
             }
         }
         let [unary, streamed_in, streamed_out, streamed] = arms;
-        let depth = service.package.split('.').filter(|s| !s.is_empty()).count() + 1;
-        let supers = (0..depth).map(|_| quote!(super::));
         let trait_doc = format!(
             " The handlers of the action `{full_name}`: one per rpc. Implement unary and \
              streamed-in rpcs with `async fn`."
@@ -468,6 +464,14 @@ impl Generator {
         let action_doc = format!(
             " Serves a [`{trait_name}`] implementation; register it with \
              `CloudState::register(Action(handlers), ActionOptions::new())`."
+        );
+        let service_impl_action = service_impl(
+            service,
+            &p,
+            &trait_name,
+            "Action",
+            "ActionOptions",
+            quote!(.action(SERVICE_NAME, self)),
         );
         let extra = quote! {
             #[doc = #trait_doc]
@@ -521,15 +525,7 @@ impl Generator {
                 }
             }
 
-            impl<T: #trait_name> #p::Service for Action<T> {
-                type Options = #p::ActionOptions;
-                fn register(self, server: #p::CloudState, options: Self::Options) -> #p::CloudState {
-                    let _ = options;
-                    server
-                        .descriptor_set(#(#supers)* FILE_DESCRIPTOR_SET)
-                        .action(SERVICE_NAME, self)
-                }
-            }
+            #service_impl_action
         };
         self.service_module(service, full_name, extra)
     }
@@ -628,13 +624,19 @@ impl Generator {
                 });
             }
         }
-        let depth = service.package.split('.').filter(|s| !s.is_empty()).count() + 1;
-        let supers = (0..depth).map(|_| quote!(super::));
         let trait_doc = format!(" The handlers of the CRDT entity `{full_name}`: one per rpc.");
         let service_doc = paragraph(&service.comments.leading);
         let entity_doc = format!(
             " Serves a [`{trait_name}`] implementation; register it with \
              `CloudState::register(Entity(handlers), CrdtOptions::new())`."
+        );
+        let service_impl_crdt = service_impl(
+            service,
+            &p,
+            &trait_name,
+            "Entity",
+            "CrdtOptions",
+            quote!(.crdt(SERVICE_NAME, self, options)),
         );
         let extra = quote! {
             #aliases
@@ -667,14 +669,7 @@ impl Generator {
                 }
             }
 
-            impl<T: #trait_name> #p::Service for Entity<T> {
-                type Options = #p::CrdtOptions;
-                fn register(self, server: #p::CloudState, options: Self::Options) -> #p::CloudState {
-                    server
-                        .descriptor_set(#(#supers)* FILE_DESCRIPTOR_SET)
-                        .crdt(SERVICE_NAME, self, options)
-                }
-            }
+            #service_impl_crdt
         };
         self.service_module(service, full_name, extra)
     }
@@ -789,6 +784,36 @@ pub(crate) fn module_tree(packages: &[String]) -> String {
         "// @generated by cloudstate-build. Do not edit.\n\n{}",
         prettyplease::unparse(&file)
     )
+}
+
+/// `impl Service for <wrapper><T>`: register the descriptors, then the
+/// service through `call` (a `CloudState` method call on `server`).
+fn service_impl(
+    service: &Service,
+    p: &TokenStream,
+    trait_name: &Ident,
+    wrapper: &str,
+    options: &str,
+    call: TokenStream,
+) -> TokenStream {
+    // The descriptor set is at the root of the include, above the package modules.
+    let depth = service.package.split('.').filter(|s| !s.is_empty()).count() + 1;
+    let supers = (0..depth).map(|_| quote!(super::));
+    let wrapper = format_ident!("{wrapper}");
+    let options = format_ident!("{options}");
+    // Actions take no options; the parameter stays for the trait's signature.
+    let unused = (wrapper == "Action").then(|| quote!(let _ = options;));
+    quote! {
+        impl<T: #trait_name> #p::Service for #wrapper<T> {
+            type Options = #p::#options;
+            fn register(self, server: #p::CloudState, options: Self::Options) -> #p::CloudState {
+                #unused
+                server
+                    .descriptor_set(#(#supers)* FILE_DESCRIPTOR_SET)
+                    #call
+            }
+        }
+    }
 }
 
 /// One trait method per rpc: the request, the context, a typed reply.
