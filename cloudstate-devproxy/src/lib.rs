@@ -71,6 +71,7 @@
 //! ```
 
 mod action;
+mod crdt;
 mod discovery;
 mod entity;
 mod error;

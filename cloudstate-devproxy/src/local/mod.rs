@@ -1,6 +1,8 @@
 //! Running a user function on one machine with the dev proxy in front of it,
 //! for samples' `main`: `cargo run` and the service answers gRPC and HTTP.
 
+pub mod examples;
+
 use std::net::SocketAddr;
 
 use cloudstate_sdk::CloudState;

@@ -1,0 +1,1 @@
+//! The requests a sample prints when it starts, runnable as tests.
