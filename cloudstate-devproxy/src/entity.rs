@@ -1,49 +1,57 @@
-//! Active entities of the kinds that hold one stream each to the user
-//! function: event-sourced and value entities. One task per entity owns its
-//! stream and a mailbox of commands handled one at a time; the entity's state
-//! is written before the reply; idle entities passivate. What differs between
-//! the two protocols (opening messages, replies, storage, error texts) is a
-//! [`Protocol`].
+//! Active entities: one task per entity (per replica, for CRDTs) owns its
+//! stream to the user function and a mailbox. The registry here starts
+//! tasks, hands them mail, and lets idle ones passivate without losing a
+//! command; what a task does with its stream is its [`Driver`]'s: the
+//! lock-step driver of event-sourced and value entities (one command at a
+//! time, see [`lockstep`]), or the duplex driver of CRDTs (see [`crdt`]).
 
-/// The items of a [`Protocol`] impl that only name generated types: every
-/// entity protocol has the same stream shape (a `handle` call; commands in
-/// the input oneof; replies and stream failures in the output oneof).
+/// Implements [`StreamShape`] for an entity protocol: every one has the
+/// same stream shape (a `handle` call; commands in the input oneof).
 macro_rules! stream_shape {
     (
+        $kind:ty,
         client: $client:ident,
         input: $input:ident, $input_oneof:ident,
-        output: $output:ident, $output_oneof:ident,
+        output: $output:ident,
         observed: $observed_in:ident, $observed_out:ident $(,)?
     ) => {
-        type In = $input;
-        type Out = $output;
+        impl $crate::entity::StreamShape for $kind {
+            type In = $input;
+            type Out = $output;
 
-        fn observed_in(stream: u64, message: $input) -> $crate::observe::Observed {
-            $crate::observe::Observed::$observed_in(stream, message)
-        }
+            fn observed_in(stream: u64, message: $input) -> $crate::observe::Observed {
+                $crate::observe::Observed::$observed_in(stream, message)
+            }
 
-        fn observed_out(stream: u64, message: $output) -> $crate::observe::Observed {
-            $crate::observe::Observed::$observed_out(stream, message)
-        }
+            fn observed_out(stream: u64, message: $output) -> $crate::observe::Observed {
+                $crate::observe::Observed::$observed_out(stream, message)
+            }
 
-        fn command(command: ::cloudstate_sdk::protocol::cloudstate::Command) -> $input {
-            $input {
-                message: Some($input_oneof::Command(command)),
+            fn command(command: ::cloudstate_sdk::protocol::cloudstate::Command) -> $input {
+                $input {
+                    message: Some($input_oneof::Command(command)),
+                }
+            }
+
+            async fn call(
+                channel: ::tonic::transport::Channel,
+                max_message_size: usize,
+                input: ::tokio_stream::wrappers::UnboundedReceiverStream<$input>,
+            ) -> Result<::tonic::Response<::tonic::Streaming<$output>>, ::tonic::Status> {
+                $client::new(channel)
+                    .max_decoding_message_size(max_message_size)
+                    .max_encoding_message_size(max_message_size)
+                    .handle(input)
+                    .await
             }
         }
+    };
+}
 
-        async fn call(
-            channel: ::tonic::transport::Channel,
-            max_message_size: usize,
-            input: ::tokio_stream::wrappers::ReceiverStream<$input>,
-        ) -> Result<::tonic::Response<::tonic::Streaming<$output>>, ::tonic::Status> {
-            $client::new(channel)
-                .max_decoding_message_size(max_message_size)
-                .max_encoding_message_size(max_message_size)
-                .handle(input)
-                .await
-        }
-
+/// The `classify` of a lock-step [`Protocol`]: replies and stream failures
+/// in the output oneof.
+macro_rules! classify_replies {
+    ($output:ident, $output_oneof:ident) => {
         fn classify(out: $output) -> $crate::entity::Received<Self::Reply> {
             match out.message {
                 Some($output_oneof::Reply(reply)) => {
@@ -56,32 +64,36 @@ macro_rules! stream_shape {
     };
 }
 
+mod crdt;
 mod eventsourced;
+mod lockstep;
 mod value;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use cloudstate_sdk::payload::Any;
 use cloudstate_sdk::protocol::cloudstate as pb;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::Streaming;
 use tonic::transport::Channel;
 use tracing::{debug, warn};
 
+pub(crate) use crdt::{Crdt, CrdtSlots, Gossip, Replication};
 pub(crate) use eventsourced::EventSourced;
+pub(crate) use lockstep::{Lockstep, Protocol, Received};
 pub(crate) use value::ValueEntity;
 
 use crate::error::ProxyError;
 use crate::model::ServiceModel;
 use crate::observe::{Observed, Observer};
-use crate::store::{Store, StoreError};
+use crate::router::Router;
+use crate::store::Store;
 
 /// What an entity answered a command with.
 #[derive(Debug, Clone, Default)]
@@ -90,11 +102,54 @@ pub(crate) struct UfReply {
     pub(crate) side_effects: Vec<pb::SideEffect>,
 }
 
+/// Where the answers to a command go.
+pub(crate) enum ReplyTo {
+    /// One answer.
+    Unary(oneshot::Sender<Result<UfReply, ProxyError>>),
+    /// A server-streaming CRDT call: every answer, until the sender is
+    /// dropped; `gone` resolves when the client goes away.
+    Streamed {
+        answers: mpsc::UnboundedSender<Result<UfReply, ProxyError>>,
+        gone: oneshot::Receiver<()>,
+    },
+}
+
+impl ReplyTo {
+    /// Sends the one answer of a unary call, or the first of a stream.
+    pub(crate) fn send(self, answer: Result<UfReply, ProxyError>) {
+        match self {
+            Self::Unary(tx) => {
+                let _ = tx.send(answer);
+            }
+            Self::Streamed { answers, .. } => {
+                let _ = answers.send(answer);
+            }
+        }
+    }
+}
+
 /// A command waiting for its entity.
 pub(crate) struct Envelope {
     pub(crate) name: String,
     pub(crate) payload: Any,
-    pub(crate) reply: oneshot::Sender<Result<UfReply, ProxyError>>,
+    pub(crate) reply: ReplyTo,
+}
+
+/// What an entity task receives.
+pub(crate) enum Mail {
+    /// A client's command.
+    Command(Envelope),
+    /// Another replica's state (CRDTs only).
+    Gossip(Gossip),
+}
+
+impl Mail {
+    /// Answers a command that will not run; other mail is dropped.
+    fn refuse(self, error: ProxyError) {
+        if let Self::Command(envelope) = self {
+            envelope.reply.send(Err(error));
+        }
+    }
 }
 
 /// What entity tasks share.
@@ -104,21 +159,52 @@ pub(crate) struct Shared {
     pub(crate) observer: Observer,
     pub(crate) max_message_size: usize,
     pub(crate) streams: AtomicU64,
+    /// How many replicas each CRDT entity has, and how they gossip.
+    pub(crate) replicas: crdt::Replication,
+    /// CRDT state of replicas whose task is not running.
+    pub(crate) crdts: CrdtSlots,
+    /// For what entities do beyond replying: side effects without a
+    /// client, `reportError` (set once the router exists).
+    pub(crate) router: OnceLock<Weak<Router>>,
 }
 
-type Key = (String, String);
+impl Shared {
+    pub(crate) fn router(&self) -> Option<Arc<Router>> {
+        self.router.get().and_then(Weak::upgrade)
+    }
+}
 
-/// The active entities, by service and entity id.
+/// Service, entity id, replica (0 unless CRDTs run replicated).
+type Key = (String, String, u32);
+
+/// The active entities.
 pub(crate) struct Entities {
     shared: Arc<Shared>,
     /// Each entry carries its task's number, so a task only ever removes its own.
-    active: Mutex<HashMap<Key, (u64, mpsc::Sender<Envelope>)>>,
+    active: Mutex<HashMap<Key, (u64, mpsc::Sender<Mail>)>>,
     incarnations: AtomicU64,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
-/// Commands queued per entity before callers wait.
+/// Mail queued per entity before senders wait.
 const MAILBOX: usize = 1024;
+
+/// What runs an entity task.
+pub(crate) trait Driver: Send + 'static {
+    /// Serves the entity until it passivates or stops.
+    fn run(task: Task) -> impl Future<Output = ()> + Send + 'static;
+}
+
+/// One entity task: what its driver runs on.
+pub(crate) struct Task {
+    pub(crate) entities: Arc<Entities>,
+    pub(crate) service: Arc<ServiceModel>,
+    pub(crate) entity_id: String,
+    pub(crate) replica: u32,
+    pub(crate) mailbox: mpsc::Receiver<Mail>,
+    /// This task's number in the registry.
+    id: u64,
+}
 
 impl Entities {
     pub(crate) fn new(shared: Shared) -> Arc<Self> {
@@ -130,33 +216,38 @@ impl Entities {
         })
     }
 
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     /// A new stream number (action calls share the numbering).
     pub(crate) fn next_number(&self) -> u64 {
         self.shared.streams.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// Hands a command to its entity, starting the entity (speaking `P`) if
-    /// it is not active.
-    pub(crate) async fn dispatch<P: Protocol>(
+    /// Hands mail to an entity (a replica of it), starting the entity with
+    /// driver `D` if it is not active.
+    pub(crate) async fn dispatch<D: Driver>(
         self: &Arc<Self>,
         service: &Arc<ServiceModel>,
         entity_id: String,
-        envelope: Envelope,
+        replica: u32,
+        mail: Mail,
     ) {
-        let key = (service.name.clone(), entity_id);
-        let mut envelope = envelope;
+        let key = (service.name.clone(), entity_id, replica);
+        let mut mail = mail;
         loop {
             let sender = {
                 let mut active = self.active.lock().unwrap_or_else(|e| e.into_inner());
                 if let Some((_, tx)) = active.get(&key) {
-                    match tx.try_send(envelope) {
+                    match tx.try_send(mail) {
                         Ok(()) => return,
                         Err(mpsc::error::TrySendError::Full(back)) => {
-                            envelope = back;
+                            mail = back;
                             Some(tx.clone())
                         }
                         Err(mpsc::error::TrySendError::Closed(back)) => {
-                            envelope = back;
+                            mail = back;
                             active.remove(&key);
                             None
                         }
@@ -166,22 +257,22 @@ impl Entities {
                     if let Err(
                         mpsc::error::TrySendError::Full(back)
                         | mpsc::error::TrySendError::Closed(back),
-                    ) = tx.try_send(envelope)
+                    ) = tx.try_send(mail)
                     {
-                        envelope = back;
+                        mail = back;
                         continue;
                     }
                     let id = self.incarnations.fetch_add(1, Ordering::Relaxed);
                     active.insert(key.clone(), (id, tx));
-                    let task = EntityTask::<P> {
+                    let task = Task {
                         entities: Arc::clone(self),
                         service: Arc::clone(service),
                         entity_id: key.1.clone(),
+                        replica: key.2,
                         mailbox: rx,
                         id,
-                        protocol: PhantomData,
                     };
-                    let handle = tokio::spawn(task.run());
+                    let handle = tokio::spawn(D::run(task));
                     let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
                     tasks.retain(|t| !t.is_finished());
                     tasks.push(handle);
@@ -190,34 +281,12 @@ impl Entities {
             };
             // A full mailbox: wait outside the lock, like the official stash.
             if let Some(sender) = sender {
-                match sender.send(envelope).await {
+                match sender.send(mail).await {
                     Ok(()) => return,
-                    Err(mpsc::error::SendError(back)) => envelope = back,
+                    Err(mpsc::error::SendError(back)) => mail = back,
                 }
             }
         }
-    }
-
-    /// Removes `me` from the active entities if its mailbox is empty; then no
-    /// command can reach it any more.
-    fn retire_if_idle(&self, key: &Key, me: u64, mailbox: &mut mpsc::Receiver<Envelope>) -> bool {
-        let mut active = self.active.lock().unwrap_or_else(|e| e.into_inner());
-        if !mailbox.is_empty() {
-            return false;
-        }
-        if active.get(key).is_some_and(|(id, _)| *id == me) {
-            active.remove(key);
-        }
-        mailbox.close();
-        true
-    }
-
-    fn retire(&self, key: &Key, me: u64, mailbox: &mut mpsc::Receiver<Envelope>) {
-        let mut active = self.active.lock().unwrap_or_else(|e| e.into_inner());
-        if active.get(key).is_some_and(|(id, _)| *id == me) {
-            active.remove(key);
-        }
-        mailbox.close();
     }
 
     /// Passivates every entity and waits for their streams to end.
@@ -234,31 +303,69 @@ impl Entities {
     }
 }
 
-/// What distinguishes one entity protocol from another, for the proxy.
-pub(crate) trait Protocol: Sized + Send + Sync + 'static {
+impl Task {
+    fn key(&self) -> Key {
+        (
+            self.service.name.clone(),
+            self.entity_id.clone(),
+            self.replica,
+        )
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.entities.shared
+    }
+
+    /// Leaves the registry if the mailbox is empty; then no mail can reach
+    /// this task any more.
+    pub(crate) fn retire_if_idle(&mut self) -> bool {
+        let key = self.key();
+        let mut active = self
+            .entities
+            .active
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if !self.mailbox.is_empty() {
+            return false;
+        }
+        if active.get(&key).is_some_and(|(id, _)| *id == self.id) {
+            active.remove(&key);
+        }
+        self.mailbox.close();
+        true
+    }
+
+    /// Leaves the registry and answers the commands still queued with `error`.
+    pub(crate) fn retire(&mut self, error: &ProxyError) {
+        let key = self.key();
+        {
+            let mut active = self
+                .entities
+                .active
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if active.get(&key).is_some_and(|(id, _)| *id == self.id) {
+                active.remove(&key);
+            }
+        }
+        self.mailbox.close();
+        while let Ok(mail) = self.mailbox.try_recv() {
+            mail.refuse(error.clone());
+        }
+    }
+}
+
+/// The messages of an entity protocol's stream, for the proxy.
+pub(crate) trait StreamShape: Sized + Send + Sync + 'static {
     /// The stream's input message.
     type In: Clone + Send + Sync + 'static;
     /// The stream's output message.
     type Out: Clone + Send + Sync + 'static;
-    /// The reply variant of an output message.
-    type Reply: Send;
-    /// What a stream needs to remember between replies (the journal's last
-    /// sequence number).
-    type Session: Send;
-
-    /// The client-visible texts of protocol errors.
-    const TEXTS: Texts;
 
     /// An input message, as observed.
     fn observed_in(stream: u64, message: Self::In) -> Observed;
     /// An output message, as observed.
     fn observed_out(stream: u64, message: Self::Out) -> Observed;
-
-    /// Reads what the entity starts from: the messages that open its stream
-    /// (`init` first) and the session.
-    fn recover(
-        entity: EntityRef<'_>,
-    ) -> impl Future<Output = Result<(Vec<Self::In>, Self::Session), StoreError>> + Send;
 
     /// A command as an input message.
     fn command(command: pb::Command) -> Self::In;
@@ -267,101 +374,20 @@ pub(crate) trait Protocol: Sized + Send + Sync + 'static {
     fn call(
         channel: Channel,
         max_message_size: usize,
-        input: ReceiverStream<Self::In>,
+        input: UnboundedReceiverStream<Self::In>,
     ) -> impl Future<Output = Result<tonic::Response<Streaming<Self::Out>>, tonic::Status>>
     + Send
     + 'static;
-
-    /// What an output message is.
-    fn classify(out: Self::Out) -> Received<Self::Reply>;
-
-    /// Acts on the reply to the current command: stores what it changes,
-    /// then says what the caller gets.
-    fn apply(
-        session: &mut Self::Session,
-        entity: EntityRef<'_>,
-        reply: Self::Reply,
-    ) -> impl Future<Output = Handled> + Send;
 }
-
-/// The official proxy's texts for a protocol's errors.
-pub(crate) struct Texts {
-    /// The current command, when a reply names another command.
-    pub(crate) unexpected_reply: &'static str,
-    /// The current command, after a stream-level failure or an empty message.
-    pub(crate) unexpected_failure: &'static str,
-    /// The current command, when the user function ends the stream.
-    pub(crate) unexpected_termination: &'static str,
-    /// The commands queued behind it.
-    pub(crate) terminated: &'static str,
-}
-
-/// One entity, as its protocol sees it.
-#[derive(Clone, Copy)]
-pub(crate) struct EntityRef<'a> {
-    pub(crate) store: &'a Store,
-    pub(crate) service: &'a ServiceModel,
-    pub(crate) entity_id: &'a str,
-}
-
-/// An output message, sorted.
-pub(crate) enum Received<R> {
-    /// A reply to the command with this id.
-    Reply(i64, R),
-    /// A stream-level failure.
-    Failure(pb::Failure),
-    /// No message (or one this proxy does not know).
-    Empty,
-}
-
-/// What becomes of a reply.
-pub(crate) enum Handled {
-    /// The caller gets this; the entity goes on.
-    Reply(UfReply),
-    /// The caller gets this; the entity is reloaded on a new stream at once.
-    Restart(UfReply),
-    /// The caller gets this error (the reason is logged); the entity stops.
-    Stop(ProxyError, String),
-}
-
-impl Handled {
-    /// A protocol error: the caller gets `text` as a failure.
-    pub(crate) fn unexpected(text: &str, reason: impl Into<String>) -> Self {
-        Self::Stop(ProxyError::Failure(text.to_owned()), reason.into())
-    }
-}
-
-/// How an incarnation of the stream ended.
-enum End {
-    /// Idle or shutting down: the entity goes away.
-    Passivate,
-    /// The user function asked for a restart: reload now.
-    Restart,
-    /// A protocol error: fail what is queued and stop.
-    Stop(String),
-}
-
-/// Room for the messages sent ahead of replies (the official relay buffer).
-const RELAY_BUFFER: usize = 100;
 
 /// How long a closing stream may take to end its side.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
-struct EntityTask<P> {
-    entities: Arc<Entities>,
-    service: Arc<ServiceModel>,
-    entity_id: String,
-    mailbox: mpsc::Receiver<Envelope>,
-    /// This task's number in the registry.
-    id: u64,
-    protocol: PhantomData<P>,
-}
-
 /// One open stream to the user function.
-struct Stream<P: Protocol> {
-    number: u64,
-    input: Option<mpsc::Sender<P::In>>,
-    output: Output<P::Out>,
+pub(crate) struct Stream<S: StreamShape> {
+    pub(crate) number: u64,
+    input: Option<mpsc::UnboundedSender<S::In>>,
+    output: Output<S::Out>,
     observer: Observer,
 }
 
@@ -374,21 +400,58 @@ enum Output<O> {
     Ended,
 }
 
-impl<P: Protocol> Stream<P> {
-    /// Sends `command`, then reads its answer; `None` when the stream is over.
-    async fn exchange(&mut self, command: P::In) -> Option<P::Out> {
+impl<S: StreamShape> Stream<S> {
+    /// Opens a stream for `service`/`entity_id` and sends `opening` first.
+    pub(crate) fn open(
+        shared: &Shared,
+        service: &ServiceModel,
+        entity_id: &str,
+        opening: Vec<S::In>,
+    ) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let number = shared.streams.fetch_add(1, Ordering::Relaxed) + 1;
+        shared.observer.emit(|| Observed::StreamOpened {
+            stream: number,
+            service: service.name.clone(),
+            entity_id: entity_id.to_owned(),
+        });
+        let call = tokio::spawn(S::call(
+            shared.channel.clone(),
+            shared.max_message_size,
+            UnboundedReceiverStream::new(rx),
+        ));
+        let mut stream = Stream {
+            number,
+            input: Some(tx),
+            output: Output::Pending(call),
+            observer: shared.observer.clone(),
+        };
+        for message in opening {
+            stream.send(message);
+        }
+        stream
+    }
+
+    /// Sends a message; `false` once the stream is closed.
+    pub(crate) fn send(&mut self, message: S::In) -> bool {
         self.observer
-            .emit(|| P::observed_in(self.number, command.clone()));
-        let input = self.input.as_ref()?;
-        if input.send(command).await.is_err() {
+            .emit(|| S::observed_in(self.number, message.clone()));
+        self.input
+            .as_ref()
+            .is_some_and(|input| input.send(message).is_ok())
+    }
+
+    /// Sends `message`, then reads the answer; `None` when the stream is over.
+    pub(crate) async fn exchange(&mut self, message: S::In) -> Option<S::Out> {
+        if !self.send(message) {
             return None;
         }
         self.message().await
     }
 
     /// The next message from the user function; `None` once its side has
-    /// ended (observed once, with whether it ended with OK).
-    async fn message(&mut self) -> Option<P::Out> {
+    /// ended (observed once, with whether it ended with OK). Cancel-safe.
+    pub(crate) async fn message(&mut self) -> Option<S::Out> {
         if let Output::Pending(call) = &mut self.output {
             match call.await {
                 Ok(Ok(response)) => self.output = Output::Open(Box::new(response.into_inner())),
@@ -411,7 +474,7 @@ impl<P: Protocol> Stream<P> {
         match streaming.message().await {
             Ok(Some(out)) => {
                 self.observer
-                    .emit(|| P::observed_out(self.number, out.clone()));
+                    .emit(|| S::observed_out(self.number, out.clone()));
                 Some(out)
             }
             Ok(None) => self.ended(true),
@@ -425,7 +488,7 @@ impl<P: Protocol> Stream<P> {
         }
     }
 
-    fn ended(&mut self, ok: bool) -> Option<P::Out> {
+    fn ended(&mut self, ok: bool) -> Option<S::Out> {
         self.output = Output::Ended;
         self.observer.emit(|| Observed::OutputClosed {
             stream: self.number,
@@ -436,168 +499,12 @@ impl<P: Protocol> Stream<P> {
 
     /// Half-closes the stream and waits (at most [`CLOSE_GRACE`]) for the
     /// user function to end its side.
-    async fn close(mut self) {
+    pub(crate) async fn close(mut self) {
         self.input = None;
         self.observer.emit(|| Observed::InputClosed(self.number));
         let drain = async { while self.message().await.is_some() {} };
         if tokio::time::timeout(CLOSE_GRACE, drain).await.is_err() {
             self.ended(false);
-        }
-    }
-}
-
-impl<P: Protocol> EntityTask<P> {
-    fn key(&self) -> Key {
-        (self.service.name.clone(), self.entity_id.clone())
-    }
-
-    fn entity<'a>(&'a self, shared: &'a Shared) -> EntityRef<'a> {
-        EntityRef {
-            store: &shared.store,
-            service: &self.service,
-            entity_id: &self.entity_id,
-        }
-    }
-
-    async fn run(mut self) {
-        let shared = Arc::clone(&self.entities.shared);
-        loop {
-            let (stream, end) = match self.open(&shared).await {
-                Ok((mut stream, mut session)) => {
-                    let end = self.serve(&shared, &mut stream, &mut session).await;
-                    (Some(stream), end)
-                }
-                Err(reason) => {
-                    // Unreachable user function or store: the first waiting
-                    // command gets the reason.
-                    if let Ok(envelope) = self.mailbox.try_recv() {
-                        let _ = envelope
-                            .reply
-                            .send(Err(ProxyError::Internal(reason.clone())));
-                    }
-                    (None, End::Stop(reason))
-                }
-            };
-            if let End::Stop(reason) = &end {
-                warn!(service = %self.service.name, entity_id = %self.entity_id, "entity stopped: {reason}");
-                self.entities
-                    .retire(&self.key(), self.id, &mut self.mailbox);
-                while let Ok(envelope) = self.mailbox.try_recv() {
-                    let _ = envelope
-                        .reply
-                        .send(Err(ProxyError::Failure(P::TEXTS.terminated.into())));
-                }
-            }
-            if let Some(stream) = stream {
-                stream.close().await;
-            }
-            if !matches!(end, End::Restart) {
-                return;
-            }
-        }
-    }
-
-    async fn open(&self, shared: &Shared) -> Result<(Stream<P>, P::Session), String> {
-        let (opening, session) = P::recover(self.entity(shared))
-            .await
-            .map_err(|e| e.to_string())?;
-        // Room for all of the opening, so it goes out in order before any command.
-        let (tx, rx) = mpsc::channel(RELAY_BUFFER.max(opening.len() + 1));
-        let number = shared.streams.fetch_add(1, Ordering::Relaxed) + 1;
-        shared.observer.emit(|| Observed::StreamOpened {
-            stream: number,
-            service: self.service.name.clone(),
-            entity_id: self.entity_id.clone(),
-        });
-        for message in opening {
-            shared
-                .observer
-                .emit(|| P::observed_in(number, message.clone()));
-            tx.try_send(message)
-                .map_err(|_| "the opening messages did not fit their channel".to_owned())?;
-        }
-        let call = tokio::spawn(P::call(
-            shared.channel.clone(),
-            shared.max_message_size,
-            ReceiverStream::new(rx),
-        ));
-        let stream = Stream {
-            number,
-            input: Some(tx),
-            output: Output::Pending(call),
-            observer: shared.observer.clone(),
-        };
-        Ok((stream, session))
-    }
-
-    async fn serve(
-        &mut self,
-        shared: &Shared,
-        stream: &mut Stream<P>,
-        session: &mut P::Session,
-    ) -> End {
-        let mut command_id = 0;
-        while let Some(envelope) = self.next_command().await {
-            command_id += 1;
-            let command = P::command(pb::Command {
-                entity_id: self.entity_id.clone(),
-                id: command_id,
-                name: envelope.name,
-                payload: Some(envelope.payload),
-                streamed: false,
-                metadata: None,
-            });
-            let handled = match stream.exchange(command).await.map(P::classify) {
-                Some(Received::Reply(id, reply)) if id == command_id => {
-                    P::apply(session, self.entity(shared), reply).await
-                }
-                Some(Received::Reply(id, _)) => Handled::unexpected(
-                    P::TEXTS.unexpected_reply,
-                    format!("a reply to command {id} while {command_id} was current"),
-                ),
-                Some(Received::Failure(failure)) => Handled::unexpected(
-                    P::TEXTS.unexpected_failure,
-                    format!("entity failure: {}", failure.description),
-                ),
-                Some(Received::Empty) => Handled::unexpected(
-                    P::TEXTS.unexpected_failure,
-                    "an empty message from the user function",
-                ),
-                None => Handled::unexpected(
-                    P::TEXTS.unexpected_termination,
-                    "the user function ended the stream",
-                ),
-            };
-            match handled {
-                Handled::Reply(reply) => {
-                    let _ = envelope.reply.send(Ok(reply));
-                }
-                Handled::Restart(reply) => {
-                    let _ = envelope.reply.send(Ok(reply));
-                    return End::Restart;
-                }
-                Handled::Stop(error, reason) => {
-                    let _ = envelope.reply.send(Err(error));
-                    return End::Stop(reason);
-                }
-            }
-        }
-        End::Passivate
-    }
-
-    /// The next command, or `None` once the entity is to passivate: idle for
-    /// the service's timeout, or no longer reachable (shutdown).
-    async fn next_command(&mut self) -> Option<Envelope> {
-        loop {
-            tokio::select! {
-                envelope = self.mailbox.recv() => return envelope,
-                () = tokio::time::sleep(self.service.passivation) => {
-                    if self.entities.retire_if_idle(&self.key(), self.id, &mut self.mailbox) {
-                        debug!(service = %self.service.name, entity_id = %self.entity_id, "passivating");
-                        return None;
-                    }
-                }
-            }
         }
     }
 }

@@ -79,13 +79,23 @@ impl StreamingService<Bytes> for MethodService {
             if method.entity_type == EntityType::Action {
                 return call_action(router, method, request).await;
             }
+            if method.entity_type == EntityType::Crdt && method.descriptor.is_server_streaming() {
+                return call_crdt_stream(router, method, request).await;
+            }
+            // Only CRDT calls read a header (the replica pin); commands to
+            // entities never carry metadata.
+            let metadata = (method.entity_type == EntityType::Crdt)
+                .then(|| action::metadata_of(&request.metadata().clone().into_headers()))
+                .flatten();
             let mut inbound = request.into_inner();
             let type_url = method.input_type_url();
             let trace = format!("{}.{}", method.service, method.name());
             // The first reply's metadata becomes the response headers, so it
             // is awaited before the response starts.
             let first: Option<Option<Answer>> = match inbound.message().await? {
-                Some(frame) => Some(route(&router, &method, &type_url, frame, &trace).await?),
+                Some(frame) => {
+                    Some(route(&router, &method, &type_url, frame, metadata.clone(), &trace).await?)
+                }
                 None => None,
             };
             let headers = first
@@ -93,17 +103,21 @@ impl StreamingService<Bytes> for MethodService {
                 .and_then(Option::as_ref)
                 .and_then(|a| a.metadata.clone());
             let rest = futures_util::stream::unfold(
-                (inbound, router, method, type_url, trace),
-                |(mut inbound, router, method, type_url, trace)| async move {
+                (inbound, router, method, type_url, metadata, trace),
+                |(mut inbound, router, method, type_url, metadata, trace)| async move {
                     let frame = match inbound.message().await {
                         Ok(Some(frame)) => frame,
                         Ok(None) => return None,
                         Err(status) => {
-                            return Some((Err(status), (inbound, router, method, type_url, trace)));
+                            return Some((
+                                Err(status),
+                                (inbound, router, method, type_url, metadata, trace),
+                            ));
                         }
                     };
-                    let answer = route(&router, &method, &type_url, frame, &trace).await;
-                    Some((answer, (inbound, router, method, type_url, trace)))
+                    let answer =
+                        route(&router, &method, &type_url, frame, metadata.clone(), &trace).await;
+                    Some((answer, (inbound, router, method, type_url, metadata, trace)))
                 },
             );
             let first = futures_util::stream::iter(first.map(Ok::<_, Status>));
@@ -138,7 +152,30 @@ async fn call_action(
     let input = inbound
         .map(|frame| frame.map_err(|status| ProxyError::Internal(status.message().to_owned())))
         .boxed();
-    let mut answers = action::call(router, method, metadata, input);
+    answers_response(action::call(router, method, metadata, input)).await
+}
+
+/// A server-streaming CRDT call: one request message, then the answers
+/// until the entity ends the stream or the client cancels.
+async fn call_crdt_stream(
+    router: Arc<Router>,
+    method: Arc<MethodModel>,
+    request: Request<Streaming<Bytes>>,
+) -> Result<Response<Replies>, Status> {
+    let (metadata, _, mut inbound) = request.into_parts();
+    let metadata = action::metadata_of(&metadata.into_headers());
+    let Some(frame) = inbound.message().await? else {
+        return Err(Status::internal("Missing request message."));
+    };
+    let payload = Any {
+        type_url: method.input_type_url(),
+        value: frame.to_vec(),
+    };
+    answers_response(router.crdt_stream(method, payload, metadata)).await
+}
+
+/// The response of a call answered by `answers`.
+async fn answers_response(mut answers: action::Answers) -> Result<Response<Replies>, Status> {
     // The first answer's metadata becomes the response headers, so it is
     // awaited before the response starts, as the official proxy does.
     let first = match answers.next().await {
@@ -170,6 +207,7 @@ async fn route(
     method: &Arc<MethodModel>,
     type_url: &str,
     frame: Bytes,
+    metadata: Option<pb::Metadata>,
     trace: &str,
 ) -> Result<Option<Answer>, Status> {
     let payload = Any {
@@ -177,7 +215,7 @@ async fn route(
         value: frame.to_vec(),
     };
     router
-        .route(method, payload, None, trace)
+        .route(method, payload, metadata, trace)
         .await
         .map_err(|e| e.status())
 }

@@ -85,8 +85,8 @@ mod router;
 pub mod store;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU32, AtomicU64};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -103,9 +103,10 @@ use tracing::{info, warn};
 pub use discovery::{DiscoveryError, proxy_info};
 pub use error::ProxyError;
 pub use observe::{ActionShape, Observed, Observer};
+pub use router::REPLICA_HEADER;
 pub use store::Store;
 
-use crate::entity::{Entities, Shared};
+use crate::entity::{CrdtSlots, Entities, Replication, Shared};
 use crate::grpc::{MethodService, RawCodec};
 use crate::http::HttpRules;
 use crate::model::{EntityType, Model};
@@ -131,6 +132,12 @@ pub struct DevProxyConfig {
     pub max_http_body: usize,
     /// How long shutdown waits for calls and entity streams.
     pub shutdown_grace: Duration,
+    /// Replicas of each CRDT entity (default 1): each has its own stream to
+    /// the user function and its own copy of the CRDT, as the nodes of a
+    /// cluster would (see the crate docs).
+    pub crdt_replicas: u32,
+    /// How long a `LOCAL` CRDT write takes to reach the other replicas.
+    pub crdt_gossip_delay: Duration,
     /// Where observed traffic goes (tests subscribe before starting).
     pub observer: Observer,
 }
@@ -147,6 +154,8 @@ impl DevProxyConfig {
             max_message_size: 12 * 1024 * 1024,
             max_http_body: 12 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(10),
+            crdt_replicas: 1,
+            crdt_gossip_delay: Duration::from_millis(500),
             observer: Observer::new(),
         }
     }
@@ -215,6 +224,12 @@ impl DevProxy {
             observer: config.observer.clone(),
             max_message_size: config.max_message_size,
             streams: AtomicU64::new(0),
+            replicas: Replication {
+                count: config.crdt_replicas.max(1),
+                gossip_delay: config.crdt_gossip_delay,
+            },
+            crdts: CrdtSlots::default(),
+            router: OnceLock::new(),
         });
         let router = Arc::new(Router {
             model,
@@ -223,7 +238,9 @@ impl DevProxy {
             observer: config.observer.clone(),
             relay_timeout: config.relay_timeout,
             max_message_size: config.max_message_size,
+            next_replica: AtomicU32::new(0),
         });
+        let _ = entities.shared().router.set(Arc::downgrade(&router));
         let app = Arc::new(App {
             router,
             http,
@@ -477,7 +494,17 @@ async fn serve_http(app: &Arc<App>, request: Request) -> Response {
             type_url: method.input_type_url(),
             value: input,
         };
-        app.router.route(&method, payload, None, &full_name).await
+        // Entity commands carry no metadata; CRDT calls read the replica pin.
+        let metadata = (method.entity_type == EntityType::Crdt)
+            .then(|| action::metadata_of(&parts.headers))
+            .flatten();
+        if method.entity_type == EntityType::Crdt && found.method().is_server_streaming() {
+            let answers = Arc::clone(&app.router).crdt_stream(method, payload, metadata);
+            return stream_response(found.stream_renderer(accept), accept, answers).await;
+        }
+        app.router
+            .route(&method, payload, metadata, &full_name)
+            .await
     };
     match result {
         Ok(Some(answer)) => match found.response(&answer.message) {

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cloudstate-devproxy [--user-function HOST:PORT] [--port PORT] [--bind ADDR] [--store memory|sqlite:PATH]
+//!                     [--passivation-timeout SECONDS] [--crdt-replicas N] [--crdt-gossip-delay MS]
 //! ```
 //!
 //! Defaults: the user function at `USER_FUNCTION_HOST:USER_FUNCTION_PORT`
@@ -13,7 +14,8 @@ use std::time::Duration;
 use cloudstate_devproxy::{DevProxy, DevProxyConfig, Store};
 
 const USAGE: &str = "usage: cloudstate-devproxy [--user-function HOST:PORT] [--port PORT] [--bind ADDR] \
-                     [--store memory|sqlite:PATH] [--passivation-timeout SECONDS]";
+                     [--store memory|sqlite:PATH] [--passivation-timeout SECONDS] \
+                     [--crdt-replicas N] [--crdt-gossip-delay MS]";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -32,6 +34,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut bind = "127.0.0.1".to_owned();
     let mut store = "memory".to_owned();
     let mut passivation = None;
+    let mut replicas = 1;
+    let mut gossip_delay = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || {
@@ -44,6 +48,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--bind" => bind = value()?,
             "--store" => store = value()?,
             "--passivation-timeout" => passivation = Some(value()?.parse::<u64>()?),
+            "--crdt-replicas" => replicas = value()?.parse::<u32>()?.max(1),
+            "--crdt-gossip-delay" => gossip_delay = Some(value()?.parse::<u64>()?),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(());
@@ -55,6 +61,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.store = Store::from_spec(&store)?;
     if let Some(seconds) = passivation {
         config.default_passivation = Duration::from_secs(seconds);
+    }
+    config.crdt_replicas = replicas;
+    if let Some(ms) = gossip_delay {
+        config.crdt_gossip_delay = Duration::from_millis(ms);
     }
     let listener = tokio::net::TcpListener::bind(format!("{bind}:{port}")).await?;
     let proxy = DevProxy::start(config, listener).await?;

@@ -3,6 +3,7 @@
 
 use cloudstate_sdk::protocol::cloudstate as pb;
 use cloudstate_sdk::protocol::cloudstate::action::{ActionCommand, ActionResponse};
+use cloudstate_sdk::protocol::cloudstate::crdt::{CrdtStreamIn, CrdtStreamOut};
 use cloudstate_sdk::protocol::cloudstate::eventsourced::{
     EventSourcedStreamIn, EventSourcedStreamOut,
 };
@@ -40,6 +41,10 @@ pub enum Observed {
     ValueEntityIn(u64, ValueEntityStreamIn),
     /// A value-entity message received from the user function.
     ValueEntityOut(u64, ValueEntityStreamOut),
+    /// A CRDT message sent to the user function.
+    CrdtIn(u64, CrdtStreamIn),
+    /// A CRDT message received from the user function.
+    CrdtOut(u64, CrdtStreamOut),
     /// An action call was started (its number is shared with entity streams).
     ActionCall {
         /// A number unique to the call.

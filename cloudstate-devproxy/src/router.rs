@@ -4,18 +4,23 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use cloudstate_sdk::payload::Any;
 use cloudstate_sdk::protocol::cloudstate::{
     self as pb, client_action::Action, entity_discovery_client::EntityDiscoveryClient,
 };
-use tokio::sync::oneshot;
+use futures_util::stream::{self, StreamExt};
+use tokio::sync::{mpsc, oneshot};
 use tonic::transport::Channel;
 use tracing::{error, warn};
 
-use crate::action;
-use crate::entity::{Entities, Envelope, EventSourced, Protocol, UfReply, ValueEntity};
+use crate::action::{self, Answers};
+use crate::entity::{
+    Crdt, Driver, Entities, Envelope, EventSourced, Lockstep, Mail, Protocol, ReplyTo, UfReply,
+    ValueEntity,
+};
 use crate::error::ProxyError;
 use crate::model::{EntityType, MethodModel, Model, ServiceModel};
 use crate::observe::{Observed, Observer};
@@ -38,7 +43,12 @@ pub(crate) struct Router {
     pub(crate) observer: Observer,
     pub(crate) relay_timeout: Duration,
     pub(crate) max_message_size: usize,
+    /// The replica the next unpinned CRDT command goes to.
+    pub(crate) next_replica: AtomicU32,
 }
+
+/// The request header that pins a CRDT call to one replica.
+pub const REPLICA_HEADER: &str = "x-crdt-replica";
 
 type Routed<'a> = Pin<Box<dyn Future<Output = Result<Option<Answer>, ProxyError>> + Send + 'a>>;
 
@@ -112,59 +122,171 @@ impl Router {
         payload: Any,
         metadata: Option<pb::Metadata>,
     ) -> Result<UfReply, ProxyError> {
-        let service =
-            self.model.services.get(&method.service).ok_or_else(|| {
-                ProxyError::Internal(format!("Service [{}] unknown", method.service))
-            })?;
+        let service = self.service(method)?;
         match method.entity_type {
             EntityType::EventSourced => {
-                self.call_keyed::<EventSourced>(service, method, payload)
-                    .await
+                self.call_keyed::<Lockstep<EventSourced>>(
+                    service,
+                    method,
+                    payload,
+                    0,
+                    EventSourced::TEXTS.terminated,
+                )
+                .await
             }
             EntityType::ValueEntity => {
-                self.call_keyed::<ValueEntity>(service, method, payload)
+                self.call_keyed::<Lockstep<ValueEntity>>(
+                    service,
+                    method,
+                    payload,
+                    0,
+                    ValueEntity::TEXTS.terminated,
+                )
+                .await
+            }
+            EntityType::Crdt => {
+                let replica = self.replica(metadata.as_ref())?;
+                self.call_keyed::<Crdt>(service, method, payload, replica, "Entity terminating")
                     .await
             }
             EntityType::Action => action::unary(self, method, payload, metadata).await,
-            other => Err(ProxyError::Unimplemented(format!(
-                "the dev proxy does not serve {} entities yet ({})",
-                other.name(),
-                method.service
-            ))),
         }
     }
 
-    /// Sends a command to the entity its key fields name, and waits for the reply.
-    async fn call_keyed<P: Protocol>(
-        &self,
-        service: &Arc<ServiceModel>,
-        method: &MethodModel,
-        payload: Any,
-    ) -> Result<UfReply, ProxyError> {
-        let entity_id = method.entity_id(&payload.value).map_err(|e| {
+    fn service(&self, method: &MethodModel) -> Result<&Arc<ServiceModel>, ProxyError> {
+        self.model
+            .services
+            .get(&method.service)
+            .ok_or_else(|| ProxyError::Internal(format!("Service [{}] unknown", method.service)))
+    }
+
+    /// The replica a CRDT command goes to: the one its `x-crdt-replica`
+    /// header names, else the next in turn.
+    fn replica(&self, metadata: Option<&pb::Metadata>) -> Result<u32, ProxyError> {
+        let count = self.entities.shared().replicas.count;
+        let pinned = metadata
+            .into_iter()
+            .flat_map(|m| &m.entries)
+            .find_map(|e| match &e.value {
+                Some(pb::metadata_entry::Value::StringValue(v))
+                    if e.key.eq_ignore_ascii_case(REPLICA_HEADER) =>
+                {
+                    Some(v.as_str())
+                }
+                _ => None,
+            });
+        match pinned {
+            Some(text) => match text.trim().parse::<u32>() {
+                Ok(replica) if replica < count => Ok(replica),
+                _ => Err(ProxyError::BadRequest(format!(
+                    "{REPLICA_HEADER} must name a replica from 0 to {}, not [{text}]",
+                    count - 1
+                ))),
+            },
+            None if count == 1 => Ok(0),
+            None => Ok(self.next_replica.fetch_add(1, Ordering::Relaxed) % count),
+        }
+    }
+
+    fn entity_id(method: &MethodModel, payload: &Any) -> Result<String, ProxyError> {
+        method.entity_id(&payload.value).map_err(|e| {
             ProxyError::BadRequest(format!(
                 "Invalid request to {}.{}: {e}",
                 method.service,
                 method.name()
             ))
-        })?;
-        let (tx, rx) = oneshot::channel();
+        })
+    }
+
+    /// Sends a command to the entity its key fields name, and waits for the reply.
+    async fn call_keyed<D: Driver>(
+        &self,
+        service: &Arc<ServiceModel>,
+        method: &MethodModel,
+        payload: Any,
+        replica: u32,
+        terminated: &str,
+    ) -> Result<UfReply, ProxyError> {
+        let entity_id = Self::entity_id(method, &payload)?;
+        let (reply, rx) = ReplyTo::unary();
         let envelope = Envelope {
             name: method.name().to_owned(),
             payload,
-            reply: tx,
+            reply,
         };
         self.entities
-            .dispatch::<P>(service, entity_id, envelope)
+            .dispatch::<D>(service, entity_id, replica, Mail::Command(envelope))
             .await;
         match tokio::time::timeout(self.relay_timeout, rx).await {
             Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(ProxyError::Failure(P::TEXTS.terminated.into())),
+            Ok(Err(_)) => Err(ProxyError::Failure(terminated.into())),
             Err(_) => Err(ProxyError::Internal(format!(
                 "no reply from the entity within {:?}",
                 self.relay_timeout
             ))),
         }
+    }
+
+    /// A server-streaming CRDT call: the answers to the command, then to
+    /// every streamed message, each resolved as a reply is (side effects,
+    /// forward, failure). Dropping the answers cancels the subscription.
+    pub(crate) fn crdt_stream(
+        self: Arc<Self>,
+        method: Arc<MethodModel>,
+        payload: Any,
+        metadata: Option<pb::Metadata>,
+    ) -> Answers {
+        struct Open {
+            router: Arc<Router>,
+            method: Arc<MethodModel>,
+            trace: String,
+            answers: mpsc::UnboundedReceiver<Result<UfReply, ProxyError>>,
+            /// Dropped with the stream: tells the entity the client left.
+            _gone: oneshot::Sender<()>,
+        }
+        let start = async move {
+            let service = Arc::clone(self.service(&method)?);
+            let entity_id = Self::entity_id(&method, &payload)?;
+            let replica = self.replica(metadata.as_ref())?;
+            let (tx, answers) = mpsc::unbounded_channel();
+            let (gone, gone_rx) = oneshot::channel();
+            let envelope = Envelope {
+                name: method.name().to_owned(),
+                payload,
+                reply: ReplyTo::Streamed {
+                    answers: tx,
+                    gone: gone_rx,
+                },
+            };
+            self.entities
+                .dispatch::<Crdt>(&service, entity_id, replica, Mail::Command(envelope))
+                .await;
+            let trace = format!("{}.{}", method.service, method.name());
+            Ok::<_, ProxyError>(Open {
+                router: self,
+                method,
+                trace,
+                answers,
+                _gone: gone,
+            })
+        };
+        stream::once(start)
+            .flat_map(|open| match open {
+                Err(e) => stream::iter([Err(e)]).boxed(),
+                Ok(open) => stream::unfold(Some(open), |open| async move {
+                    let mut open = open?;
+                    let reply = open.answers.recv().await?;
+                    let answer = match reply {
+                        Ok(reply) => open.router.resolve(&open.method, reply, &open.trace).await,
+                        Err(e) => Err(e),
+                    };
+                    // An error is the last answer.
+                    let next = answer.is_ok().then_some(open);
+                    Some((answer, next))
+                })
+                .boxed(),
+            })
+            .boxed()
     }
 
     async fn side_effect(

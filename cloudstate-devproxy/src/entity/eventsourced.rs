@@ -8,20 +8,24 @@ use cloudstate_sdk::protocol::cloudstate::eventsourced::{
 };
 use cloudstate_sdk::protocol::cloudstate::{self as pb, client_action::Action};
 
-use super::{EntityRef, Handled, Protocol, Texts, UfReply};
+use super::UfReply;
+use super::lockstep::{EntityRef, Handled, Protocol, Texts};
 use crate::error::ProxyError;
 use crate::store::StoreError;
 
 /// `cloudstate.eventsourced.EventSourced`.
 pub(crate) struct EventSourced;
 
+stream_shape!(
+    EventSourced,
+    client: EventSourcedClient,
+    input: EventSourcedStreamIn, In,
+    output: EventSourcedStreamOut,
+    observed: EventSourcedIn, EventSourcedOut,
+);
+
 impl Protocol for EventSourced {
-    stream_shape! {
-        client: EventSourcedClient,
-        input: EventSourcedStreamIn, In,
-        output: EventSourcedStreamOut, Out,
-        observed: EventSourcedIn, EventSourcedOut,
-    }
+    classify_replies!(EventSourcedStreamOut, Out);
 
     type Reply = EventSourcedReply;
     /// The sequence number of the last stored event.

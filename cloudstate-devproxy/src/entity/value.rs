@@ -8,19 +8,23 @@ use cloudstate_sdk::protocol::cloudstate::valueentity::{
     value_entity_stream_in::Message as In, value_entity_stream_out::Message as Out,
 };
 
-use super::{EntityRef, Handled, Protocol, Texts, UfReply};
+use super::UfReply;
+use super::lockstep::{EntityRef, Handled, Protocol, Texts};
 use crate::store::StoreError;
 
 /// `cloudstate.valueentity.ValueEntity`.
 pub(crate) struct ValueEntity;
 
+stream_shape!(
+    ValueEntity,
+    client: ValueEntityClient,
+    input: ValueEntityStreamIn, In,
+    output: ValueEntityStreamOut,
+    observed: ValueEntityIn, ValueEntityOut,
+);
+
 impl Protocol for ValueEntity {
-    stream_shape! {
-        client: ValueEntityClient,
-        input: ValueEntityStreamIn, In,
-        output: ValueEntityStreamOut, Out,
-        observed: ValueEntityIn, ValueEntityOut,
-    }
+    classify_replies!(ValueEntityStreamOut, Out);
 
     type Reply = ValueEntityReply;
     type Session = ();

@@ -35,7 +35,9 @@ pub fn run_blocking(
 /// Serves `server` on `HOST`:`PORT` (default 127.0.0.1:8080) and, unless
 /// `--no-proxy` is given or `CLOUDSTATE_DEVPROXY=off`, the dev proxy in
 /// front of it on 127.0.0.1:`PROXY_PORT` (default 9000), with the journal
-/// and state in `PROXY_STORE` (`memory` or `sqlite:PATH`). Prints `banner`
+/// and state in `PROXY_STORE` (`memory` or `sqlite:PATH`), and
+/// `PROXY_CRDT_REPLICAS` replicas of each CRDT entity gossiping after
+/// `PROXY_CRDT_GOSSIP_DELAY_MS` (see [`DevProxyConfig`]). Prints `banner`
 /// with the proxy's base URL once it serves. Stops on SIGINT or SIGTERM.
 ///
 /// # Errors
@@ -66,6 +68,19 @@ pub async fn run(
     let mut config = DevProxyConfig::new(target.to_string());
     if let Ok(store) = std::env::var("PROXY_STORE") {
         config.store = Store::from_spec(&store)?;
+    }
+    if let Ok(replicas) = std::env::var("PROXY_CRDT_REPLICAS") {
+        config.crdt_replicas = replicas
+            .parse::<u32>()
+            .map_err(|_| format!("PROXY_CRDT_REPLICAS [{replicas}] is not a number"))?
+            .max(1);
+    }
+    if let Ok(delay) = std::env::var("PROXY_CRDT_GOSSIP_DELAY_MS") {
+        config.crdt_gossip_delay = std::time::Duration::from_millis(
+            delay
+                .parse()
+                .map_err(|_| format!("PROXY_CRDT_GOSSIP_DELAY_MS [{delay}] is not a number"))?,
+        );
     }
     let port = std::env::var("PROXY_PORT").unwrap_or_else(|_| "9000".to_owned());
     let proxy = DevProxy::start(
