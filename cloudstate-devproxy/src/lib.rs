@@ -2,7 +2,7 @@
 //!
 //! It does, for one user function on one machine, what the official proxy
 //! does in its in-memory dev mode: discovers the user function's services,
-//! serves them over gRPC and HTTP/JSON on one port, and serves three of the
+//! serves them over gRPC and HTTP/JSON on one port, and serves the
 //! protocol's four kinds of service:
 //!
 //! - **event-sourced entities**: events and snapshots are persisted before
@@ -11,6 +11,7 @@
 //! - **value entities**: the state is read when an entity starts (`init`
 //!   always carries it, empty when nothing is stored) and each reply's update
 //!   or delete is written before the reply;
+//! - **CRDT entities** (see [below](#crdt-entities));
 //! - **actions**: each client call is one `ActionProtocol` call in the
 //!   method's shape (unary, streamed in, streamed out, both ways). The request
 //!   headers become the call's metadata (on the first command), except
@@ -26,6 +27,50 @@
 //!   method calls it in its shape with the one message; its responses are
 //!   gathered into one (every side effect, the first reply, forward or
 //!   failure).
+//!
+//! # CRDT entities
+//!
+//! As in the official proxy, the proxy holds the real CRDT and the user
+//! function a value kept in step by deltas. Commands to one CRDT entity are
+//! not serialized: each goes to the user function as it arrives, and replies
+//! are matched by command id. A server-streaming method (gRPC, or HTTP with
+//! newline-delimited JSON or Server-Sent Events as for actions) keeps the
+//! client subscribed while the user function's reply says `streamed`: every
+//! streamed message reaches it, `end_stream` ends its call, and a client that
+//! goes away cancels the subscription (`StreamCancelled`, whose response's
+//! state change and side effects are applied). A reply is released once its
+//! update is applied to the proxy's copy of the CRDT; that copy is the
+//! `init` of the entity's next stream after passivation (and, with the
+//! SQLite store, after a restart of the dev proxy, where the official proxy
+//! keeps CRDTs in memory only). Entity commands carry no metadata, as in the
+//! official proxy.
+//!
+//! **Replicas.** With [`DevProxyConfig::crdt_replicas`] above 1
+//! (`--crdt-replicas N`), every CRDT entity runs as N replicas, each with its
+//! own stream to the user function and its own copy of the CRDT. Commands go
+//! to the replicas in turn, or to the one an `x-crdt-replica: K` request
+//! header names ([`REPLICA_HEADER`], 0-based; gRPC metadata or HTTP header).
+//! A `LOCAL` write reaches the other replicas after
+//! [`DevProxyConfig::crdt_gossip_delay`]; a `MAJORITY` or `ALL` write is sent
+//! to them at once and its reply waits until that many replicas (this one
+//! included) have applied it (5 s at most, then the command fails with
+//! "Failed to update CRDT at requested write consistency"). Each replica
+//! passes what changed elsewhere to its user function as a delta, once no
+//! command waits for a reply there, so a subscriber connected through one
+//! replica sees changes made through another; a `Vote` has one voter per
+//! replica. This simulates on one machine what Akka Distributed Data does
+//! across the nodes of a cluster (add-wins sets and maps, per-replica
+//! counters, last-writer-wins registers by clock then replica); it is not a
+//! cluster: there are no partitions, and every replica lives in this process.
+//!
+//! Deviations from the official proxy: a delete ends the entity's stream and
+//! forgets the CRDT on every replica, and a later command starts a fresh one
+//! (the official proxy keeps a tombstone and answers "Entity deleted"
+//! forever); a stream failure that names a command fails that command with
+//! the user function's text (the official proxy answers a fixed text); any
+//! other protocol error fails every call in progress with "Entity
+//! terminating", is reported to the user function and stops the entity,
+//! whose next command starts it again from the proxy's copy.
 //!
 //! As in the official proxy, the response headers of a call come from the
 //! first reply's metadata, so they wait for the user function's first
@@ -57,8 +102,7 @@
 //! name these extensions as they like.
 //!
 //! Entity state is stored in memory or in SQLite ([`Store`]). It performs side
-//! effects and forwards, and passivates idle entities. CRDTs are not served
-//! yet (their calls fail with `UNIMPLEMENTED`, 404 over HTTP).
+//! effects and forwards, and passivates idle entities.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), cloudstate_devproxy::Error> {
