@@ -798,8 +798,22 @@ impl View {
         Ok(next)
     }
 
-    /// The delta that turns `self` into `new` (same kind), in the shape the
-    /// proxy sends; `None` when they are equal.
+    /// Whether a delta can turn `self` into `new`: same kind, and nothing a
+    /// delta cannot take back (a map value replaced by a new incarnation may
+    /// be a smaller counter, a smaller grow-only set, a disabled flag).
+    fn reaches(&self, new: &View) -> bool {
+        match (self, new) {
+            (Self::GCounter(old), Self::GCounter(new)) => new >= old,
+            (Self::GSet(old), Self::GSet(new)) => old.is_subset(new),
+            (Self::Flag(old), Self::Flag(new)) => new >= old,
+            (Self::LWWRegister(old), Self::LWWRegister(new)) => old.is_none() || new.is_some(),
+            (Self::ORMap(_), Self::ORMap(_)) => true,
+            (old, new) => old.kind() == new.kind(),
+        }
+    }
+
+    /// The delta that turns `self` into `new` (which it [`reaches`](Self::reaches)),
+    /// in the shape the proxy sends; `None` when they are equal.
     fn diff(&self, new: &View) -> Option<pb::CrdtDelta> {
         let d = match (self, new) {
             (Self::GCounter(old), Self::GCounter(new)) if new != old => {
@@ -940,7 +954,8 @@ fn apply_map(map: &mut BTreeMap<Key, View>, d: &pb::OrMapDelta) -> Result<(), St
 }
 
 /// Removed keys, updated values (nested deltas), added keys (full deltas); a
-/// value of another kind is removed and added. `cleared` alone when the map
+/// value a delta cannot reach (another kind, a replaced smaller one) is
+/// removed and added. `cleared` alone when the map
 /// became empty; `None` when nothing changed.
 fn diff_map(old: &BTreeMap<Key, View>, new: &BTreeMap<Key, View>) -> Option<pb::OrMapDelta> {
     if new.is_empty() {
@@ -956,7 +971,7 @@ fn diff_map(old: &BTreeMap<Key, View>, new: &BTreeMap<Key, View>) -> Option<pb::
     for (key, value) in new {
         match old.get(key) {
             None => d.added.push(entry(key, value.full())),
-            Some(before) if before.kind() == value.kind() => {
+            Some(before) if before.reaches(value) => {
                 if let Some(change) = before.diff(value) {
                     d.updated.push(entry(key, change));
                 }
@@ -969,4 +984,838 @@ fn diff_map(old: &BTreeMap<Key, View>, new: &BTreeMap<Key, View>) -> Option<pb::
     }
     let changed = !(d.removed.is_empty() && d.updated.is_empty() && d.added.is_empty());
     changed.then_some(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn el(name: &str) -> Any {
+        Any {
+            type_url: "p.cloudstate.io/string".into(),
+            value: name.as_bytes().to_vec(),
+        }
+    }
+
+    fn els(names: &[&str]) -> Vec<Any> {
+        names.iter().map(|name| el(name)).collect()
+    }
+
+    fn gc(increment: u64) -> pb::CrdtDelta {
+        delta(Delta::Gcounter(pb::GCounterDelta { increment }))
+    }
+
+    fn pn(change: i64) -> pb::CrdtDelta {
+        delta(Delta::Pncounter(pb::PnCounterDelta { change }))
+    }
+
+    fn gset(added: &[&str]) -> pb::CrdtDelta {
+        delta(Delta::Gset(pb::GSetDelta { added: els(added) }))
+    }
+
+    fn orset(cleared: bool, removed: &[&str], added: &[&str]) -> pb::CrdtDelta {
+        delta(Delta::Orset(pb::OrSetDelta {
+            cleared,
+            removed: els(removed),
+            added: els(added),
+        }))
+    }
+
+    fn lww(value: &str, clock: pb::CrdtClock, custom: i64) -> pb::CrdtDelta {
+        delta(Delta::Lwwregister(pb::LwwRegisterDelta {
+            value: Some(el(value)),
+            clock: clock as i32,
+            custom_clock_value: custom,
+        }))
+    }
+
+    fn lww_value(value: &str) -> pb::CrdtDelta {
+        lww(value, pb::CrdtClock::Default, 0)
+    }
+
+    fn flag(value: bool) -> pb::CrdtDelta {
+        delta(Delta::Flag(pb::FlagDelta { value }))
+    }
+
+    fn vote(self_vote: bool, votes_for: i32, total_voters: i32) -> pb::CrdtDelta {
+        delta(Delta::Vote(pb::VoteDelta {
+            self_vote,
+            votes_for,
+            total_voters,
+        }))
+    }
+
+    fn map_entry(key: &str, value: pb::CrdtDelta) -> pb::OrMapEntryDelta {
+        pb::OrMapEntryDelta {
+            key: Some(el(key)),
+            delta: Some(value),
+        }
+    }
+
+    fn ormap(
+        cleared: bool,
+        removed: &[&str],
+        updated: Vec<pb::OrMapEntryDelta>,
+        added: Vec<pb::OrMapEntryDelta>,
+    ) -> pb::CrdtDelta {
+        delta(Delta::Ormap(pb::OrMapDelta {
+            cleared,
+            removed: els(removed),
+            updated,
+            added,
+        }))
+    }
+
+    /// Merges every replica into every other until nothing changes.
+    fn gossip_all(replicas: &mut [Replica]) {
+        for _ in 0..2 {
+            for i in 0..replicas.len() {
+                for j in 0..replicas.len() {
+                    let from = replicas[j].clone();
+                    replicas[i].merge(&from).unwrap();
+                }
+            }
+        }
+    }
+
+    fn error(result: Result<impl std::fmt::Debug, StateError>) -> String {
+        result.unwrap_err().to_string()
+    }
+
+    #[test]
+    fn gcounter_counts_per_replica_and_merges_by_max() {
+        let mut a = Replica::create(0, 2, &gc(5)).unwrap();
+        assert_eq!(a.kind(), "GCounter");
+        assert_eq!(a.take_delta(), None, "the UF holds its own creation");
+        let mut b = Replica::adopt(1, 2, &a);
+        assert_eq!(b.take_delta(), Some(gc(5)));
+        a.apply(&gc(1)).unwrap();
+        b.apply(&gc(2)).unwrap();
+        b.apply(&gc(3)).unwrap();
+        a.merge(&b).unwrap();
+        a.merge(&b).unwrap();
+        b.merge(&a).unwrap();
+        assert_eq!(a.take_delta(), Some(gc(5)), "b's increments, once");
+        assert_eq!(b.take_delta(), Some(gc(1)));
+        assert_eq!(a.take_delta(), None);
+        assert_eq!(a.initial_delta(), gc(11));
+        assert_eq!(b.initial_delta(), gc(11));
+    }
+
+    #[test]
+    fn errors_name_what_was_wrong() {
+        let mut counter = Replica::create(0, 1, &gc(1)).unwrap();
+        assert_eq!(
+            error(counter.apply(&pn(1))),
+            "a PNCounter delta for a GCounter"
+        );
+        assert_eq!(
+            error(counter.apply(&orset(false, &[], &["a"]))),
+            "an ORSet delta for a GCounter"
+        );
+        assert!(error(counter.apply(&pb::CrdtDelta::default())).contains("no kind"));
+        assert!(error(counter.apply(&gc(u64::MAX))).contains("negative GCounter increment"));
+        assert!(error(Replica::create(0, 1, &pb::CrdtDelta::default())).contains("no kind"));
+        let set = Replica::create(0, 1, &gset(&["a"])).unwrap();
+        assert_eq!(
+            error(counter.merge(&set)),
+            "cannot merge a GSet into a GCounter"
+        );
+        assert_eq!(counter.initial_delta(), gc(1), "nothing applied on errors");
+
+        let mut on = Replica::create(0, 1, &flag(true)).unwrap();
+        assert_eq!(error(on.apply(&flag(false))), "switching a Flag off");
+
+        let mut map = Replica::create(
+            0,
+            1,
+            &ormap(false, &[], vec![], vec![map_entry("k", gc(1))]),
+        )
+        .unwrap();
+        let wrong = ormap(false, &[], vec![map_entry("k", pn(1))], vec![]);
+        let message = error(map.apply(&wrong));
+        assert!(
+            message.contains("a PNCounter delta for a GCounter"),
+            "{message}"
+        );
+        let no_kind = ormap(
+            false,
+            &[],
+            vec![],
+            vec![map_entry("j", pb::CrdtDelta::default())],
+        );
+        assert!(error(map.apply(&no_kind)).contains("no kind"));
+        let off = ormap(false, &[], vec![], vec![map_entry("f", flag(true))]);
+        map.apply(&off).unwrap();
+        let switch_off = ormap(false, &[], vec![map_entry("f", flag(false))], vec![]);
+        assert!(error(map.apply(&switch_off)).contains("switching a Flag off"));
+        let no_key = delta(Delta::Ormap(pb::OrMapDelta {
+            added: vec![pb::OrMapEntryDelta {
+                key: None,
+                delta: Some(gc(1)),
+            }],
+            ..Default::default()
+        }));
+        assert!(error(map.apply(&no_key)).contains("no key"));
+    }
+
+    #[test]
+    fn pncounter_goes_both_ways() {
+        let mut a = Replica::create(0, 2, &pn(-3)).unwrap();
+        let mut b = Replica::adopt(1, 2, &a);
+        assert_eq!(b.take_delta(), Some(pn(-3)));
+        a.apply(&pn(10)).unwrap();
+        b.apply(&pn(-4)).unwrap();
+        a.merge(&b).unwrap();
+        b.merge(&a).unwrap();
+        assert_eq!(a.take_delta(), Some(pn(-4)));
+        assert_eq!(b.take_delta(), Some(pn(10)));
+        assert_eq!(a.initial_delta(), pn(3));
+        b.apply(&pn(4)).unwrap();
+        b.apply(&pn(-4)).unwrap();
+        a.merge(&b).unwrap();
+        assert_eq!(a.take_delta(), None, "no visible change");
+    }
+
+    #[test]
+    fn gset_sends_only_new_elements() {
+        let mut a = Replica::create(0, 2, &gset(&["a", "b"])).unwrap();
+        let mut b = Replica::adopt(1, 2, &a);
+        assert_eq!(b.initial_delta(), gset(&["a", "b"]));
+        b.apply(&gset(&["c"])).unwrap();
+        a.apply(&gset(&["b", "d"])).unwrap();
+        a.merge(&b).unwrap();
+        assert_eq!(a.take_delta(), Some(gset(&["c"])));
+        b.merge(&a).unwrap();
+        assert_eq!(b.take_delta(), Some(gset(&["d"])));
+        assert_eq!(a.initial_delta(), gset(&["a", "b", "c", "d"]));
+    }
+
+    #[test]
+    fn orset_removes_what_was_observed_and_add_wins() {
+        let mut a = Replica::create(0, 2, &orset(false, &[], &["x", "y"])).unwrap();
+        let mut b = Replica::adopt(1, 2, &a);
+        assert_eq!(b.take_delta(), Some(orset(false, &[], &["x", "y"])));
+        // a removes x; b removes x and adds it again, concurrently.
+        a.apply(&orset(false, &["x"], &[])).unwrap();
+        b.apply(&orset(false, &["x"], &[])).unwrap();
+        b.apply(&orset(false, &[], &["x"])).unwrap();
+        // b removes y; nobody adds it.
+        b.apply(&orset(false, &["y"], &[])).unwrap();
+        a.merge(&b).unwrap();
+        b.merge(&a).unwrap();
+        assert_eq!(a.initial_delta(), orset(false, &[], &["x"]));
+        assert_eq!(b.initial_delta(), orset(false, &[], &["x"]));
+
+        // A clear removes everything observed; a concurrent add survives it.
+        a.apply(&orset(false, &[], &["z"])).unwrap();
+        b.merge(&a).unwrap();
+        assert_eq!(b.take_delta(), Some(orset(false, &[], &["z"])));
+        b.apply(&orset(true, &[], &[])).unwrap();
+        a.apply(&orset(false, &[], &["w"])).unwrap();
+        a.merge(&b).unwrap();
+        assert_eq!(
+            a.take_delta(),
+            Some(orset(true, &[], &["w"])),
+            "two removals for a set of one: cleared and all again"
+        );
+        b.merge(&a).unwrap();
+        assert_eq!(b.take_delta(), Some(orset(false, &[], &["w"])));
+    }
+
+    #[test]
+    fn orset_deltas_clear_when_cheaper_or_empty() {
+        let mut a = Replica::create(0, 2, &orset(false, &[], &["a", "b", "c"])).unwrap();
+        let mut b = Replica::adopt(1, 2, &a);
+        b.take_delta();
+        b.apply(&orset(false, &["c"], &["d"])).unwrap();
+        a.merge(&b).unwrap();
+        assert_eq!(a.take_delta(), Some(orset(false, &["c"], &["d"])));
+        b.apply(&orset(false, &["a", "b", "d"], &["e"])).unwrap();
+        a.merge(&b).unwrap();
+        assert_eq!(a.take_delta(), Some(orset(true, &[], &["e"])));
+        b.apply(&orset(false, &["e"], &[])).unwrap();
+        a.merge(&b).unwrap();
+        assert_eq!(a.take_delta(), Some(orset(true, &[], &[])));
+        assert_eq!(a.take_delta(), None);
+    }
+
+    #[test]
+    fn lwwregister_orders_writes_by_clock_then_replica() {
+        use pb::CrdtClock::{Custom, CustomAutoIncrement, Reverse};
+        let mut a = Replica::create(0, 2, &lww("x", Custom, 5)).unwrap();
+        let mut b = Replica::adopt(1, 2, &a);
+        assert_eq!(
+            b.take_delta(),
+            Some(lww_value("x")),
+            "the value without a clock"
+        );
+        b.apply(&lww("older", Custom, 3)).unwrap();
+        a.merge(&b).unwrap();
+        b.merge(&a).unwrap();
+        assert_eq!(a.take_delta(), None);
+        assert_eq!(b.take_delta(), Some(lww_value("x")), "the later clock wins");
+
+        // Equal clocks: the higher replica id wins.
+        a.apply(&lww("from-a", Custom, 7)).unwrap();
+        b.apply(&lww("from-b", Custom, 7)).unwrap();
+        a.merge(&b).unwrap();
+        b.merge(&a).unwrap();
+        assert_eq!(a.take_delta(), Some(lww_value("from-b")));
+        assert_eq!(b.take_delta(), None);
+
+        // Auto-increment goes past the current clock.
+        a.apply(&lww("bumped", CustomAutoIncrement, 0)).unwrap();
+        b.apply(&lww("custom", Custom, 7)).unwrap();
+        b.merge(&a).unwrap();
+        assert_eq!(b.take_delta(), Some(lww_value("bumped")));
+
+        // The default clock is the wall clock: it beats small custom clocks.
+        a.apply(&lww_value("now")).unwrap();
+        b.merge(&a).unwrap();
+        assert_eq!(b.initial_delta(), lww_value("now"));
+        // The reverse clock loses to the write before it.
+        let mut first = Replica::create(0, 2, &lww("first", Reverse, 0)).unwrap();
+        let mut second = Replica::adopt(1, 2, &first);
+        second.take_delta();
+        second.apply(&lww("second", Reverse, 0)).unwrap();
+        second.merge(&first).unwrap();
+        first.merge(&second).unwrap();
+        assert_eq!(second.take_delta(), Some(lww_value("first")));
+        assert_eq!(first.take_delta(), None);
+    }
+
+    #[test]
+    fn flag_is_an_or() {
+        let mut a = Replica::create(0, 2, &flag(false)).unwrap();
+        let mut b = Replica::adopt(1, 2, &a);
+        assert_eq!(b.take_delta(), None, "a disabled flag is the empty value");
+        assert_eq!(b.initial_delta(), flag(false));
+        b.apply(&flag(true)).unwrap();
+        b.apply(&flag(true)).unwrap();
+        a.apply(&flag(false)).unwrap();
+        a.merge(&b).unwrap();
+        assert_eq!(a.take_delta(), Some(flag(true)));
+        a.merge(&b).unwrap();
+        assert_eq!(a.take_delta(), None);
+    }
+
+    #[test]
+    fn ormap_merges_values_and_reports_removed_updated_added() {
+        let create = ormap(false, &[], vec![], vec![map_entry("hits", gc(1))]);
+        let mut a = Replica::create(0, 2, &create).unwrap();
+        let mut b = Replica::adopt(1, 2, &a);
+        assert_eq!(b.take_delta(), Some(create.clone()));
+        assert_eq!(a.take_delta(), None);
+
+        b.apply(&ormap(false, &[], vec![map_entry("hits", gc(2))], vec![]))
+            .unwrap();
+        a.apply(&ormap(
+            false,
+            &[],
+            vec![map_entry("hits", gc(3))],
+            vec![map_entry("tags", orset(false, &[], &["t"]))],
+        ))
+        .unwrap();
+        a.merge(&b).unwrap();
+        b.merge(&a).unwrap();
+        assert_eq!(
+            a.take_delta(),
+            Some(ormap(false, &[], vec![map_entry("hits", gc(2))], vec![]))
+        );
+        assert_eq!(
+            b.take_delta(),
+            Some(ormap(
+                false,
+                &[],
+                vec![map_entry("hits", gc(3))],
+                vec![map_entry("tags", orset(false, &[], &["t"]))]
+            ))
+        );
+
+        // A value replaced by one of another kind: removed and added.
+        a.apply(&ormap(
+            false,
+            &["hits"],
+            vec![],
+            vec![map_entry("hits", flag(true))],
+        ))
+        .unwrap();
+        b.merge(&a).unwrap();
+        assert_eq!(
+            b.take_delta(),
+            Some(ormap(
+                false,
+                &["hits"],
+                vec![],
+                vec![map_entry("hits", flag(true))]
+            ))
+        );
+
+        // An update wins over a concurrent remove of its key.
+        a.apply(&ormap(false, &["tags"], vec![], vec![])).unwrap();
+        b.apply(&ormap(
+            false,
+            &[],
+            vec![map_entry("tags", orset(false, &[], &["u"]))],
+            vec![],
+        ))
+        .unwrap();
+        a.merge(&b).unwrap();
+        b.merge(&a).unwrap();
+        assert_eq!(
+            a.take_delta(),
+            Some(ormap(
+                false,
+                &[],
+                vec![],
+                vec![map_entry("tags", orset(false, &[], &["t", "u"]))]
+            ))
+        );
+        assert_eq!(b.take_delta(), None);
+        assert_eq!(
+            a.initial_delta(),
+            ormap(
+                false,
+                &[],
+                vec![],
+                vec![
+                    map_entry("hits", flag(true)),
+                    map_entry("tags", orset(false, &[], &["t", "u"]))
+                ]
+            )
+        );
+
+        // Cleared: `cleared` alone.
+        b.apply(&ormap(true, &[], vec![], vec![])).unwrap();
+        a.merge(&b).unwrap();
+        assert_eq!(a.take_delta(), Some(ormap(true, &[], vec![], vec![])));
+        // A key added again after the clear starts afresh.
+        a.apply(&ormap(
+            false,
+            &[],
+            vec![],
+            vec![map_entry("tags", orset(false, &[], &["v"]))],
+        ))
+        .unwrap();
+        b.merge(&a).unwrap();
+        assert_eq!(
+            b.take_delta(),
+            Some(ormap(
+                false,
+                &[],
+                vec![],
+                vec![map_entry("tags", orset(false, &[], &["v"]))]
+            ))
+        );
+    }
+
+    #[test]
+    fn ormap_ignores_updates_of_values_gossip_replaced() {
+        let create = ormap(false, &[], vec![], vec![map_entry("k", gc(1))]);
+        let mut a = Replica::create(0, 2, &create).unwrap();
+        let mut b = Replica::adopt(1, 2, &a);
+        b.take_delta();
+        b.apply(&ormap(
+            false,
+            &["k"],
+            vec![],
+            vec![map_entry("k", flag(true))],
+        ))
+        .unwrap();
+        a.merge(&b).unwrap();
+        // a's UF still holds the GCounter and updates it before hearing of the flag.
+        a.apply(&ormap(false, &[], vec![map_entry("k", gc(5))], vec![]))
+            .unwrap();
+        assert_eq!(
+            a.take_delta(),
+            Some(ormap(
+                false,
+                &["k"],
+                vec![],
+                vec![map_entry("k", flag(true))]
+            ))
+        );
+    }
+
+    #[test]
+    fn vote_counts_one_ballot_per_replica() {
+        let mut a = Replica::create(0, 3, &vote(true, 0, 0)).unwrap();
+        assert_eq!(
+            a.take_delta(),
+            Some(vote(true, 1, 3)),
+            "the UF learns the voters"
+        );
+        let mut b = Replica::adopt(1, 3, &a);
+        assert_eq!(b.take_delta(), Some(vote(false, 1, 3)));
+        b.apply(&vote(true, 0, 0)).unwrap();
+        assert_eq!(b.take_delta(), None, "the UF counted its own vote");
+        a.merge(&b).unwrap();
+        assert_eq!(a.take_delta(), Some(vote(true, 2, 3)));
+        b.apply(&vote(false, 0, 0)).unwrap();
+        b.apply(&vote(true, 0, 0)).unwrap();
+        b.apply(&vote(false, 0, 0)).unwrap();
+        a.merge(&b).unwrap();
+        b.merge(&a).unwrap();
+        assert_eq!(a.take_delta(), Some(vote(true, 1, 3)), "b's latest vote");
+        assert_eq!(b.take_delta(), None, "the UF counted its own votes");
+        let mut c = Replica::adopt(2, 3, &a);
+        assert_eq!(c.initial_delta(), vote(false, 1, 3));
+    }
+
+    #[test]
+    fn encode_decode_keeps_the_visible_value() {
+        let values = [
+            gc(7),
+            pn(-7),
+            gset(&["a", "b"]),
+            orset(false, &[], &["a", "b"]),
+            lww_value("v"),
+            flag(true),
+            ormap(
+                false,
+                &[],
+                vec![],
+                vec![
+                    map_entry("c", pn(2)),
+                    map_entry("s", orset(false, &[], &["x"])),
+                ],
+            ),
+        ];
+        for value in values {
+            let original = Replica::create(0, 3, &value).unwrap();
+            let bytes = original.encode();
+            let mut one = Replica::decode(1, 3, &bytes).unwrap();
+            let mut two = Replica::decode(2, 3, &bytes).unwrap();
+            assert_eq!(one.kind(), original.kind());
+            assert_eq!(one.state, two.state, "restored alike on every replica");
+            assert_eq!(
+                one.clone().take_delta(),
+                Some(value.clone()),
+                "UF holds nothing"
+            );
+            two.merge(&one).unwrap();
+            assert_eq!(two.initial_delta(), value);
+            assert_eq!(one.initial_delta(), value);
+        }
+
+        // Restored elements can still be removed; gossip from another restored
+        // replica does not bring them back.
+        let mut one = Replica::decode(
+            0,
+            2,
+            &Replica::create(0, 2, &orset(false, &[], &["a"]))
+                .unwrap()
+                .encode(),
+        )
+        .unwrap();
+        let two = one.clone();
+        one.take_delta();
+        one.apply(&orset(false, &["a"], &[])).unwrap();
+        one.merge(&two).unwrap();
+        assert_eq!(one.take_delta(), None);
+
+        let mut voted = Replica::create(0, 3, &vote(true, 0, 0)).unwrap();
+        let mut other = Replica::adopt(1, 3, &voted);
+        other.apply(&vote(true, 0, 0)).unwrap();
+        voted.merge(&other).unwrap();
+        let mut restored = Replica::decode(2, 3, &voted.encode()).unwrap();
+        assert_eq!(restored.initial_delta(), vote(false, 2, 3));
+        assert!(error(Replica::decode(0, 1, &[0xff, 0xff])).contains("does not decode"));
+        assert!(error(Replica::decode(0, 1, &[])).contains("no kind"));
+    }
+
+    #[test]
+    fn gossip_of_independent_creations_converges() {
+        let mut replicas = vec![
+            Replica::create(0, 3, &orset(false, &[], &["a"])).unwrap(),
+            Replica::create(1, 3, &orset(false, &[], &["b"])).unwrap(),
+            Replica::create(2, 3, &orset(false, &[], &["a", "c"])).unwrap(),
+        ];
+        gossip_all(&mut replicas);
+        for replica in &mut replicas {
+            assert_eq!(replica.initial_delta(), orset(false, &[], &["a", "b", "c"]));
+        }
+    }
+
+    /// Three replicas, each with a UF made of the SDK's own CRDTs: random UF
+    /// commands, gossip and deliveries, then full gossip and delivery.
+    mod convergence {
+        use super::*;
+        use cloudstate_sdk::crdt::{
+            Clock, Crdt, CrdtType, Flag, GCounter, GSet, LWWRegister, ORMap, ORSet, PNCounter, Vote,
+        };
+        use proptest::prelude::*;
+
+        const REPLICAS: usize = 3;
+
+        #[derive(Debug, Clone)]
+        enum Step {
+            Command { at: usize, op: u8, arg: u8 },
+            Gossip { from: usize, to: usize },
+            Deliver { at: usize },
+        }
+
+        fn step() -> impl Strategy<Value = Step> {
+            prop_oneof![
+                3 => (0..REPLICAS, any::<u8>(), 0..4u8)
+                    .prop_map(|(at, op, arg)| Step::Command { at, op, arg }),
+                2 => (0..REPLICAS, 0..REPLICAS).prop_map(|(from, to)| Step::Gossip { from, to }),
+                2 => (0..REPLICAS).prop_map(|at| Step::Deliver { at }),
+            ]
+        }
+
+        const KINDS: [CrdtKind; 8] = [
+            CrdtKind::GCounter,
+            CrdtKind::PNCounter,
+            CrdtKind::GSet,
+            CrdtKind::ORSet,
+            CrdtKind::LWWRegister,
+            CrdtKind::Flag,
+            CrdtKind::ORMap,
+            CrdtKind::Vote,
+        ];
+
+        fn element(n: u8) -> Any {
+            el(&format!("e{n}"))
+        }
+
+        /// The CRDT a UF creates itself.
+        fn new_crdt(kind: CrdtKind) -> Crdt {
+            match kind {
+                CrdtKind::GCounter => GCounter::new().into(),
+                CrdtKind::PNCounter => PNCounter::new().into(),
+                CrdtKind::GSet => GSet::new().into(),
+                CrdtKind::ORSet => ORSet::new().into(),
+                CrdtKind::LWWRegister => LWWRegister::new(element(0)).into(),
+                CrdtKind::Flag => Flag::new().into(),
+                CrdtKind::ORMap => ORMap::new().into(),
+                CrdtKind::Vote => Vote::default().into(),
+            }
+        }
+
+        /// One UF command.
+        fn command(crdt: &mut Crdt, op: u8, arg: u8) {
+            let e = element(arg);
+            match crdt {
+                Crdt::GCounter(c) => drop(c.increment(u64::from(arg))),
+                Crdt::PNCounter(c) if op.is_multiple_of(2) => drop(c.increment(i64::from(arg))),
+                Crdt::PNCounter(c) => drop(c.decrement(i64::from(arg))),
+                Crdt::GSet(set) => drop(set.insert(e)),
+                Crdt::ORSet(set) => match op % 5 {
+                    0 | 1 => drop(set.insert(e)),
+                    2 | 3 => drop(set.remove(&e)),
+                    _ => set.clear(),
+                },
+                Crdt::LWWRegister(register) => match op % 4 {
+                    0 => register.set(e),
+                    1 => register.set_with_clock(e, Clock::Custom(i64::from(op % 3))),
+                    2 => register.set_with_clock(e, Clock::CustomAutoIncrement(i64::from(op % 3))),
+                    _ => register.set_with_clock(e, Clock::Reverse),
+                },
+                Crdt::Flag(flag) => flag.enable(),
+                Crdt::ORMap(map) => match op % 7 {
+                    0 | 1 => {
+                        let value = map.get_or_insert_with(e, || GCounter::new().into());
+                        if let Some(counter) = value.as_gcounter_mut() {
+                            counter.increment(1);
+                        }
+                    }
+                    2 | 3 => {
+                        let value = map.get_or_insert_with(e, || ORSet::new().into());
+                        if let Some(set) = value.as_orset_mut() {
+                            if op.is_multiple_of(2) {
+                                set.insert(element(op % 3));
+                            } else {
+                                set.remove(&element(op % 3));
+                            }
+                        }
+                    }
+                    4 => {
+                        let mut flag = Flag::new();
+                        if op.is_multiple_of(2) {
+                            flag.enable();
+                        }
+                        map.insert(e, flag.into());
+                    }
+                    5 => drop(map.remove(&e)),
+                    _ => map.clear(),
+                },
+                Crdt::Vote(vote) => vote.vote(op.is_multiple_of(2)),
+            }
+        }
+
+        struct Node {
+            replica: Option<Replica>,
+            uf: Option<Crdt>,
+        }
+
+        impl Node {
+            fn deliver(&mut self) -> Result<(), TestCaseError> {
+                let Some(replica) = &mut self.replica else {
+                    return Ok(());
+                };
+                if let Some(d) = replica.take_delta() {
+                    match &mut self.uf {
+                        Some(uf) => uf.apply_delta(&d),
+                        None => Crdt::from_delta(&d).map(|uf| self.uf = Some(uf)),
+                    }
+                    .map_err(|e| TestCaseError::fail(format!("UF refused {d:?}: {e}")))?;
+                }
+                Ok(())
+            }
+        }
+
+        fn run(kind: CrdtKind, steps: &[Step]) -> Result<(), TestCaseError> {
+            let mut nodes: Vec<Node> = (0..REPLICAS)
+                .map(|_| Node {
+                    replica: None,
+                    uf: None,
+                })
+                .collect();
+            let me = |at: usize| ReplicaId::try_from(at).unwrap();
+            for step in steps {
+                match *step {
+                    Step::Command { at, op, arg } => {
+                        let node = &mut nodes[at];
+                        let uf = node.uf.get_or_insert_with(|| new_crdt(kind));
+                        command(uf, op, arg);
+                        if let Some(d) = uf.take_delta() {
+                            let applied = match &mut node.replica {
+                                Some(replica) => replica.apply(&d),
+                                None => Replica::create(me(at), 3, &d)
+                                    .map(|replica| node.replica = Some(replica)),
+                            };
+                            applied.map_err(|e| {
+                                TestCaseError::fail(format!("replica refused {d:?}: {e}"))
+                            })?;
+                        }
+                    }
+                    Step::Gossip { from, to } => gossip(&mut nodes, from, to)?,
+                    Step::Deliver { at } => nodes[at].deliver()?,
+                }
+            }
+            for _ in 0..2 {
+                for from in 0..REPLICAS {
+                    for to in 0..REPLICAS {
+                        gossip(&mut nodes, from, to)?;
+                    }
+                }
+            }
+            for node in &mut nodes {
+                node.deliver()?;
+            }
+            let Some(first) = nodes[0].replica.clone() else {
+                return Ok(()); // no UF ever sent a delta
+            };
+            for node in &mut nodes {
+                let replica = node.replica.as_mut().expect("gossip reached every replica");
+                prop_assert_eq!(&replica.state, &first.state);
+                let visible = replica.initial_delta();
+                let uf = node.uf.get_or_insert_with(|| new_crdt(kind));
+                prop_assert_eq!(uf.full_delta(), visible, "the UF holds the visible value");
+            }
+            Ok(())
+        }
+
+        fn gossip(nodes: &mut [Node], from: usize, to: usize) -> Result<(), TestCaseError> {
+            if from == to {
+                return Ok(());
+            }
+            let Some(remote) = nodes[from].replica.clone() else {
+                return Ok(());
+            };
+            match &mut nodes[to].replica {
+                Some(replica) => replica
+                    .merge(&remote)
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?,
+                None => {
+                    let id = ReplicaId::try_from(to).unwrap();
+                    nodes[to].replica = Some(Replica::adopt(id, 3, &remote));
+                }
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(400))]
+
+            #[test]
+            fn replicas_converge_and_ufs_hold_the_visible_value(
+                kind in 0..KINDS.len(),
+                steps in proptest::collection::vec(step(), 0..60),
+            ) {
+                run(KINDS[kind], &steps)?;
+            }
+        }
+
+        /// A merge is a join: commutative, associative, idempotent.
+        #[test]
+        fn merge_is_a_join() {
+            let mut runner = proptest::test_runner::TestRunner::default();
+            runner
+                .run(
+                    &(0..KINDS.len(), proptest::collection::vec(step(), 0..40)),
+                    |(kind, steps)| {
+                        let states = states_after(KINDS[kind], &steps)?;
+                        let [a, b, c] = states;
+                        let merged = |x: &Replica, y: &Replica| {
+                            let mut x = x.clone();
+                            x.merge(y).unwrap();
+                            x
+                        };
+                        prop_assert_eq!(&merged(&a, &b).state, &merged(&b, &a).state);
+                        prop_assert_eq!(
+                            &merged(&merged(&a, &b), &c).state,
+                            &merged(&a, &merged(&b, &c)).state
+                        );
+                        prop_assert_eq!(&merged(&a, &a).state, &a.state);
+                        Ok(())
+                    },
+                )
+                .unwrap();
+        }
+
+        /// Three replica states reached by random commands and partial
+        /// gossip (all of the same kind).
+        fn states_after(kind: CrdtKind, steps: &[Step]) -> Result<[Replica; 3], TestCaseError> {
+            let mut nodes: Vec<Node> = (0..REPLICAS)
+                .map(|at| {
+                    let mut uf = new_crdt(kind);
+                    command(&mut uf, 0, u8::try_from(at).unwrap());
+                    let d = uf.take_delta().unwrap_or_else(|| uf.full_delta());
+                    Node {
+                        replica: Some(
+                            Replica::create(ReplicaId::try_from(at).unwrap(), 3, &d).unwrap(),
+                        ),
+                        uf: Some(uf),
+                    }
+                })
+                .collect();
+            for step in steps {
+                match *step {
+                    Step::Command { at, op, arg } => {
+                        let node = &mut nodes[at];
+                        let uf = node.uf.as_mut().unwrap();
+                        command(uf, op, arg);
+                        if let Some(d) = uf.take_delta() {
+                            node.replica
+                                .as_mut()
+                                .unwrap()
+                                .apply(&d)
+                                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                        }
+                    }
+                    Step::Gossip { from, to } => gossip(&mut nodes, from, to)?,
+                    Step::Deliver { at } => nodes[at].deliver()?,
+                }
+            }
+            let mut replicas = nodes.into_iter().map(|node| node.replica.unwrap());
+            Ok([
+                replicas.next().unwrap(),
+                replicas.next().unwrap(),
+                replicas.next().unwrap(),
+            ])
+        }
+    }
 }
