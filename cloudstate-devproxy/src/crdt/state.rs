@@ -9,9 +9,13 @@
 //! Next to the state, a replica remembers the value its user function is known
 //! to hold (`uf_view`), kept by applying the user function's own deltas with
 //! the user-function side rules of the protocol. What the user function is
-//! sent is the difference between that and the replica's visible value. The
-//! driver takes deltas only between commands, so a user-function delta is
-//! always relative to `uf_view`.
+//! sent is the difference between that and the replica's visible value.
+//!
+//! Take deltas only while no command of the replica's UF is in flight (the
+//! official proxy also holds replicated changes back until the reply): a UF
+//! delta is then relative to `uf_view`, which is what [`Replica::apply`]
+//! checks it against. Values of an ORMap that were removed stay in the state
+//! (as tombstones) so that merging stays a join.
 
 #![allow(dead_code)]
 
