@@ -338,9 +338,10 @@ impl Live {
     }
 
     /// Passes what changed on other replicas to the user function, when no
-    /// command waits for its reply.
+    /// command or cancellation waits for its answer (the user function's
+    /// change in that answer is read against what it held before).
     fn flush_remote(&mut self) {
-        if !self.outstanding.is_empty() {
+        if !self.outstanding.is_empty() || !self.cancelling.is_empty() {
             return;
         }
         let (Some(stream), Some(state)) = (self.stream.as_mut(), self.slot.state.as_mut()) else {
@@ -718,7 +719,7 @@ impl Live {
             match &mut self.slot.state {
                 Some(local) => {
                     if let Err(e) = local.merge(&remote) {
-                        warn!(entity_id = %self.task.entity_id, replica = me, "gossip not merged: {e}");
+                        warn!(entity_id = %self.task.entity_id, replica = me, "gossip not merged into the {}: {e}", local.kind());
                         return Ok(());
                     }
                 }
