@@ -30,7 +30,7 @@ use cloudstate_sdk::protocol::cloudstate::crdt::{
 use cloudstate_sdk::protocol::cloudstate::{self as pb, StreamCancelled};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OnceCell, mpsc, oneshot};
 use tracing::{debug, warn};
 
 use super::{Driver, Envelope, Mail, ReplyTo, Stream, StreamShape, Task, UfReply};
@@ -79,18 +79,34 @@ pub(crate) struct Slot {
 /// entity id and replica; only read when a task starts and written when it
 /// ends.
 #[derive(Debug, Default)]
-pub(crate) struct CrdtSlots(Mutex<HashMap<(String, String, u32), Slot>>);
+pub(crate) struct CrdtSlots {
+    slots: Mutex<HashMap<(String, String, u32), Slot>>,
+    /// Per entity, done once its stored state was given to every replica.
+    restored: Mutex<HashMap<(String, String), Arc<OnceCell<()>>>>,
+}
 
 impl CrdtSlots {
     fn take(&self, key: &(String, String, u32)) -> Option<Slot> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(key)
+        self.slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key)
     }
 
     fn put(&self, key: (String, String, u32), slot: Slot) {
-        self.0
+        self.slots
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(key, slot);
+    }
+
+    fn restored(&self, persistence_id: &str, entity_id: &str) -> Arc<OnceCell<()>> {
+        let mut restored = self.restored.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(
+            restored
+                .entry((persistence_id.to_owned(), entity_id.to_owned()))
+                .or_default(),
+        )
     }
 }
 
@@ -192,13 +208,15 @@ impl Live {
         let shared = task.shared();
         let replication = shared.replicas;
         let key = slot_key(&task);
-        let slot = match shared.crdts.take(&key) {
-            Some(slot) => slot,
-            None => Slot {
-                epoch: 0,
-                state: restore(&task, replication).await,
-            },
-        };
+        // The stored state goes to every replica at once, the first time
+        // one starts: replicas restored from the same bytes agree, where one
+        // restored later would count the stored part twice.
+        shared
+            .crdts
+            .restored(&task.service.persistence_id, &task.entity_id)
+            .get_or_init(|| restore(&task, replication))
+            .await;
+        let slot = shared.crdts.take(&key).unwrap_or_default();
         Self {
             task,
             replication,
@@ -746,21 +764,30 @@ fn slot_key(task: &Task) -> (String, String, u32) {
     )
 }
 
-/// The proxy's copy from the store, when it keeps one.
-async fn restore(task: &Task, replication: Replication) -> Option<Replica> {
+/// Gives the stored state, if any, to every replica of the entity.
+async fn restore(task: &Task, replication: Replication) {
     let pid = &task.service.persistence_id;
-    match task.shared().store.get_crdt(pid, &task.entity_id).await {
-        Ok(Some(bytes)) => match Replica::decode(task.replica, replication.count, &bytes) {
-            Ok(state) => Some(state),
-            Err(e) => {
-                warn!(entity_id = %task.entity_id, "the stored CRDT is unreadable, starting empty: {e}");
-                None
-            }
-        },
-        Ok(None) => None,
+    let bytes = match task.shared().store.get_crdt(pid, &task.entity_id).await {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return,
         Err(e) => {
             warn!(entity_id = %task.entity_id, "the stored CRDT could not be read, starting empty: {e}");
-            None
+            return;
+        }
+    };
+    for replica in 0..replication.count {
+        match Replica::decode(replica, replication.count, &bytes) {
+            Ok(state) => task.shared().crdts.put(
+                (pid.clone(), task.entity_id.clone(), replica),
+                Slot {
+                    epoch: 0,
+                    state: Some(state),
+                },
+            ),
+            Err(e) => {
+                warn!(entity_id = %task.entity_id, "the stored CRDT is unreadable, starting empty: {e}");
+                return;
+            }
         }
     }
 }
