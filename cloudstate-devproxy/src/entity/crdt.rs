@@ -75,6 +75,9 @@ pub(crate) struct Slot {
     state: Option<Replica>,
 }
 
+/// Set once an entity's stored state was handed to its replicas.
+type Restored = Arc<OnceCell<()>>;
+
 /// The CRDT state of replicas whose task is not running, by persistence id,
 /// entity id and replica; only read when a task starts and written when it
 /// ends.
@@ -82,7 +85,7 @@ pub(crate) struct Slot {
 pub(crate) struct CrdtSlots {
     slots: Mutex<HashMap<(String, String, u32), Slot>>,
     /// Per entity, done once its stored state was given to every replica.
-    restored: Mutex<HashMap<(String, String), Arc<OnceCell<()>>>>,
+    restored: Mutex<HashMap<(String, String), Restored>>,
 }
 
 impl CrdtSlots {
@@ -100,7 +103,7 @@ impl CrdtSlots {
             .insert(key, slot);
     }
 
-    fn restored(&self, persistence_id: &str, entity_id: &str) -> Arc<OnceCell<()>> {
+    fn restored(&self, persistence_id: &str, entity_id: &str) -> Restored {
         let mut restored = self.restored.lock().unwrap_or_else(|e| e.into_inner());
         Arc::clone(
             restored
