@@ -19,7 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         format!(
             "{banner}\n\
              The answers are those of one replica; with PROXY_CRDT_REPLICAS=3 the poll has three\n\
-             voters: cast a ballot on each with -H 'x-crdt-replica: N'.\n"
+             voters: cast a ballot on each with -H 'x-crdt-replica: K' (K = 0, 1, 2).\n"
         )
     });
     #[cfg(not(feature = "devproxy"))]
