@@ -24,6 +24,21 @@ pub fn register(server: CloudState, snapshot_every: i64) -> CloudState {
     )
 }
 
+/// The requests the cart prints when it starts, with their answers; its
+/// tests run them through the dev proxy.
+#[cfg(feature = "devproxy")]
+pub fn examples() -> Vec<cloudstate_devproxy::local::examples::Example> {
+    use cloudstate_devproxy::local::examples::Example;
+    vec![
+        Example::post("/cart/alice/items/add")
+            .json(r#"{"productId":"apple","name":"Apple","quantity":2}"#)
+            .expect_json("{}"),
+        Example::get("/carts/alice")
+            .expect_json(r#"{"items":[{"productId":"apple","name":"Apple","quantity":2}]}"#),
+        Example::post("/cart/alice/items/apple/remove").expect_json("{}"),
+    ]
+}
+
 /// The cart's business logic. The state is the `Cart` message of the
 /// persistence protos (declared in `build.rs`), its line items in the order
 /// they were first added; it starts empty and is its own snapshot.

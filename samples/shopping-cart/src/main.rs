@@ -20,13 +20,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = shopping_cart::register(server, snapshot_every);
     #[cfg(feature = "devproxy")]
     return cloudstate_devproxy::local::run_blocking(server, |base| {
-        format!(
-            "\nShopping cart ready: gRPC and HTTP/JSON on {base}\n\
-             \n  curl -X POST {base}/cart/alice/items/add -H 'Content-Type: application/json' \\\n\
-             \x20      -d '{{\"productId\":\"apple\",\"name\":\"Apple\",\"quantity\":2}}'\n\
-             \x20 curl {base}/carts/alice\n\
-             \x20 curl -X POST {base}/cart/alice/items/apple/remove\n"
-        )
+        let examples = shopping_cart::examples();
+        cloudstate_devproxy::local::examples::banner("Shopping cart ready", base, &examples)
     });
     #[cfg(not(feature = "devproxy"))]
     return Ok(server.run()?);

@@ -1,0 +1,27 @@
+//! Serves the counters on `HOST`:`PORT` (default 127.0.0.1:8080) and, in
+//! front of them, the embedded dev proxy on `PROXY_PORT` (default 9000) with
+//! gRPC and HTTP/JSON, so they answer `curl` with nothing else running.
+//!
+//! `--no-proxy` (or `CLOUDSTATE_DEVPROXY=off`) serves the user function only,
+//! for a real Cloudstate proxy; so does a build without the `devproxy`
+//! feature (the container image).
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let server = cloudstate_sdk::CloudState::new()
+        .service_name(env!("CARGO_PKG_NAME"))
+        .service_version(env!("CARGO_PKG_VERSION"));
+    let server = counters::register(server);
+    #[cfg(feature = "devproxy")]
+    return cloudstate_devproxy::local::run_blocking(server, |base| {
+        let examples = counters::examples();
+        let banner =
+            cloudstate_devproxy::local::examples::banner("Counters ready", base, &examples);
+        format!(
+            "{banner}\n\
+             The answers are those of one replica; with PROXY_CRDT_REPLICAS=3 the poll has three\n\
+             voters: cast a ballot on each with -H 'x-crdt-replica: K' (K = 0, 1, 2).\n"
+        )
+    });
+    #[cfg(not(feature = "devproxy"))]
+    return Ok(server.run()?);
+}

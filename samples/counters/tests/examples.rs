@@ -1,0 +1,15 @@
+//! The requests `cargo run` prints, run through the dev proxy in front of
+//! the counters: each answers as printed.
+
+mod support;
+
+use cloudstate_devproxy::local::examples::check;
+
+#[tokio::test]
+async fn the_printed_examples_answer_as_printed() {
+    let (_user_function, proxy) = support::start().await;
+    let result = check(proxy.local_addr(), &counters::examples()).await;
+    if let Err(mismatch) = result {
+        panic!("{mismatch}");
+    }
+}
