@@ -1,13 +1,111 @@
-//! Running a user function on one machine with the dev proxy in front of it,
-//! for samples' `main`: `cargo run` and the service answers gRPC and HTTP.
+//! Running a user function on one machine with the dev proxy in front of it:
+//! for samples' `main` ([`run_blocking`]: `cargo run` and the service answers
+//! gRPC and HTTP), and for integration tests ([`Local`]).
 
 pub mod examples;
 
 use std::net::SocketAddr;
 
 use cloudstate_sdk::CloudState;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
-use crate::{DevProxy, DevProxyConfig, Store};
+use crate::{DevProxy, DevProxyConfig, DevProxyHandle, Error, Store};
+
+/// A user function and the dev proxy in front of it, both on ephemeral ports
+/// of 127.0.0.1, in this process: what an integration test starts.
+///
+/// ```no_run
+/// # async fn test() -> Result<(), cloudstate_devproxy::Error> {
+/// use cloudstate_devproxy::local::Local;
+/// let local = Local::start(cloudstate_sdk::CloudState::new() /* .register(...) */).await?;
+/// let base = format!("http://{}", local.addr()); // gRPC and HTTP/JSON
+/// local.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Local {
+    /// Taken by `shutdown`.
+    proxy: Option<DevProxyHandle>,
+    addr: SocketAddr,
+    user_function: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), cloudstate_sdk::Error>>,
+}
+
+impl Local {
+    /// Starts `server` and a dev proxy with the default configuration.
+    ///
+    /// # Errors
+    /// As [`Local::start_with`].
+    pub async fn start(server: CloudState) -> Result<Self, Error> {
+        Self::start_with(server, |_| {}).await
+    }
+
+    /// Starts `server` and a dev proxy configured by `configure` (its
+    /// `user_function` is set to the server's address).
+    ///
+    /// # Errors
+    /// Binding a port, or discovery (the user function's spec refused).
+    pub async fn start_with(
+        server: CloudState,
+        configure: impl FnOnce(&mut DevProxyConfig),
+    ) -> Result<Self, Error> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let user_function = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.serve_with_listener(listener, async move {
+            let _ = stopped.await;
+        }));
+        let mut config = DevProxyConfig::new(user_function.to_string());
+        configure(&mut config);
+        config.user_function = user_function.to_string();
+        let proxy_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let proxy = match DevProxy::start(config, proxy_listener).await {
+            Ok(proxy) => proxy,
+            Err(e) => {
+                task.abort();
+                return Err(e);
+            }
+        };
+        Ok(Self {
+            addr: proxy.local_addr(),
+            proxy: Some(proxy),
+            user_function,
+            stop: Some(stop),
+            task,
+        })
+    }
+
+    /// Where the dev proxy serves gRPC and HTTP/JSON.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Where the user function serves the Cloudstate protocol.
+    pub fn user_function_addr(&self) -> SocketAddr {
+        self.user_function
+    }
+
+    /// Stops the dev proxy (passivating every entity), then the user function.
+    pub async fn shutdown(mut self) {
+        if let Some(proxy) = self.proxy.take() {
+            proxy.shutdown().await;
+        }
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
 
 /// [`run`] from a plain `fn main`: starts the async runtime and, unless the
 /// program set one, a log subscriber (`RUST_LOG`, default `info`).

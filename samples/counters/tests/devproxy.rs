@@ -12,7 +12,7 @@ const CONSISTENCIES: [&str; 3] = ["LOCAL", "MAJORITY", "ALL"];
 
 #[tokio::test]
 async fn every_write_consistency_is_answered_over_http() {
-    let (_user_function, proxy) = support::start().await;
+    let proxy = support::start().await;
     let mut examples = Vec::new();
     for (n, consistency) in (1..).zip(CONSISTENCIES) {
         let body = format!(r#"{{"consistency":"{consistency}"}}"#);
@@ -40,14 +40,14 @@ async fn every_write_consistency_is_answered_over_http() {
     }
     examples.push(Example::get("/likes/photo-9").expect_json(r#"{"likes":"3"}"#));
     examples.push(Example::get("/scores/photo-9").expect_json(r#"{"score":"-3"}"#));
-    check(proxy.local_addr(), &examples)
+    check(proxy.addr(), &examples)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[tokio::test]
 async fn an_unknown_consistency_is_refused_over_http_with_the_reason() {
-    let (_user_function, proxy) = support::start().await;
+    let proxy = support::start().await;
     let examples = [
         Example::post("/scores/x/up")
             .json(r#"{"consistency":9}"#)
@@ -57,7 +57,7 @@ async fn an_unknown_consistency_is_refused_over_http_with_the_reason() {
             ),
         Example::get("/scores/x").expect_json(r#"{"score":"0"}"#),
     ];
-    check(proxy.local_addr(), &examples)
+    check(proxy.addr(), &examples)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
 }
@@ -86,8 +86,8 @@ where
 
 #[tokio::test]
 async fn every_write_consistency_is_answered_over_grpc() {
-    let (_user_function, proxy) = support::start().await;
-    let addr = proxy.local_addr();
+    let proxy = support::start().await;
+    let addr = proxy.addr();
     let all = [Consistency::Local, Consistency::Majority, Consistency::All];
     for (n, consistency) in (1..).zip(all) {
         let like = AddLike {
@@ -115,18 +115,14 @@ async fn every_write_consistency_is_answered_over_grpc() {
 
 #[tokio::test]
 async fn an_unknown_consistency_fails_over_grpc_with_the_reason() {
-    let (_user_function, proxy) = support::start().await;
+    let proxy = support::start().await;
     let like = AddLike {
         item: "photo-2".into(),
         consistency: 42,
     };
-    let status = unary::<_, Likes>(
-        proxy.local_addr(),
-        "/com.example.counters.LikeCounter/Like",
-        like,
-    )
-    .await
-    .unwrap_err();
+    let status = unary::<_, Likes>(proxy.addr(), "/com.example.counters.LikeCounter/Like", like)
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), tonic::Code::Unknown);
     assert_eq!(
         status.message(),

@@ -2,10 +2,10 @@
 //! `Vote` has one voter per replica, and calls are pinned to a replica with
 //! the `x-crdt-replica` header.
 
+use cloudstate_devproxy::REPLICA_HEADER;
+use cloudstate_devproxy::local::Local;
 use cloudstate_devproxy::local::examples::{Example, check};
-use cloudstate_devproxy::{DevProxy, DevProxyConfig, REPLICA_HEADER};
 use cloudstate_sdk::CloudState;
-use cloudstate_sdk::testkit::TestServer;
 
 fn on(replica: u32, example: Example) -> Example {
     example.header(REPLICA_HEADER, replica.to_string())
@@ -13,11 +13,11 @@ fn on(replica: u32, example: Example) -> Example {
 
 #[tokio::test]
 async fn a_vote_has_one_voter_per_replica() {
-    let user_function = TestServer::start(counters::register(CloudState::new())).await;
-    let mut config = DevProxyConfig::new(user_function.addr().to_string());
-    config.crdt_replicas = 3;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let proxy = DevProxy::start(config, listener).await.unwrap();
+    let proxy = Local::start_with(counters::register(CloudState::new()), |config| {
+        config.crdt_replicas = 3;
+    })
+    .await
+    .unwrap();
     let ballot = |in_favour: bool| {
         Example::post("/polls/dark-mode/vote")
             .json(format!(r#"{{"inFavour":{in_favour},"consistency":"ALL"}}"#))
@@ -35,7 +35,7 @@ async fn a_vote_has_one_voter_per_replica() {
         on(2, ballot(true))
             .expect_json(r#"{"selfVote":true,"votesFor":3,"voters":3,"majority":true}"#),
     ];
-    check(proxy.local_addr(), &examples)
+    check(proxy.addr(), &examples)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
 }

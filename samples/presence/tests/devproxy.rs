@@ -53,8 +53,8 @@ async fn get_json(addr: SocketAddr, path: &str) -> Value {
 
 #[tokio::test]
 async fn connected_users_see_each_other_join_and_leave_over_http() {
-    let (_user_function, proxy) = support::start().await;
-    let addr = proxy.local_addr();
+    let proxy = support::start().await;
+    let addr = proxy.addr();
     let mut ann = open(addr, Example::get("/rooms/lobby/connect/ann")).await;
     assert!(
         ann.content_type.starts_with("application/json"),
@@ -77,8 +77,8 @@ async fn connected_users_see_each_other_join_and_leave_over_http() {
 
 #[tokio::test]
 async fn a_monitor_over_server_sent_events_sees_joins_without_joining() {
-    let (_user_function, proxy) = support::start().await;
-    let addr = proxy.local_addr();
+    let proxy = support::start().await;
+    let addr = proxy.addr();
     let mut monitor = open(
         addr,
         Example::get("/rooms/hall/monitor").header("Accept", "text/event-stream"),
@@ -96,8 +96,8 @@ async fn a_monitor_over_server_sent_events_sees_joins_without_joining() {
 
 #[tokio::test]
 async fn rooms_are_separate_entities() {
-    let (_user_function, proxy) = support::start().await;
-    let addr = proxy.local_addr();
+    let proxy = support::start().await;
+    let addr = proxy.addr();
     let mut ann = open(addr, Example::get("/rooms/red/connect/ann")).await;
     assert_eq!(next_json(&mut ann).await, json!({"users": ["ann"]}));
     let mut bob = open(addr, Example::get("/rooms/blue/connect/bob")).await;
@@ -149,8 +149,8 @@ async fn next(stream: &mut tonic::Streaming<Members>) -> Vec<String> {
 
 #[tokio::test]
 async fn connected_users_see_each_other_join_and_leave_over_grpc() {
-    let (_user_function, proxy) = support::start().await;
-    let addr = proxy.local_addr();
+    let proxy = support::start().await;
+    let addr = proxy.addr();
     let mut ann = connect(addr, "ann").await.unwrap();
     assert_eq!(next(&mut ann).await, ["ann"]);
     let mut bob = connect(addr, "bob").await.unwrap();
@@ -174,8 +174,8 @@ async fn connected_users_see_each_other_join_and_leave_over_grpc() {
 
 #[tokio::test]
 async fn connecting_without_a_name_fails_over_grpc_with_the_reason() {
-    let (_user_function, proxy) = support::start().await;
-    let status = match connect(proxy.local_addr(), "").await {
+    let proxy = support::start().await;
+    let status = match connect(proxy.addr(), "").await {
         Err(status) => status,
         Ok(mut stream) => stream
             .message()
@@ -191,8 +191,8 @@ async fn connecting_without_a_name_fails_over_grpc_with_the_reason() {
 
 #[tokio::test]
 async fn friends_over_grpc_and_http_are_one_list() {
-    let (_user_function, proxy) = support::start().await;
-    let addr = proxy.local_addr();
+    let proxy = support::start().await;
+    let addr = proxy.addr();
     let codec = tonic_prost::ProstCodec::<FriendRequest, FriendList>::default();
     let request = FriendRequest {
         user: "dee".into(),

@@ -7,8 +7,8 @@ use cloudstate_devproxy::local::examples::check;
 
 #[tokio::test]
 async fn the_printed_examples_answer_as_printed() {
-    let (_user_function, proxy) = support::start().await;
-    let result = check(proxy.local_addr(), &presence::examples()).await;
+    let proxy = support::start().await;
+    let result = check(proxy.addr(), &presence::examples()).await;
     if let Err(mismatch) = result {
         panic!("{mismatch}");
     }

@@ -2,10 +2,10 @@
 //! connected through different replicas see each other, once the replicas
 //! have exchanged the change.
 
+use cloudstate_devproxy::REPLICA_HEADER;
+use cloudstate_devproxy::local::Local;
 use cloudstate_devproxy::local::examples::{Answer, Example};
-use cloudstate_devproxy::{DevProxy, DevProxyConfig, REPLICA_HEADER};
 use cloudstate_sdk::CloudState;
-use cloudstate_sdk::testkit::TestServer;
 use serde_json::{Value, json};
 
 /// Reads the stream until it shows `expected` (each line is the whole member
@@ -28,12 +28,12 @@ async fn until(answer: &mut Answer, expected: Value) {
 
 #[tokio::test]
 async fn users_on_different_replicas_see_each_other() {
-    let user_function = TestServer::start(presence::register(CloudState::new())).await;
-    let mut config = DevProxyConfig::new(user_function.addr().to_string());
-    config.crdt_replicas = 2;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let proxy = DevProxy::start(config, listener).await.unwrap();
-    let addr = proxy.local_addr();
+    let proxy = Local::start_with(presence::register(CloudState::new()), |config| {
+        config.crdt_replicas = 2;
+    })
+    .await
+    .unwrap();
+    let addr = proxy.addr();
     let connect = |user: &str, replica: u32| {
         Example::get(format!("/rooms/lobby/connect/{user}"))
             .header(REPLICA_HEADER, replica.to_string())

@@ -1,22 +1,16 @@
 //! The requests `cargo run` prints, run through the dev proxy in front of
 //! the cart: each answers as printed.
 
+use cloudstate_devproxy::local::Local;
 use cloudstate_devproxy::local::examples::{banner, check};
-use cloudstate_devproxy::{DevProxy, DevProxyConfig};
 use cloudstate_sdk::CloudState;
-use cloudstate_sdk::testkit::TestServer;
 
 #[tokio::test]
 async fn the_printed_examples_answer_as_printed() {
-    let user_function = TestServer::start(shopping_cart::register(CloudState::new(), 5)).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let proxy = DevProxy::start(
-        DevProxyConfig::new(user_function.addr().to_string()),
-        listener,
-    )
-    .await
-    .expect("the dev proxy starts");
-    let result = check(proxy.local_addr(), &shopping_cart::examples()).await;
+    let proxy = Local::start(shopping_cart::register(CloudState::new(), 5))
+        .await
+        .expect("the dev proxy starts");
+    let result = check(proxy.addr(), &shopping_cart::examples()).await;
     proxy.shutdown().await;
     if let Err(mismatch) = result {
         panic!("{mismatch}");
