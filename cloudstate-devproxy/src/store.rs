@@ -1,4 +1,4 @@
-//! Journals, snapshots and value-entity state: in memory (the default, lost
+//! Journals, snapshots, value-entity state and CRDT state: in memory (the default, lost
 //! at exit) or SQLite (one owner thread; the async side never blocks on it).
 
 use std::collections::HashMap;
@@ -165,6 +165,65 @@ impl Store {
             .await
     }
 
+    /// The durable state of CRDT entity `entity_id` of `persistence_id`, if
+    /// any: the bytes last given to [`put_crdt`](Self::put_crdt).
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub async fn get_crdt(
+        &self,
+        persistence_id: &str,
+        entity_id: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = value_key(persistence_id, entity_id);
+        match self {
+            Self::Memory(m) => Ok(m.lock().map_err(poisoned)?.crdts.get(&key).cloned()),
+            Self::Sqlite(s) => s.call(move |db| db.get_crdt(&key)).await,
+        }
+    }
+
+    /// Replaces (or creates) the durable state of a CRDT entity.
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub async fn put_crdt(
+        &self,
+        persistence_id: &str,
+        entity_id: &str,
+        state: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        self.write_crdt(value_key(persistence_id, entity_id), Some(state))
+            .await
+    }
+
+    /// Removes the durable state of a CRDT entity (nothing stored is fine).
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub async fn delete_crdt(
+        &self,
+        persistence_id: &str,
+        entity_id: &str,
+    ) -> Result<(), StoreError> {
+        self.write_crdt(value_key(persistence_id, entity_id), None)
+            .await
+    }
+
+    /// Stores a CRDT's `state`, or removes the row when it is `None`.
+    async fn write_crdt(&self, key: ValueKey, state: Option<Vec<u8>>) -> Result<(), StoreError> {
+        match self {
+            Self::Memory(m) => {
+                let crdts = &mut m.lock().map_err(poisoned)?.crdts;
+                match state {
+                    Some(state) => crdts.insert(key, state),
+                    None => crdts.remove(&key),
+                };
+                Ok(())
+            }
+            Self::Sqlite(s) => s.call(move |db| db.write_crdt(&key, state)).await,
+        }
+    }
+
     /// Stores `state`, or removes the row when it is `None`.
     async fn write_value(&self, key: ValueKey, state: Option<Any>) -> Result<(), StoreError> {
         match self {
@@ -181,8 +240,8 @@ impl Store {
     }
 }
 
-/// A value entity's key: the plain persistence id and the entity id (the
-/// official proxy concatenates them into its first column).
+/// A value or CRDT entity's key: the plain persistence id and the entity id
+/// (the official proxy concatenates them into its first column).
 type ValueKey = (String, String);
 
 fn value_key(persistence_id: &str, entity_id: &str) -> ValueKey {
@@ -197,12 +256,14 @@ fn poisoned<T>(_: T) -> StoreError {
     StoreError("in-memory store lock poisoned".into())
 }
 
-/// The in-memory store: events per entity, the latest snapshot, value-entity state.
+/// The in-memory store: events per entity, the latest snapshot, value-entity
+/// state, CRDT state.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     events: HashMap<String, Vec<StoredEvent>>,
     snapshots: HashMap<String, StoredSnapshot>,
     values: HashMap<ValueKey, Any>,
+    crdts: HashMap<ValueKey, Vec<u8>>,
 }
 
 impl MemoryStore {
@@ -340,6 +401,12 @@ impl SqliteDb {
                  persistence_id TEXT NOT NULL,
                  entity_id TEXT NOT NULL,
                  type_url TEXT NOT NULL,
+                 state BLOB NOT NULL,
+                 PRIMARY KEY (persistence_id, entity_id)
+             );
+             CREATE TABLE IF NOT EXISTS crdt_state (
+                 persistence_id TEXT NOT NULL,
+                 entity_id TEXT NOT NULL,
                  state BLOB NOT NULL,
                  PRIMARY KEY (persistence_id, entity_id)
              );",
@@ -486,6 +553,45 @@ impl SqliteDb {
         .map(drop)
         .map_err(sql)
     }
+
+    fn get_crdt(
+        &mut self,
+        (persistence_id, entity_id): &ValueKey,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT state FROM crdt_state WHERE persistence_id = ?1 AND entity_id = ?2",
+            )
+            .and_then(|mut statement| {
+                statement
+                    .query_row([persistence_id, entity_id], |row| row.get(0))
+                    .optional()
+            })
+            .map_err(sql)
+    }
+
+    fn write_crdt(&mut self, key: &ValueKey, state: Option<Vec<u8>>) -> Result<(), StoreError> {
+        let (persistence_id, entity_id) = key;
+        match state {
+            Some(state) => self
+                .conn
+                .prepare_cached(
+                    "INSERT INTO crdt_state (persistence_id, entity_id, state) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (persistence_id, entity_id) DO UPDATE SET state = excluded.state",
+                )
+                .and_then(|mut statement| {
+                    statement.execute(rusqlite::params![persistence_id, entity_id, state])
+                }),
+            None => self
+                .conn
+                .prepare_cached(
+                    "DELETE FROM crdt_state WHERE persistence_id = ?1 AND entity_id = ?2",
+                )
+                .and_then(|mut statement| statement.execute([persistence_id, entity_id])),
+        }
+        .map(drop)
+        .map_err(sql)
+    }
 }
 
 #[cfg(test)]
@@ -567,10 +673,42 @@ mod tests {
         assert_eq!(store.get_value("q", "a").await.unwrap(), Some(other_type));
     }
 
+    async fn exercise_crdts(store: &Store) {
+        assert_eq!(store.get_crdt("p", "a").await.unwrap(), None);
+        store.put_crdt("p", "a", vec![1]).await.unwrap();
+        store.put_crdt("p", "a", vec![2, 2]).await.unwrap();
+        store.put_crdt("p", "b", vec![3]).await.unwrap();
+        store.put_crdt("q", "a", Vec::new()).await.unwrap();
+        assert_eq!(store.get_crdt("p", "a").await.unwrap(), Some(vec![2, 2]));
+        assert_eq!(store.get_crdt("q", "a").await.unwrap(), Some(Vec::new()));
+        store.delete_crdt("p", "b").await.unwrap();
+        store.delete_crdt("p", "never").await.unwrap();
+        assert_eq!(store.get_crdt("p", "b").await.unwrap(), None);
+        assert_eq!(store.get_crdt("pa", "").await.unwrap(), None);
+        // CRDT state and value-entity state of the same ids are apart.
+        assert_eq!(store.get_value("p", "a").await.unwrap(), None);
+    }
+
     #[tokio::test]
     async fn memory_store() {
         exercise(&Store::memory()).await;
         exercise_values(&Store::memory()).await;
+        exercise_crdts(&Store::memory()).await;
+    }
+
+    #[tokio::test]
+    async fn sqlite_crdts_survive_reopening() {
+        let path = std::env::temp_dir().join(format!("devproxy-crdts-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        exercise_crdts(&Store::sqlite(&path).unwrap()).await;
+        let reopened = Store::from_spec(&format!("sqlite:{}", path.display())).unwrap();
+        assert_eq!(reopened.get_crdt("p", "a").await.unwrap(), Some(vec![2, 2]));
+        assert_eq!(reopened.get_crdt("p", "b").await.unwrap(), None);
+        reopened.delete_crdt("p", "a").await.unwrap();
+        let again = Store::from_spec(&format!("sqlite:{}", path.display())).unwrap();
+        assert_eq!(again.get_crdt("p", "a").await.unwrap(), None);
+        assert_eq!(again.get_crdt("q", "a").await.unwrap(), Some(Vec::new()));
+        let _ = std::fs::remove_file(&path);
     }
 
     #[tokio::test]
