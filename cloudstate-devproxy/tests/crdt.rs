@@ -7,15 +7,17 @@
 
 mod support;
 
-use cloudstate_devproxy::Observed;
+use std::time::Duration;
+
+use cloudstate_devproxy::{Observed, Store};
 use cloudstate_sdk::protocol::cloudstate::crdt::{
     CrdtDelta, CrdtInit, CrdtStreamIn, CrdtStreamOut, crdt_state_action::Action as StateAction,
     crdt_stream_in::Message as In, crdt_stream_out::Message as Out,
 };
-use cloudstate_sdk::testkit::crdt as tk;
+use cloudstate_sdk::testkit::{TestServer, crdt as tk};
 use serde_json::{Value as Json, json};
 use support::crdt::*;
-use support::{grpc, http, start, until};
+use support::{HttpStream, grpc, http, proxy_with, start, start_with, until};
 use tck_adapter::proto::cloudstate::tck::model::crdt::{
     RequestAction, Response, StreamedRequest, Update,
 };
@@ -712,4 +714,447 @@ async fn c7_a_command_after_a_delete_starts_a_fresh_crdt() {
             tk::reply(2, &pncounter(2)).update(tk::pncounter(2)).into(),
         ]
     );
+}
+
+// 3. Streamed subscriptions
+
+fn gcounter_of(response: &Response) -> u64 {
+    match response.state.as_ref().and_then(|s| s.value.as_ref()) {
+        Some(tck_adapter::proto::cloudstate::tck::model::crdt::state::Value::Gcounter(c)) => {
+            c.value
+        }
+        other => panic!("not a GCounter: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_grpc_subscription_ends_at_its_end_state() {
+    let mut s = start(tck_adapter::server()).await;
+    let addr = s.proxy.local_addr();
+    let id = "GCounter-end";
+    let request = StreamedRequest {
+        end_state: gcounter(3).state,
+        ..streamed_req(id)
+    };
+    let mut stream = subscribe(addr, None, request.clone()).await.unwrap();
+    assert_eq!(stream.message().await, gcounter(0));
+    assert_eq!(update(addr, id, vec![gcounter_inc(1)]).await, gcounter(1));
+    assert_eq!(stream.message().await, gcounter(1));
+    assert_eq!(update(addr, id, vec![gcounter_inc(2)]).await, gcounter(3));
+    assert_eq!(stream.message().await, gcounter(3));
+    // end_stream: the call ends with OK.
+    assert!(stream.next().await.is_none(), "the stream ended");
+    drop(stream);
+    assert_eq!(update(addr, id, vec![gcounter_inc(3)]).await, gcounter(6));
+    let traffic = traffic(&mut s.observed, 6).await;
+    assert_eq!(
+        traffic[0].messages,
+        vec![
+            tk::init(SVC, id).into(),
+            tk::streamed_command(1, id, "ProcessStreamed", &request).into(),
+            tk::reply(1, &gcounter(0)).streamed().into(),
+            process_cmd(2, id, updates(vec![gcounter_inc(1)])),
+            tk::reply(2, &gcounter(1)).update(tk::gcounter(1)).into(),
+            tk::streamed(1, &gcounter(1)).into(),
+            process_cmd(3, id, updates(vec![gcounter_inc(2)])),
+            tk::reply(3, &gcounter(3)).update(tk::gcounter(2)).into(),
+            tk::streamed(1, &gcounter(3)).end_stream().into(),
+            process_cmd(4, id, updates(vec![gcounter_inc(3)])),
+            tk::reply(4, &gcounter(6)).update(tk::gcounter(3)).into(),
+        ]
+    );
+    // An ended subscription is not cancelled.
+    assert_eq!(cancellations(&traffic), Vec::<i64>::new());
+}
+
+#[tokio::test]
+async fn an_http_subscription_is_newline_delimited_json() {
+    let s = start(tck_adapter::server()).await;
+    let addr = s.proxy.local_addr();
+    let id = "GSet-ndjson";
+    let body = format!(r#"{{"id":"{id}","endState":{{"gset":{{"elements":["a","b"]}}}}}}"#);
+    let mut stream = HttpStream::open(addr, PROCESS_STREAMED, &[], &body).await;
+    assert_eq!(stream.status, 200);
+    assert!(
+        stream.content_type.starts_with("application/json"),
+        "{}",
+        stream.content_type
+    );
+    assert_eq!(
+        stream.line().await.as_deref(),
+        Some(r#"{"state":{"gset":{"elements":[]}}}"#)
+    );
+    update(addr, id, vec![gset_add("a")]).await;
+    assert_eq!(
+        stream.line().await.as_deref(),
+        Some(r#"{"state":{"gset":{"elements":["a"]}}}"#)
+    );
+    update(addr, id, vec![gset_add("b")]).await;
+    assert_eq!(
+        stream.line().await.as_deref(),
+        Some(r#"{"state":{"gset":{"elements":["a","b"]}}}"#)
+    );
+    // The end state ends the body.
+    assert_eq!(stream.rest().await, "");
+}
+
+#[tokio::test]
+async fn an_http_subscription_can_be_server_sent_events() {
+    let s = start(tck_adapter::server()).await;
+    let addr = s.proxy.local_addr();
+    let id = "Flag-sse";
+    let body = format!(r#"{{"id":"{id}","endState":{{"flag":{{"value":true}}}}}}"#);
+    let mut stream = HttpStream::open(
+        addr,
+        PROCESS_STREAMED,
+        &[("Accept", "text/event-stream")],
+        &body,
+    )
+    .await;
+    assert_eq!(
+        (stream.status, stream.content_type.as_str()),
+        (200, "text/event-stream")
+    );
+    assert_eq!(
+        stream.event().await.as_deref(),
+        Some(r#"{"state":{"flag":{"value":false}}}"#)
+    );
+    update(addr, id, vec![flag_enable()]).await;
+    assert_eq!(
+        stream.event().await.as_deref(),
+        Some(r#"{"state":{"flag":{"value":true}}}"#)
+    );
+    assert_eq!(stream.rest().await, "");
+}
+
+#[tokio::test]
+async fn a_client_that_disconnects_cancels_its_subscription_once() {
+    let mut s = start(tck_adapter::server()).await;
+    let mut watch = s.observer.subscribe();
+    let addr = s.proxy.local_addr();
+    let id = "PNCounter-gone";
+    let body = format!(r#"{{"id":"{id}","cancelUpdate":{{"pncounter":{{"change":"-42"}}}}}}"#);
+    let mut stream = HttpStream::open(addr, PROCESS_STREAMED, &[], &body).await;
+    assert_eq!(
+        stream.line().await.as_deref(),
+        Some(r#"{"state":{"pncounter":{"value":"0"}}}"#)
+    );
+    update(addr, id, vec![pncounter_change(10)]).await;
+    assert_eq!(
+        stream.line().await.as_deref(),
+        Some(r#"{"state":{"pncounter":{"value":"10"}}}"#)
+    );
+    drop(stream);
+    until(&mut watch, |o| {
+        matches!(o, Observed::CrdtOut(_, CrdtStreamOut { message: Some(Out::StreamCancelledResponse(r)) }) if r.command_id == 1)
+    })
+    .await;
+    // The cancel update was applied.
+    assert_eq!(process(addr, id, vec![]).await.unwrap(), pncounter(-32));
+    let traffic = traffic(&mut s.observed, 5).await;
+    assert_eq!(cancellations(&traffic), vec![1]);
+    assert!(
+        traffic[0].messages.contains(
+            &tk::stream_cancelled_response(1)
+                .update(tk::pncounter(-42))
+                .into()
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn streamed_and_unary_commands_run_concurrently_on_one_entity() {
+    let mut s = start(tck_adapter::server()).await;
+    let addr = s.proxy.local_addr();
+    let id = "GCounter-concurrent";
+    const SUBSCRIBERS: usize = 3;
+    const UNARY: u64 = 20;
+    let mut subscribers = Vec::new();
+    for _ in 0..SUBSCRIBERS {
+        let mut stream = subscribe(addr, None, streamed_req(id)).await.unwrap();
+        assert_eq!(gcounter_of(&stream.message().await), 0);
+        subscribers.push(stream);
+    }
+    let calls: Vec<_> = (0..UNARY)
+        .map(|_| tokio::spawn(process(addr, id, updates(vec![gcounter_inc(1)]))))
+        .collect();
+    let mut values = Vec::new();
+    for call in calls {
+        values.push(gcounter_of(&call.await.unwrap().unwrap()));
+    }
+    values.sort_unstable();
+    // No update lost: each reply saw its own increment.
+    assert_eq!(values, (1..=UNARY).collect::<Vec<_>>());
+    for stream in &mut subscribers {
+        let mut last = 0;
+        while last < UNARY {
+            let value = gcounter_of(&stream.message().await);
+            assert!(value > last, "{value} after {last}");
+            last = value;
+        }
+    }
+    assert_eq!(process(addr, id, vec![]).await.unwrap(), gcounter(UNARY));
+    // Every command got its own id and exactly one reply.
+    let subscribed = SUBSCRIBERS as u64;
+    let replies = subscribed + UNARY + 1;
+    let seen = until(&mut s.observed, {
+        let mut left = replies;
+        move |o| {
+            if matches!(
+                o,
+                Observed::CrdtOut(
+                    _,
+                    CrdtStreamOut {
+                        message: Some(Out::Reply(_))
+                    }
+                )
+            ) {
+                left -= 1;
+            }
+            left == 0
+        }
+    })
+    .await;
+    let traffic = support::crdt::streams(&seen);
+    assert_eq!(traffic.len(), 1, "one stream");
+    let mut sent: Vec<i64> = Vec::new();
+    let mut replied: Vec<i64> = Vec::new();
+    for m in &traffic[0].messages {
+        match m {
+            Msg::In(CrdtStreamIn {
+                message: Some(In::Command(c)),
+            }) => sent.push(c.id),
+            Msg::Out(CrdtStreamOut {
+                message: Some(Out::Reply(r)),
+            }) => replied.push(r.command_id),
+            _ => {}
+        }
+    }
+    let all: Vec<i64> = (1..=i64::try_from(replies).unwrap()).collect();
+    assert_eq!(sent, all, "ids in the order sent");
+    replied.sort_unstable();
+    assert_eq!(replied, all);
+}
+
+#[tokio::test]
+async fn a_delete_ends_the_open_subscriptions() {
+    let mut s = start(tck_adapter::server()).await;
+    let addr = s.proxy.local_addr();
+    let id = "ORSet-deleted";
+    let mut stream = subscribe(addr, None, streamed_req(id)).await.unwrap();
+    assert_eq!(stream.message().await, orset_state(&[]));
+    assert_eq!(
+        update(addr, id, vec![orset_add("a")]).await,
+        orset_state(&["a"])
+    );
+    assert_eq!(stream.message().await, orset_state(&["a"]));
+    assert_eq!(
+        process(addr, id, vec![delete()]).await.unwrap(),
+        orset_state(&["a"])
+    );
+    let status = stream
+        .next()
+        .await
+        .expect("the subscription ends with an error")
+        .unwrap_err();
+    assert_eq!(
+        (status.code(), status.message()),
+        (tonic::Code::Unknown, "Entity deleted")
+    );
+    let traffic = closed(&mut s.observed, 1).await;
+    assert!(traffic[0].input_closed);
+    // Nobody is left to cancel.
+    assert_eq!(cancellations(&traffic), Vec::<i64>::new());
+}
+
+// 4. Passivation, rehydration, SQLite
+
+async fn passivating_proxy(
+    passivation: Duration,
+) -> (
+    TestServer,
+    cloudstate_devproxy::DevProxyHandle,
+    broadcast::Receiver<Observed>,
+) {
+    let uf = TestServer::start(tck_adapter::server()).await;
+    let (proxy, observed, _) = proxy_with(uf.addr(), |config| {
+        config.default_passivation = passivation;
+    })
+    .await;
+    (uf, proxy, observed)
+}
+
+/// Each case: an entity, the updates it gets, its state, and the init delta
+/// that carries that whole state.
+fn whole_states() -> Vec<(&'static str, Vec<Update>, Response, CrdtDelta)> {
+    vec![
+        (
+            "GCounter-r",
+            vec![gcounter_inc(3), gcounter_inc(4)],
+            gcounter(7),
+            tk::gcounter(7),
+        ),
+        (
+            "PNCounter-r",
+            vec![pncounter_change(5), pncounter_change(-8)],
+            pncounter(-3),
+            tk::pncounter(-3),
+        ),
+        (
+            "GSet-r",
+            vec![gset_add("b"), gset_add("a")],
+            gset(&["a", "b"]),
+            tk::gset(&["a", "b"]),
+        ),
+        (
+            "ORSet-r",
+            vec![
+                orset_add("a"),
+                orset_add("b"),
+                orset_add("c"),
+                orset_remove("b"),
+            ],
+            orset_state(&["a", "c"]),
+            tk::orset(false, &[], &["a", "c"]),
+        ),
+        (
+            "LWWRegister-r",
+            vec![lww_set("x")],
+            lwwregister("x"),
+            tk::lwwregister("x"),
+        ),
+        ("Flag-r", vec![flag_enable()], flag(true), tk::flag(true)),
+        (
+            "ORMap-r",
+            vec![
+                ormap_update("GCounter-1", gcounter_inc(2)),
+                ormap_update("ORSet-1", orset_add("x")),
+            ],
+            ormap_state(vec![
+                ("GCounter-1", gcounter(2)),
+                ("ORSet-1", orset_state(&["x"])),
+            ]),
+            tk::ormap(
+                false,
+                &[],
+                vec![],
+                vec![
+                    ("GCounter-1", tk::gcounter(2)),
+                    ("ORSet-1", tk::orset(false, &[], &["x"])),
+                ],
+            ),
+        ),
+        (
+            "Vote-r",
+            vec![vote_update(true)],
+            vote(true, 1, 1),
+            tk::vote(true, 1, 1),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn rehydration_after_passivation_carries_the_whole_state() {
+    let (_uf, proxy, mut observed) = passivating_proxy(Duration::from_millis(200)).await;
+    let addr = proxy.local_addr();
+    let cases = whole_states();
+    for (id, ups, expected, _) in &cases {
+        assert_eq!(&update(addr, id, ups.clone()).await, expected, "{id}");
+    }
+    let first = closed(&mut observed, cases.len()).await;
+    assert_eq!(first.len(), cases.len());
+    assert!(
+        first
+            .iter()
+            .all(|t| t.input_closed && t.output_closed == Some(true))
+    );
+
+    for (id, _, expected, _) in &cases {
+        assert_eq!(&process(addr, id, vec![]).await.unwrap(), expected, "{id}");
+    }
+    let again = traffic(&mut observed, cases.len()).await;
+    for ((id, _, _, delta), t) in cases.iter().zip(&again) {
+        assert_eq!(t.entity_id, *id);
+        assert_eq!(
+            init_delta(&t.messages[0]),
+            Some(sorted(delta.clone())),
+            "{id}"
+        );
+    }
+    // The rehydrated entity goes on from there.
+    assert_eq!(
+        update(addr, "GCounter-r", vec![gcounter_inc(1)]).await,
+        gcounter(8)
+    );
+}
+
+#[tokio::test]
+async fn an_open_subscription_keeps_the_entity_active() {
+    let (_uf, proxy, mut observed) = passivating_proxy(Duration::from_millis(100)).await;
+    let addr = proxy.local_addr();
+    let id = "GCounter-subscribed";
+    let mut stream = subscribe(addr, None, streamed_req(id)).await.unwrap();
+    assert_eq!(stream.message().await, gcounter(0));
+    // Many passivation timeouts long.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(update(addr, id, vec![gcounter_inc(1)]).await, gcounter(1));
+    assert_eq!(stream.message().await, gcounter(1));
+    let traffic = traffic(&mut observed, 3).await;
+    assert_eq!(traffic.len(), 1, "still the first stream: {traffic:?}");
+    assert_eq!(traffic[0].output_closed, None);
+    // Once the subscriber leaves, the entity passivates.
+    drop(stream);
+    let seen = until(&mut observed, |o| {
+        matches!(o, Observed::OutputClosed { .. })
+    })
+    .await;
+    assert!(seen.contains(&Observed::InputClosed(traffic[0].stream)));
+}
+
+fn temp_db(name: &str) -> std::path::PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    std::env::temp_dir().join(format!(
+        "devproxy-crdt-{name}-{}-{nanos}.db",
+        std::process::id()
+    ))
+}
+
+#[tokio::test]
+async fn sqlite_keeps_crdt_state_across_a_restart() {
+    let path = temp_db("restart");
+    let cases = whole_states();
+    let s = start_with(tck_adapter::server(), Store::sqlite(&path).unwrap()).await;
+    let addr = s.proxy.local_addr();
+    for (id, ups, expected, _) in &cases {
+        assert_eq!(&update(addr, id, ups.clone()).await, expected, "{id}");
+    }
+    let gone = "PNCounter-deleted";
+    update(addr, gone, vec![pncounter_change(3)]).await;
+    process(addr, gone, vec![delete()]).await.unwrap();
+    s.proxy.shutdown().await;
+    s.user_function.shutdown().await.unwrap();
+
+    let mut s = start_with(tck_adapter::server(), Store::sqlite(&path).unwrap()).await;
+    let addr = s.proxy.local_addr();
+    for (id, _, expected, _) in &cases {
+        assert_eq!(&process(addr, id, vec![]).await.unwrap(), expected, "{id}");
+    }
+    assert_eq!(process(addr, gone, vec![]).await.unwrap(), pncounter(0));
+    let traffic = traffic(&mut s.observed, cases.len() + 1).await;
+    for ((id, _, _, delta), t) in cases.iter().zip(&traffic) {
+        assert_eq!(t.entity_id, *id);
+        assert_eq!(
+            init_delta(&t.messages[0]),
+            Some(sorted(delta.clone())),
+            "{id}"
+        );
+    }
+    assert_eq!(traffic[cases.len()].entity_id, gone);
+    assert_eq!(init_delta(&traffic[cases.len()].messages[0]), None);
+    s.proxy.shutdown().await;
+    s.user_function.shutdown().await.unwrap();
+    let _ = std::fs::remove_file(&path);
 }

@@ -185,8 +185,7 @@ pub fn vote(self_vote: bool, votes_for: i32, total_voters: i32) -> Response {
 
 // Calls
 
-/// `CrdtTckModel.Process` over gRPC, its updates given as `Update`s first
-/// and then `more` actions.
+/// `CrdtTckModel.Process` over gRPC.
 pub async fn process(
     addr: SocketAddr,
     id: &str,
