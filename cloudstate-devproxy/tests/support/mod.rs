@@ -3,6 +3,8 @@
 
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
+pub mod crdt;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -68,19 +70,95 @@ where
     Req: prost::Message + Send + Sync + 'static,
     Resp: prost::Message + Default + Send + Sync + 'static,
 {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+    grpc_with(addr, path, &[], request).await
+}
+
+/// A unary gRPC call with prost messages and request metadata.
+pub async fn grpc_with<Req, Resp>(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    request: Req,
+) -> Result<Resp, tonic::Status>
+where
+    Req: prost::Message + Send + Sync + 'static,
+    Resp: prost::Message + Default + Send + Sync + 'static,
+{
+    let mut client = tonic::client::Grpc::new(connect(addr).await);
+    client.ready().await.unwrap();
+    let codec = tonic_prost::ProstCodec::<Req, Resp>::default();
+    client
+        .unary(with_metadata(request, headers), http_path(path), codec)
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+async fn connect(addr: SocketAddr) -> tonic::transport::Channel {
+    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .unwrap()
         .connect()
         .await
-        .unwrap();
-    let mut client = tonic::client::Grpc::new(channel);
+        .unwrap()
+}
+
+fn with_metadata<Req>(request: Req, headers: &[(&str, &str)]) -> tonic::Request<Req> {
+    let mut request = tonic::Request::new(request);
+    for (name, value) in headers {
+        let key = tonic::metadata::MetadataKey::from_bytes(name.as_bytes()).unwrap();
+        request.metadata_mut().insert(key, value.parse().unwrap());
+    }
+    request
+}
+
+/// The responses of a server-streaming gRPC call, on a connection of its
+/// own: dropping it cancels the call.
+pub struct GrpcStream<Resp> {
+    stream: tonic::Streaming<Resp>,
+    _channel: tonic::transport::Channel,
+}
+
+impl<Resp> GrpcStream<Resp> {
+    /// The next response, `None` when the call ended with OK, within 10 s.
+    pub async fn next(&mut self) -> Option<Result<Resp, tonic::Status>> {
+        tokio::time::timeout(Duration::from_secs(10), self.stream.message())
+            .await
+            .expect("no streamed response within 10 s")
+            .transpose()
+    }
+
+    /// The next response, which must be there.
+    pub async fn message(&mut self) -> Resp {
+        self.next()
+            .await
+            .expect("the stream ended")
+            .expect("the stream failed")
+    }
+}
+
+/// A server-streaming gRPC call with prost messages and request metadata;
+/// returns once the response headers came.
+pub async fn grpc_stream<Req, Resp>(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    request: Req,
+) -> Result<GrpcStream<Resp>, tonic::Status>
+where
+    Req: prost::Message + Send + Sync + 'static,
+    Resp: prost::Message + Default + Send + Sync + 'static,
+{
+    let channel = connect(addr).await;
+    let mut client = tonic::client::Grpc::new(channel.clone());
     client.ready().await.unwrap();
     let codec = tonic_prost::ProstCodec::<Req, Resp>::default();
-    let path = http_path(path);
-    client
-        .unary(tonic::Request::new(request), path, codec)
-        .await
-        .map(tonic::Response::into_inner)
+    let stream = client
+        .server_streaming(with_metadata(request, headers), http_path(path), codec)
+        .await?
+        .into_inner();
+    Ok(GrpcStream {
+        stream,
+        _channel: channel,
+    })
 }
 
 fn http_path(path: &str) -> tonic::codegen::http::uri::PathAndQuery {
@@ -184,6 +262,149 @@ fn dechunk(mut rest: &str) -> String {
         rest = &tail[size + 2..];
     }
     out
+}
+
+/// A streamed HTTP/1.1 response, read as it arrives: dropping it closes the
+/// connection.
+pub struct HttpStream {
+    pub status: u16,
+    pub content_type: String,
+    reader: tokio::io::BufReader<tokio::net::TcpStream>,
+    chunked: bool,
+    /// Body bytes read but not handed out yet.
+    pending: Vec<u8>,
+    ended: bool,
+}
+
+impl HttpStream {
+    /// Sends the request and reads the response head (within 10 s).
+    pub async fn open(addr: SocketAddr, path: &str, headers: &[(&str, &str)], json: &str) -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let extra: String = headers
+            .iter()
+            .map(|(name, value)| format!("{name}: {value}\r\n"))
+            .collect();
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{json}",
+            json.len()
+        );
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut reader = tokio::io::BufReader::new(stream);
+        let mut head = Vec::new();
+        loop {
+            let mut line = String::new();
+            let read = tokio::time::timeout(Duration::from_secs(10), reader.read_line(&mut line))
+                .await
+                .expect("no response head within 10 s")
+                .unwrap();
+            assert!(read > 0, "the connection closed in the response head");
+            if line == "\r\n" {
+                break;
+            }
+            head.push(line.trim_end().to_owned());
+        }
+        let status = head[0].split(' ').nth(1).unwrap().parse().unwrap();
+        let header = |name: &str| {
+            head.iter().find_map(|l| {
+                let (n, v) = l.split_once(':')?;
+                n.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+            })
+        };
+        let content_type = header("content-type").unwrap_or_default();
+        let chunked = header("transfer-encoding").is_some_and(|v| v.contains("chunked"));
+        let mut this = Self {
+            status,
+            content_type,
+            reader,
+            chunked,
+            pending: Vec::new(),
+            ended: false,
+        };
+        if !chunked {
+            // A plain (error) response: the whole body now.
+            let length: usize = header("content-length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            let mut body = vec![0; length];
+            this.reader.read_exact(&mut body).await.unwrap();
+            this.pending = body;
+            this.ended = true;
+        }
+        this
+    }
+
+    /// Reads one more chunk of the body into `pending`; false at its end.
+    async fn fill(&mut self) -> bool {
+        use tokio::io::AsyncBufReadExt;
+        if self.ended || !self.chunked {
+            return false;
+        }
+        let read = async {
+            let mut size = String::new();
+            if self.reader.read_line(&mut size).await.ok()? == 0 {
+                return None;
+            }
+            let size = usize::from_str_radix(size.trim(), 16).ok()?;
+            let mut chunk = vec![0; size + 2];
+            self.reader.read_exact(&mut chunk).await.ok()?;
+            chunk.truncate(size);
+            (size > 0).then_some(chunk)
+        };
+        match tokio::time::timeout(Duration::from_secs(10), read)
+            .await
+            .expect("no body chunk within 10 s")
+        {
+            Some(chunk) => {
+                self.pending.extend_from_slice(&chunk);
+                true
+            }
+            None => {
+                self.ended = true;
+                false
+            }
+        }
+    }
+
+    /// Body bytes up to and without `separator`; `None` when the body ends first.
+    async fn until(&mut self, separator: &[u8]) -> Option<String> {
+        loop {
+            if let Some(at) = self
+                .pending
+                .windows(separator.len())
+                .position(|w| w == separator)
+            {
+                let item: Vec<u8> = self.pending.drain(..at + separator.len()).collect();
+                return Some(String::from_utf8_lossy(&item[..at]).into_owned());
+            }
+            if !self.fill().await {
+                return None;
+            }
+        }
+    }
+
+    /// The next line of a newline-delimited body.
+    pub async fn line(&mut self) -> Option<String> {
+        self.until(b"\n").await
+    }
+
+    /// The data of the next Server-Sent Event.
+    pub async fn event(&mut self) -> Option<String> {
+        let event = self.until(b"\n\n").await?;
+        Some(
+            event
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+    }
+
+    /// What is left of the body (waits for its end).
+    pub async fn rest(&mut self) -> String {
+        while self.fill().await {}
+        String::from_utf8_lossy(&std::mem::take(&mut self.pending)).into_owned()
+    }
 }
 
 /// The next observed item, skipping discovery noise, within 10 s.
