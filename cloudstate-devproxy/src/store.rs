@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use cloudstate_sdk::payload::Any;
 use rusqlite::OptionalExtension;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 /// A stored event.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +34,20 @@ pub struct Recovery {
     pub snapshot: Option<StoredSnapshot>,
     /// Events after the snapshot, in order.
     pub events: Vec<StoredEvent>,
+}
+
+/// An event in the journal's global order, as an event-log consumer reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaggedEvent {
+    /// Its place in the journal across all entities: 1-based, increasing
+    /// (the CloudEvent `id` of event-log eventing).
+    pub offset: i64,
+    /// The emitting entity's id.
+    pub entity_id: String,
+    /// 1-based, contiguous per entity.
+    pub sequence: i64,
+    /// The event as the user function emitted it.
+    pub payload: Any,
 }
 
 /// A storage failure.
@@ -111,13 +125,89 @@ impl Store {
         let tag = persistence_id.to_owned();
         match self {
             Self::Memory(m) => {
-                m.lock()
-                    .map_err(poisoned)?
-                    .append(&key, first_sequence, events, snapshot)
+                let mut m = m.lock().map_err(poisoned)?;
+                m.append(&key, &tag, entity_id, first_sequence, events, snapshot)?;
+                m.written.send_modify(|n| *n += 1);
+                Ok(())
             }
             Self::Sqlite(s) => {
                 s.call(move |db| db.append(&key, &tag, first_sequence, events, snapshot))
-                    .await
+                    .await?;
+                s.written.send_modify(|n| *n += 1);
+                Ok(())
+            }
+        }
+    }
+
+    /// Up to `limit` events tagged `tag` (the plain persistence id of the
+    /// entities that emitted them) whose offset is above `after`, in journal order.
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub async fn events_by_tag(
+        &self,
+        tag: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<TaggedEvent>, StoreError> {
+        match self {
+            Self::Memory(m) => Ok(m.lock().map_err(poisoned)?.by_tag(tag, after, limit)),
+            Self::Sqlite(s) => {
+                let tag = tag.to_owned();
+                s.call(move |db| db.by_tag(&tag, after, limit)).await
+            }
+        }
+    }
+
+    /// Changes whenever events are appended: a consumer that marks it seen
+    /// before reading [`events_by_tag`](Self::events_by_tag) misses no write.
+    ///
+    /// # Errors
+    /// A poisoned in-memory store.
+    pub fn journal_written(&self) -> Result<watch::Receiver<u64>, StoreError> {
+        match self {
+            Self::Memory(m) => Ok(m.lock().map_err(poisoned)?.written.subscribe()),
+            Self::Sqlite(s) => Ok(s.written.subscribe()),
+        }
+    }
+
+    /// The last offset event-log consumer `projection` handled of `tag`.
+    /// The in-memory store keeps none: its consumers start from the beginning
+    /// of the journal whenever the dev proxy starts, as the official
+    /// in-memory mode does.
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub async fn load_offset(
+        &self,
+        projection: &str,
+        tag: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        match self {
+            Self::Memory(_) => Ok(None),
+            Self::Sqlite(s) => {
+                let key = value_key(projection, tag);
+                s.call(move |db| db.load_offset(&key)).await
+            }
+        }
+    }
+
+    /// Records that consumer `projection` handled `tag` up to `offset`
+    /// (nothing with the in-memory store, see [`load_offset`](Self::load_offset)).
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub async fn save_offset(
+        &self,
+        projection: &str,
+        tag: &str,
+        offset: i64,
+    ) -> Result<(), StoreError> {
+        match self {
+            Self::Memory(_) => Ok(()),
+            Self::Sqlite(s) => {
+                let key = value_key(projection, tag);
+                s.call(move |db| db.save_offset(&key, offset)).await
             }
         }
     }
@@ -256,11 +346,14 @@ fn poisoned<T>(_: T) -> StoreError {
     StoreError("in-memory store lock poisoned".into())
 }
 
-/// The in-memory store: events per entity, the latest snapshot, value-entity
-/// state, CRDT state.
+/// The in-memory store: events per entity and in global order, the latest
+/// snapshot, value-entity state, CRDT state.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     events: HashMap<String, Vec<StoredEvent>>,
+    /// Every event in journal order, with its tag; offset = index + 1.
+    log: Vec<(String, TaggedEvent)>,
+    written: watch::Sender<u64>,
     snapshots: HashMap<String, StoredSnapshot>,
     values: HashMap<ValueKey, Any>,
     crdts: HashMap<ValueKey, Vec<u8>>,
@@ -284,9 +377,22 @@ impl MemoryStore {
         Recovery { snapshot, events }
     }
 
+    fn by_tag(&self, tag: &str, after: i64, limit: usize) -> Vec<TaggedEvent> {
+        let start = usize::try_from(after.max(0)).unwrap_or(usize::MAX);
+        self.log
+            .iter()
+            .skip(start)
+            .filter(|(t, _)| t == tag)
+            .take(limit)
+            .map(|(_, event)| event.clone())
+            .collect()
+    }
+
     fn append(
         &mut self,
         key: &str,
+        tag: &str,
+        entity_id: &str,
         first: i64,
         events: Vec<Any>,
         snapshot: Option<Any>,
@@ -299,12 +405,19 @@ impl MemoryStore {
             )));
         }
         let last = first + events.len() as i64 - 1;
-        journal.extend(
-            events
-                .into_iter()
-                .zip(first..)
-                .map(|(payload, sequence)| StoredEvent { sequence, payload }),
-        );
+        for (payload, sequence) in events.into_iter().zip(first..) {
+            let offset = self.log.len() as i64 + 1;
+            self.log.push((
+                tag.to_owned(),
+                TaggedEvent {
+                    offset,
+                    entity_id: entity_id.to_owned(),
+                    sequence,
+                    payload: payload.clone(),
+                },
+            ));
+            journal.push(StoredEvent { sequence, payload });
+        }
         if let Some(payload) = snapshot {
             self.snapshots.insert(
                 key.to_owned(),
@@ -325,6 +438,7 @@ type Job = Box<dyn FnOnce(&mut SqliteDb) + Send>;
 pub struct SqliteStore {
     jobs: std::sync::mpsc::Sender<Job>,
     path: PathBuf,
+    written: Arc<watch::Sender<u64>>,
 }
 
 impl SqliteStore {
@@ -343,6 +457,7 @@ impl SqliteStore {
         Ok(Self {
             jobs,
             path: path.to_owned(),
+            written: Arc::new(watch::Sender::new(0)),
         })
     }
 
@@ -409,6 +524,12 @@ impl SqliteDb {
                  entity_id TEXT NOT NULL,
                  state BLOB NOT NULL,
                  PRIMARY KEY (persistence_id, entity_id)
+             );
+             CREATE TABLE IF NOT EXISTS projection_offset (
+                 projection_id TEXT NOT NULL,
+                 tag TEXT NOT NULL,
+                 last_offset INTEGER NOT NULL,
+                 PRIMARY KEY (projection_id, tag)
              );",
         )
         .map_err(sql)?;
@@ -500,6 +621,66 @@ impl SqliteDb {
             }
         }
         tx.commit().map_err(sql)
+    }
+
+    fn by_tag(
+        &mut self,
+        tag: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<TaggedEvent>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT ordering, persistence_id, sequence_number, type_url, payload FROM journal
+                 WHERE tag = ?1 AND ordering > ?2 ORDER BY ordering LIMIT ?3",
+            )
+            .map_err(sql)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        statement
+            .query_map(rusqlite::params![tag, after, limit], |row| {
+                let key: String = row.get(1)?;
+                Ok(TaggedEvent {
+                    offset: row.get(0)?,
+                    // The journal key is `<persistence id>|<entity id>`.
+                    entity_id: key
+                        .split_once('|')
+                        .map_or(key.as_str(), |(_, id)| id)
+                        .to_owned(),
+                    sequence: row.get(2)?,
+                    payload: Any {
+                        type_url: row.get(3)?,
+                        value: row.get(4)?,
+                    },
+                })
+            })
+            .map_err(sql)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(sql)
+    }
+
+    fn load_offset(&mut self, (projection, tag): &ValueKey) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT last_offset FROM projection_offset WHERE projection_id = ?1 AND tag = ?2",
+            )
+            .and_then(|mut statement| {
+                statement
+                    .query_row([projection, tag], |row| row.get(0))
+                    .optional()
+            })
+            .map_err(sql)
+    }
+
+    fn save_offset(&mut self, (projection, tag): &ValueKey, offset: i64) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO projection_offset (projection_id, tag, last_offset) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (projection_id, tag) DO UPDATE SET last_offset = excluded.last_offset",
+            )
+            .and_then(|mut statement| statement.execute(rusqlite::params![projection, tag, offset]))
+            .map(drop)
+            .map_err(sql)
     }
 
     fn get_value(
@@ -647,6 +828,48 @@ mod tests {
         );
         assert_eq!(store.recover("p", "b").await.unwrap().events.len(), 1);
         assert_eq!(store.recover("q", "a").await.unwrap(), Recovery::default());
+        exercise_tags(store).await;
+    }
+
+    /// Called after `exercise` appended a1..a4 and b1 to `p`.
+    async fn exercise_tags(store: &Store) {
+        let mut written = store.journal_written().unwrap();
+        written.borrow_and_update();
+        let all = store.events_by_tag("p", 0, 100).await.unwrap();
+        let seen: Vec<(&str, i64, &[u8])> = all
+            .iter()
+            .map(|e| (e.entity_id.as_str(), e.sequence, e.payload.value.as_slice()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("a", 1, b"1".as_slice()),
+                ("a", 2, b"2"),
+                ("a", 3, b"3"),
+                ("a", 4, b"4"),
+                ("b", 1, b"b1")
+            ]
+        );
+        assert!(all.windows(2).all(|w| w[0].offset < w[1].offset));
+        let after = store.events_by_tag("p", all[2].offset, 1).await.unwrap();
+        assert_eq!(after, vec![all[3].clone()]);
+        assert!(
+            store
+                .events_by_tag("p", all[4].offset, 9)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(store.events_by_tag("q", 0, 9).await.unwrap().is_empty());
+        assert!(!written.has_changed().unwrap());
+        store
+            .append("q", "c", 1, vec![any("c1")], None)
+            .await
+            .unwrap();
+        assert!(written.has_changed().unwrap(), "an append is announced");
+        let q = store.events_by_tag("q", 0, 9).await.unwrap();
+        assert_eq!(q.len(), 1);
+        assert!(q[0].offset > all[4].offset, "one order across tags");
     }
 
     async fn exercise_values(store: &Store) {
@@ -691,7 +914,11 @@ mod tests {
 
     #[tokio::test]
     async fn memory_store() {
-        exercise(&Store::memory()).await;
+        let store = Store::memory();
+        exercise(&store).await;
+        // The in-memory store keeps no consumer offsets (see `load_offset`).
+        store.save_offset("c", "p", 3).await.unwrap();
+        assert_eq!(store.load_offset("c", "p").await.unwrap(), None);
         exercise_values(&Store::memory()).await;
         exercise_crdts(&Store::memory()).await;
     }
@@ -720,6 +947,15 @@ mod tests {
         let r = reopened.recover("p", "a").await.unwrap();
         assert_eq!(r.snapshot.unwrap().sequence, 3);
         assert_eq!(r.events.len(), 1);
+        assert_eq!(reopened.events_by_tag("p", 0, 100).await.unwrap().len(), 5);
+        assert_eq!(reopened.load_offset("c", "p").await.unwrap(), None);
+        reopened.save_offset("c", "p", 3).await.unwrap();
+        reopened.save_offset("c", "p", 4).await.unwrap();
+        reopened.save_offset("d", "p", 1).await.unwrap();
+        let again = Store::from_spec(&format!("sqlite:{}", path.display())).unwrap();
+        assert_eq!(again.load_offset("c", "p").await.unwrap(), Some(4));
+        assert_eq!(again.load_offset("d", "p").await.unwrap(), Some(1));
+        assert_eq!(again.load_offset("c", "q").await.unwrap(), None);
         assert!(Store::from_spec("postgres:x").is_err());
     }
 
