@@ -88,11 +88,24 @@ pub(crate) fn call(
     metadata: Option<pb::Metadata>,
     input: Input,
 ) -> Answers {
+    let type_url = method.input_type_url();
+    call_typed(router, method, metadata, input, type_url)
+}
+
+/// [`call`] with payloads of `type_url` (an eventing subscriber's input is
+/// the event as it came, whatever its method's input type).
+pub(crate) fn call_typed(
+    router: Arc<Router>,
+    method: Arc<MethodModel>,
+    metadata: Option<pb::Metadata>,
+    input: Input,
+    type_url: String,
+) -> Answers {
     let Raw {
         guard,
         responses,
         input_error,
-    } = raw(&router, &method, metadata, input);
+    } = raw(&router, &method, metadata, input, type_url);
     let trace = format!("{}.{}", method.service, method.name());
     let state = State {
         router,
@@ -120,7 +133,7 @@ async fn gathered(
         mut guard,
         mut responses,
         ..
-    } = raw(router, method, metadata, input);
+    } = raw(router, method, metadata, input, method.input_type_url());
     let number = guard.number;
     let mut gathered = UfReply::default();
     while let Some(response) = responses.next().await {
@@ -158,13 +171,13 @@ fn raw(
     method: &Arc<MethodModel>,
     metadata: Option<pb::Metadata>,
     mut input: Input,
+    type_url: String,
 ) -> Raw {
     let shape = shape(method);
     let mut guard = open(router, method, shape);
     let number = guard.number;
     let observer = router.observer.clone();
     let metadata = none_if_empty(metadata);
-    let type_url = method.input_type_url();
     let mut client = client(router);
     let (input_failed, input_error) = oneshot::channel::<ProxyError>();
     let responses: BoxStream<'static, Result<ActionResponse, Status>> = if shape.streams_in() {
@@ -353,6 +366,9 @@ async fn next(mut state: State) -> Option<(Result<Option<Answer>, ProxyError>, S
                     .router
                     .resolve(&state.method, uf_reply(response), &state.trace)
                     .await;
+                if let Ok(Some(answer)) = &answer {
+                    state.router.publish(&state.method, answer);
+                }
                 // A failure ends the client's call, and cancels the user
                 // function's when the state is dropped.
                 state.done = answer.is_err();

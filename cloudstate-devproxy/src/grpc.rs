@@ -215,7 +215,7 @@ async fn route(
         value: frame.to_vec(),
     };
     router
-        .route(method, payload, metadata, trace)
+        .route_ingress(method, payload, metadata, trace)
         .await
         .map_err(|e| e.status())
 }

@@ -119,6 +119,7 @@ mod crdt;
 mod discovery;
 mod entity;
 mod error;
+mod eventing;
 mod grpc;
 pub mod http;
 pub mod local;
@@ -182,6 +183,12 @@ pub struct DevProxyConfig {
     pub crdt_replicas: u32,
     /// How long a `LOCAL` CRDT write takes to reach the other replicas.
     pub crdt_gossip_delay: Duration,
+    /// How long an eventing consumer waits before it retries an event its
+    /// subscriber failed (official: 3 s); the wait doubles on each failure
+    /// up to [`eventing_max_backoff`](Self::eventing_max_backoff).
+    pub eventing_min_backoff: Duration,
+    /// The longest wait between retries of an event (official: 30 s).
+    pub eventing_max_backoff: Duration,
     /// Where observed traffic goes (tests subscribe before starting).
     pub observer: Observer,
 }
@@ -200,6 +207,8 @@ impl DevProxyConfig {
             shutdown_grace: Duration::from_secs(10),
             crdt_replicas: 1,
             crdt_gossip_delay: Duration::from_millis(500),
+            eventing_min_backoff: Duration::from_secs(3),
+            eventing_max_backoff: Duration::from_secs(30),
             observer: Observer::new(),
         }
     }
@@ -283,6 +292,7 @@ impl DevProxy {
             relay_timeout: config.relay_timeout,
             max_message_size: config.max_message_size,
             next_replica: AtomicU32::new(0),
+            broker: eventing::Broker::default(),
         });
         let _ = entities.shared().router.set(Arc::downgrade(&router));
         let app = Arc::new(App {
@@ -300,11 +310,21 @@ impl DevProxy {
             .route_service("/grpc.health.v1.Health/Check", health_service.clone())
             .route_service("/grpc.health.v1.Health/Watch", health_service);
         routes = with_reflection(routes, &app.router.model);
+        let router = Arc::clone(&app.router);
         let routes = routes.fallback(serve).with_state(app);
 
         let addr = listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
         let grace = config.shutdown_grace;
+        let consumers = eventing::start(
+            &router,
+            &config.store,
+            &stopped,
+            eventing::Backoff {
+                min: config.eventing_min_backoff,
+                max: config.eventing_max_backoff.max(config.eventing_min_backoff),
+            },
+        );
         let task = tokio::spawn(async move {
             let mut overdue = stopped.clone();
             let mut stopped = stopped;
@@ -335,6 +355,16 @@ impl DevProxy {
             health
                 .set_service_status("", tonic_health::ServingStatus::NotServing)
                 .await;
+            // Consumers stop between events: the one in delivery is
+            // finished (and its offset saved) within the grace period.
+            for mut consumer in consumers {
+                if tokio::time::timeout(grace, &mut consumer).await.is_err() {
+                    warn!(
+                        "an eventing consumer still busy {grace:?} after shutdown began: stopped"
+                    );
+                    consumer.abort();
+                }
+            }
             entities.shutdown(grace).await;
         });
         info!(
@@ -547,7 +577,7 @@ async fn serve_http(app: &Arc<App>, request: Request) -> Response {
             return stream_response(found.stream_renderer(accept), accept, answers).await;
         }
         app.router
-            .route(&method, payload, metadata, &full_name)
+            .route_ingress(&method, payload, metadata, &full_name)
             .await
     };
     match result {

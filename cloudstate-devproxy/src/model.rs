@@ -72,6 +72,10 @@ pub struct MethodModel {
     pub key_fields: Vec<FieldDescriptor>,
     /// What kind of entity serves it.
     pub entity_type: EntityType,
+    /// Where its `cloudstate.eventing` option subscribes it, if anywhere.
+    pub eventing_in: Option<EventIn>,
+    /// The topic its replies are published to (`cloudstate.eventing` `out`).
+    pub eventing_out: Option<String>,
 }
 
 impl MethodModel {
@@ -200,6 +204,248 @@ fn is_entity_key(field: &FieldDescriptor) -> bool {
         .is_ok_and(|keys| keys.entity_key || keys.legacy_entity_key)
 }
 
+/// `(cloudstate.eventing)`, an extension of `google.protobuf.MethodOptions`.
+pub const EVENTING_OPTION: u32 = 1081;
+
+/// The method options' eventing extension as `cloudstate/eventing.proto`
+/// defines it, read by number like the entity key options.
+#[derive(Clone, PartialEq, prost::Message)]
+struct EventingOptions {
+    #[prost(message, optional, tag = "1081")]
+    eventing: Option<EventingOption>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct EventingOption {
+    #[prost(message, optional, tag = "1")]
+    r#in: Option<EventSourceOption>,
+    #[prost(message, optional, tag = "2")]
+    out: Option<EventDestinationOption>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct EventSourceOption {
+    #[prost(string, tag = "1")]
+    consumer_group: String,
+    #[prost(oneof = "SourceOption", tags = "2, 3")]
+    source: Option<SourceOption>,
+}
+
+#[derive(Clone, PartialEq, prost::Oneof)]
+enum SourceOption {
+    #[prost(string, tag = "2")]
+    Topic(String),
+    #[prost(string, tag = "3")]
+    EventLog(String),
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct EventDestinationOption {
+    #[prost(oneof = "DestinationOption", tags = "1")]
+    destination: Option<DestinationOption>,
+}
+
+#[derive(Clone, PartialEq, prost::Oneof)]
+enum DestinationOption {
+    #[prost(string, tag = "1")]
+    Topic(String),
+}
+
+/// What a method's `cloudstate.eventing` `in` subscribes it to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EventIn {
+    /// The consumer group as declared (empty: the service's name).
+    pub consumer_group: String,
+    /// The source.
+    pub source: EventSource,
+}
+
+/// An eventing source.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum EventSource {
+    /// The events published to a topic.
+    Topic(String),
+    /// The journal of the event-sourced entities with this persistence id.
+    EventLog(String),
+}
+
+impl std::fmt::Display for EventSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Topic(topic) => write!(f, "topic [{topic}]"),
+            Self::EventLog(id) => write!(f, "event log [{id}]"),
+        }
+    }
+}
+
+/// The methods of one service that share one source (and consumer group):
+/// each event goes to the one whose input type is the event's type, else
+/// to the one taking `google.protobuf.Any`.
+#[derive(Debug)]
+pub struct Consumer {
+    /// The service.
+    pub service: String,
+    /// The source.
+    pub source: EventSource,
+    /// The consumer group: as declared, else the service's name.
+    pub group: String,
+    /// The methods by the full name of their input type.
+    pub methods: HashMap<String, Arc<MethodModel>>,
+}
+
+/// The full name of `google.protobuf.Any`, the input of catch-all subscribers.
+pub const ANY_TYPE: &str = "google.protobuf.Any";
+
+impl Consumer {
+    /// The method an event of `type_url` goes to, as the official proxy
+    /// chooses: JSON and primitive payloads go to the `Any` method, others to
+    /// the method whose input is the type named after the first `/`, else to
+    /// the `Any` method.
+    pub fn method_for(&self, type_url: &str) -> Option<&Arc<MethodModel>> {
+        if type_url.starts_with("p.cloudstate.io/") || type_url.starts_with("json.cloudstate.io/") {
+            return self.methods.get(ANY_TYPE);
+        }
+        let name = type_url.split_once('/').map_or(type_url, |(_, name)| name);
+        self.methods
+            .get(name)
+            .or_else(|| self.methods.get(ANY_TYPE))
+    }
+}
+
+/// The eventing options of `method`.
+fn eventing_of(method: &MethodDescriptor) -> Result<(Option<EventIn>, Option<String>), SpecError> {
+    let options = method.options().encode_to_vec();
+    let Ok(EventingOptions {
+        eventing: Some(eventing),
+    }) = EventingOptions::decode(options.as_slice())
+    else {
+        return Ok((None, None));
+    };
+    let out = match eventing.out {
+        None => None,
+        Some(EventDestinationOption {
+            destination: Some(DestinationOption::Topic(topic)),
+        }) if !topic.is_empty() => Some(topic),
+        Some(_) => {
+            return Err(SpecError(format!(
+                "Service call [{}] has declared an event out with no topic.",
+                method.full_name()
+            )));
+        }
+    };
+    let source = match eventing.r#in {
+        None => return Ok((None, out)),
+        Some(source) => source,
+    };
+    let event_source = match source.source {
+        Some(SourceOption::Topic(topic)) if !topic.is_empty() => EventSource::Topic(topic),
+        Some(SourceOption::EventLog(id)) if !id.is_empty() => EventSource::EventLog(id),
+        _ => {
+            return Err(SpecError(format!(
+                "Eventing consumer [{}] has declared an input with no source.",
+                method.full_name()
+            )));
+        }
+    };
+    if let (EventSource::Topic(topic), Some(out)) = (&event_source, &out)
+        && topic == out
+    {
+        return Err(SpecError(format!(
+            "Endpoint [{}] has the same input topic as output topic [{topic}], this is not allowed.",
+            method.full_name()
+        )));
+    }
+    Ok((
+        Some(EventIn {
+            consumer_group: source.consumer_group,
+            source: event_source,
+        }),
+        out,
+    ))
+}
+
+/// The consumers of the served methods, in the order of the spec's entities
+/// and their methods, checked as the official proxy checks them; and an
+/// event log must be the journal of a served event-sourced entity.
+fn consumers(
+    spec: &pb::EntitySpec,
+    services: &HashMap<String, Arc<ServiceModel>>,
+) -> Result<Vec<Consumer>, SpecError> {
+    let mut consumers: Vec<Consumer> = Vec::new();
+    for entity in &spec.entities {
+        let Some(service) = services.get(&entity.service_name) else {
+            continue;
+        };
+        let Some(descriptor) = spec_service(service) else {
+            continue;
+        };
+        for method in descriptor {
+            let Some(eventing_in) = &method.eventing_in else {
+                continue;
+            };
+            if let EventSource::EventLog(id) = &eventing_in.source {
+                let journal = services
+                    .values()
+                    .any(|s| s.entity_type == EntityType::EventSourced && &s.persistence_id == id);
+                if !journal {
+                    return Err(SpecError(format!(
+                        "Eventing consumer [{}.{}] subscribes to the event log [{id}], but no event sourced \
+                         entity served has the persistence id [{id}]",
+                        service.name,
+                        method.name()
+                    )));
+                }
+            }
+            let group = if eventing_in.consumer_group.is_empty() {
+                service.name.clone()
+            } else {
+                eventing_in.consumer_group.clone()
+            };
+            let input = method.descriptor.input().full_name().to_owned();
+            let index = consumers.iter().position(|c| {
+                c.service == service.name && c.source == eventing_in.source && c.group == group
+            });
+            let consumer = match index {
+                Some(index) => &mut consumers[index],
+                None => {
+                    consumers.push(Consumer {
+                        service: service.name.clone(),
+                        source: eventing_in.source.clone(),
+                        group,
+                        methods: HashMap::new(),
+                    });
+                    consumers.last_mut().expect("just pushed")
+                }
+            };
+            if let Some(conflict) = consumer.methods.get(&input) {
+                return Err(SpecError(format!(
+                    "Endpoints [{}.{}] and [{}.{}] both subscribe to the same event source with the same input type. \
+                     If you wish to define two independent consumers of the same event source, use the \
+                     consumer_group annotation on the source to identify them.",
+                    conflict.service,
+                    conflict.name(),
+                    service.name,
+                    method.name()
+                )));
+            }
+            consumer.methods.insert(input, Arc::clone(method));
+        }
+    }
+    Ok(consumers)
+}
+
+/// The methods of `service` in declaration order.
+fn spec_service(service: &ServiceModel) -> Option<Vec<&Arc<MethodModel>>> {
+    let first = service.methods.values().next()?;
+    let descriptor = first.descriptor.parent_service();
+    Some(
+        descriptor
+            .methods()
+            .filter_map(|m| service.methods.get(m.name()))
+            .collect(),
+    )
+}
+
 /// Everything the proxy serves.
 #[derive(Debug)]
 pub struct Model {
@@ -211,6 +457,8 @@ pub struct Model {
     pub methods_by_path: HashMap<String, Arc<MethodModel>>,
     /// The spec as the user function sent it.
     pub spec: pb::EntitySpec,
+    /// The eventing consumers (`cloudstate.eventing` `in`).
+    pub consumers: Vec<Consumer>,
 }
 
 /// Why a spec is refused; the text goes to the user function's `reportError`.
@@ -263,11 +511,14 @@ impl Model {
                 if entity_type != EntityType::Action && key_fields.is_empty() {
                     keyless.push(method.name().to_owned());
                 }
+                let (eventing_in, eventing_out) = eventing_of(&method)?;
                 let model = Arc::new(MethodModel {
                     service: name.clone(),
                     descriptor: method.clone(),
                     key_fields,
                     entity_type,
+                    eventing_in,
+                    eventing_out,
                 });
                 methods_by_path.insert(format!("/{name}/{}", method.name()), Arc::clone(&model));
                 methods.insert(method.name().to_owned(), model);
@@ -311,11 +562,13 @@ impl Model {
             };
             services.insert(name.clone(), Arc::new(model));
         }
+        let consumers = consumers(&spec, &services)?;
         Ok(Self {
             pool,
             services,
             methods_by_path,
             spec,
+            consumers,
         })
     }
 }

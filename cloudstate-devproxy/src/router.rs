@@ -22,6 +22,7 @@ use crate::entity::{
     ValueEntity,
 };
 use crate::error::ProxyError;
+use crate::eventing::Broker;
 use crate::model::{EntityType, MethodModel, Model, ServiceModel};
 use crate::observe::{Observed, Observer};
 
@@ -31,6 +32,8 @@ use crate::observe::{Observed, Observer};
 pub(crate) struct Answer {
     /// Encoded output message.
     pub(crate) message: Vec<u8>,
+    /// Its type URL as the user function sent it.
+    pub(crate) type_url: String,
     /// Metadata the user function attached.
     pub(crate) metadata: Option<pb::Metadata>,
 }
@@ -45,6 +48,8 @@ pub(crate) struct Router {
     pub(crate) max_message_size: usize,
     /// The replica the next unpinned CRDT command goes to.
     pub(crate) next_replica: AtomicU32,
+    /// Where replies of methods with an `eventing.out` topic are published.
+    pub(crate) broker: Broker,
 }
 
 /// The request header that pins a CRDT call to one replica.
@@ -70,6 +75,24 @@ impl Router {
         })
     }
 
+    /// [`route`](Self::route) for a call from outside the user function
+    /// (a client, an eventing consumer): the answer is published when
+    /// `method` declares an `eventing.out` topic, as the official proxy
+    /// publishes the replies of the method called (not of forward targets).
+    pub(crate) async fn route_ingress(
+        self: &Arc<Self>,
+        method: &Arc<MethodModel>,
+        payload: Any,
+        metadata: Option<pb::Metadata>,
+        trace: &str,
+    ) -> Result<Option<Answer>, ProxyError> {
+        let answer = self.route(method, payload, metadata, trace).await?;
+        if let Some(answer) = &answer {
+            self.publish(method, answer);
+        }
+        Ok(answer)
+    }
+
     /// What the client gets for one reply of the user function to `method`:
     /// its side effects are performed first (synchronous ones awaited,
     /// asynchronous ones spawned), then a forward is routed as a new call and
@@ -91,6 +114,7 @@ impl Router {
                     };
                     self.check_reply_type(method, &payload).await;
                     Ok(Some(Answer {
+                        type_url: payload.type_url,
                         message: payload.value,
                         metadata: reply.metadata,
                     }))
@@ -280,6 +304,9 @@ impl Router {
                         Ok(reply) => open.router.resolve(&open.method, reply, &open.trace).await,
                         Err(e) => Err(e),
                     };
+                    if let Ok(Some(answer)) = &answer {
+                        open.router.publish(&open.method, answer);
+                    }
                     // An error is the last answer.
                     let next = answer.is_ok().then_some(open);
                     Some((answer, next))
