@@ -28,6 +28,65 @@
 //!   gathered into one (every side effect, the first reply, forward or
 //!   failure).
 //!
+//! Methods subscribed with the `cloudstate.eventing` option get events from
+//! event logs and topics (see [below](#eventing)).
+//!
+//! # Eventing
+//!
+//! The `cloudstate.eventing` option (extension 1081 of the method options,
+//! read by number as the entity key options are) of every served method is
+//! checked at start-up as the official proxy checks it: an `in` needs a
+//! source, an `out` a topic, a method may not read and write one topic, and
+//! two methods of a service may not take the same input type from the same
+//! source unless their consumer groups differ. The dev proxy also refuses an
+//! `event_log` that is not the persistence id of a served event-sourced
+//! entity (the official proxy would consume a log nobody writes). A refusal
+//! fails [`DevProxy::start`] and is sent to the user function's
+//! `reportError`.
+//!
+//! The methods of one service that share a source and consumer group (by
+//! default the service's name) form a consumer. Each event goes to the
+//! method whose input type is the event's type, else to the one taking
+//! `google.protobuf.Any` (JSON and primitive events always go there), as a
+//! call in the method's shape whose metadata are the event's CloudEvent
+//! attributes (`ce-id`, `ce-source`, `ce-specversion`, `ce-type`,
+//! `Content-Type`, then `ce-dataschema`, `ce-subject`, `ce-time` when set).
+//! Its side effects and forward are performed as for any call. An event is
+//! delivered at least once: it counts as handled once the call and what it
+//! led to are done; a subscriber that fails (an error status, a `Failure`,
+//! or no method for the event's type) is retried after
+//! [`DevProxyConfig::eventing_min_backoff`], doubled on each failure up to
+//! [`DevProxyConfig::eventing_max_backoff`], with a warning each time, and
+//! the consumer does not move past the event. (The official proxy
+//! acknowledges a `Failure` reply of a subscriber without an `out` topic.)
+//! At shutdown a consumer finishes the event it is delivering.
+//!
+//! - **Event logs** (`in { event_log: "<persistence id>" }`): every event of
+//!   the journal of that persistence id, all its entities in journal order,
+//!   replayed then followed. `ce-id` is the event's global journal offset,
+//!   `ce-source` the persistence id, `ce-subject` the entity id, `ce-type`
+//!   the event's type URL, `Content-Type`
+//!   `application/vnd.cloudstate.protobuf.any`; the payload is the event as
+//!   it was emitted. With the SQLite store, a consumer's offset is saved
+//!   after each event (table `projection_offset`; the official proxy saves
+//!   it every 20 events or second), so a restart does not deliver again what
+//!   was handled. The in-memory store keeps no offsets: each start of the
+//!   dev proxy delivers the whole journal again, as the official in-memory
+//!   mode does.
+//! - **Topics**, **for development only**: the official proxy supports
+//!   topics only through Google Pub/Sub; the dev proxy has an in-memory
+//!   broker instead. The replies of a method with `out { topic }`, when a
+//!   client or a consumer calls it (not as a forward target or a side
+//!   effect, as in the official proxy), are published as CloudEvents whose
+//!   attributes come from the reply's metadata, else `ce-id` a random UUID,
+//!   `ce-source` the service name, `ce-type` the message type (the JSON type
+//!   name; empty for primitives), `Content-Type` `application/protobuf`
+//!   (`application/json`, `text/plain; charset=utf-8`,
+//!   `application/octet-stream`), `ce-time` now. Each consumer of the topic
+//!   (action or entity; an entity needs the event's entity key) gets every
+//!   event published while the dev proxy runs; nothing is persisted, and an
+//!   event published to a topic without consumers is dropped.
+//!
 //! # CRDT entities
 //!
 //! As in the official proxy, the proxy holds the real CRDT and the user

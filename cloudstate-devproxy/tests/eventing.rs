@@ -667,6 +667,10 @@ impl ActionHandler for Topics {
             .unwrap_or_default()
             .text;
         let reply = match ctx.command_name() {
+            "PublishKeyed" => Any {
+                type_url: "type.googleapis.com/topics.Keyed".into(),
+                value: message.payload.value.clone(),
+            },
             "Read" => text_any("topics.Other", &format!("read {text}")),
             "ReadAny" => text_any("topics.Other", "any"),
             _ => text_any("topics.Message", &text),
@@ -772,6 +776,78 @@ async fn a_published_reply_reaches_every_consumer_of_its_topic() {
     let digest = &got["Digest"];
     assert_eq!(digest.payload, Some(text_any("topics.Other", "read hello")));
     assert_eq!(meta(&metadata(digest), "ce-source"), Some("topics.Reader"));
+    proxy.shutdown().await;
+}
+
+/// `topics.Keeper`: answers the command as it came.
+struct Keeper;
+
+impl cloudstate_sdk::ValueEntity for Keeper {
+    type State = Any;
+
+    fn encode_state(&self, state: &Any) -> Any {
+        state.clone()
+    }
+
+    fn decode_state(&self, state: &Any) -> Result<Any, PayloadError> {
+        Ok(state.clone())
+    }
+
+    fn handle_command(
+        &self,
+        command: &Command<'_>,
+        _: &mut cloudstate_sdk::ValueContext<'_, Self>,
+    ) -> CommandResult {
+        Ok(Reply::message(command.payload().clone()))
+    }
+}
+
+#[tokio::test]
+async fn an_entity_consumes_a_topic_by_its_entity_key() {
+    let uf = topics_model(&["Publisher"]).value_entity(
+        "topics.Keeper",
+        Keeper,
+        cloudstate_sdk::ValueEntityOptions::new("keeper"),
+    );
+    let uf = TestServer::start(uf).await;
+    let (proxy, mut observed) = proxy(&uf, Store::memory()).await;
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct Keyed {
+        #[prost(string, tag = "1")]
+        id: String,
+        #[prost(string, tag = "2")]
+        text: String,
+    }
+    let keyed = Keyed {
+        id: "k1".into(),
+        text: "kept".into(),
+    };
+    let reply: Keyed = grpc(
+        proxy.local_addr(),
+        "/topics.Publisher/PublishKeyed",
+        keyed.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply, keyed);
+    use cloudstate_sdk::protocol::cloudstate::valueentity::value_entity_stream_in::Message as In;
+    let seen = until(&mut observed, |o| {
+        matches!(o, Observed::ValueEntityIn(_, m) if matches!(&m.message, Some(In::Command(_))))
+    })
+    .await;
+    let Some(Observed::ValueEntityIn(_, message)) = seen.last() else {
+        unreachable!()
+    };
+    let Some(In::Command(command)) = &message.message else {
+        unreachable!()
+    };
+    assert_eq!(
+        (command.entity_id.as_str(), command.name.as_str()),
+        ("k1", "Keep")
+    );
+    let payload = command.payload.as_ref().unwrap();
+    assert_eq!(payload.type_url, "type.googleapis.com/topics.Keyed");
+    assert_eq!(Keyed::decode(payload.value.as_slice()).unwrap(), keyed);
     proxy.shutdown().await;
 }
 
