@@ -353,6 +353,29 @@ async fn e1_an_event_reaches_its_subscriber_with_cloudevent_metadata() {
     let addr = proxy.local_addr();
     emit_one(addr, "eventlogeventing:1", reply_step("some message")).await;
 
+    // The entity's stream (init, command, reply with the event) comes first.
+    use cloudstate_sdk::protocol::cloudstate::eventsourced::{
+        event_sourced_stream_in::Message as EsIn, event_sourced_stream_out::Message as EsOut,
+    };
+    let before = until(&mut observed, |o| matches!(o, Observed::ActionCall { .. })).await;
+    let entity: Vec<&str> = before
+        .iter()
+        .filter_map(|o| match o {
+            Observed::EventSourcedIn(_, m) => match &m.message {
+                Some(EsIn::Init(init)) if init.entity_id == "eventlogeventing:1" => Some("init"),
+                Some(EsIn::Command(_)) => Some("command"),
+                _ => None,
+            },
+            Observed::EventSourcedOut(_, m) => match &m.message {
+                Some(EsOut::Reply(reply)) if reply.events.len() == 1 => {
+                    Some("reply with the event")
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    assert_eq!(entity, ["init", "command", "reply with the event"]);
     let (call, command) = command_to(&mut observed, "ProcessEventOne").await;
     assert_eq!(command.service_name, SUB);
     let payload = command.payload.clone().unwrap();
