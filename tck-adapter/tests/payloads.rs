@@ -478,7 +478,11 @@ async fn event_sourced_events_snapshots_and_replies_keep_every_encoding() {
             panic!("expected a reply to {wire:?}");
         };
         assert_eq!(reply.command_id, id);
-        assert_eq!(reply.events, std::slice::from_ref(wire), "event of {wire:?}");
+        assert_eq!(
+            reply.events,
+            std::slice::from_ref(wire),
+            "event of {wire:?}"
+        );
         assert_eq!(reply_payload(reply.client_action), *wire, "reply");
         // Every second event is a snapshot: the last value.
         assert_eq!(reply.snapshot.is_some(), id % 2 == 0, "snapshot after {id}");
@@ -558,7 +562,11 @@ async fn crdt_elements_keep_every_encoding() {
         let Some(Delta::Orset(orset)) = delta.delta else {
             panic!("expected an ORSet delta");
         };
-        assert_eq!(orset.added, std::slice::from_ref(wire), "element of {wire:?}");
+        assert_eq!(
+            orset.added,
+            std::slice::from_ref(wire),
+            "element of {wire:?}"
+        );
         assert_eq!(reply_payload(reply.client_action), *wire);
     }
     c.passivate().await;
