@@ -155,8 +155,10 @@ pub mod __private {
     pub use crate::eventsourced::{
         Command, CommandContext, EventCodec, EventSourcedEntity, EventSourcedOptions,
     };
+    #[cfg(feature = "json")]
+    pub use crate::payload::json::{from_any as json_from_any, to_any as json_to_any};
     pub use crate::payload::{
-        Any, Payload, PayloadError, decode, decode_as, empty, encode, type_name,
+        Any, JSON_PREFIX, Payload, PayloadError, decode, decode_as, empty, encode, type_name,
     };
     pub use crate::valueentity::{ValueContext, ValueEntity, ValueEntityOptions};
     pub use crate::{CloudState, Service};
