@@ -114,16 +114,30 @@ impl Generator {
         let trait_name = format_ident!("{}", service.proto_name.to_upper_camel_case());
         // Event and snapshot paths are relative to the package module; the
         // generated module is one level below it.
-        let events: Vec<(Ident, TokenStream, Ident, &str)> = decl
+        // Protobuf events, then JSON events (their types are the user's
+        // paths, as written).
+        let mut events: Vec<(Ident, TokenStream, Ident, String)> = decl
             .resolved_events
             .iter()
             .map(|(full, path)| {
                 let simple = full.rsplit('.').next().unwrap_or(full);
                 let variant = format_ident!("{}", simple.to_upper_camel_case());
                 let handler = ident(&format!("on_{}", simple.to_snake_case()));
-                (variant, rust_type(path), handler, full.as_str())
+                (variant, rust_type(path), handler, full.clone())
             })
             .collect();
+        let protobuf_events = events.len();
+        for (json_name, path, simple) in &decl.resolved_json_events {
+            let ty: TokenStream = path.parse().unwrap_or_else(|e| {
+                panic!("cloudstate-build validated JSON event type [{path}]: {e}")
+            });
+            events.push((
+                format_ident!("{}", simple.to_upper_camel_case()),
+                ty,
+                ident(&format!("on_{}", simple.to_snake_case())),
+                format!("json.cloudstate.io/{json_name}"),
+            ));
+        }
         let variants = events.iter().map(|(v, ty, _, full)| {
             let doc = format!(" `{full}`");
             quote!(#[doc = #doc] #v(#ty))
@@ -135,12 +149,38 @@ impl Generator {
                 }
             }
         });
-        let encode_arms = events
+        let json_names = decl.resolved_json_events.iter().map(|(name, _, _)| name);
+        let encode_arms: Vec<TokenStream> = events[..protobuf_events]
             .iter()
-            .map(|(v, _, _, _)| quote!(Self::#v(event) => #p::encode(&event)));
-        let decode_arms = events
+            .map(|(v, _, _, _)| quote!(Self::#v(event) => #p::encode(&event)))
+            .chain(
+                events[protobuf_events..]
+                    .iter()
+                    .zip(json_names.clone())
+                    .map(|((v, _, _, _), name)| quote!(Self::#v(event) => #p::json_to_any(#name, &event))),
+            )
+            .collect();
+        let decode_arms = events[..protobuf_events]
             .iter()
             .map(|(v, _, _, full)| quote!(#full => #p::decode_as(&any).map(Self::#v)));
+        // JSON events are matched on their whole type URL, before protobuf
+        // names (which a JSON name could equal).
+        let json_decode = if decl.resolved_json_events.is_empty() {
+            TokenStream::new()
+        } else {
+            let arms = events[protobuf_events..]
+                .iter()
+                .zip(json_names)
+                .map(|((v, _, _, _), name)| quote!(#name => #p::json_from_any(#name, &any).map(Self::#v)));
+            quote! {
+                if let ::core::option::Option::Some(name) = any.type_url.strip_prefix(#p::JSON_PREFIX) {
+                    return match name {
+                        #(#arms,)*
+                        _ => ::core::result::Result::Err(#p::PayloadError::unhandled(&any)),
+                    };
+                }
+            }
+        };
         // A fixed state is named as the message; else the trait's `type State`.
         let (state_item, state, entity_state, initial_state_fn) = match &decl.resolved_state {
             Some((full, path)) => {
@@ -264,6 +304,7 @@ impl Generator {
                     }
                 }
                 fn from_any(any: #p::Any) -> ::core::result::Result<Self, #p::PayloadError> {
+                    #json_decode
                     match #p::type_name(&any.type_url) {
                         #(#decode_arms,)*
                         _ => ::core::result::Result::Err(#p::PayloadError::unhandled(&any)),

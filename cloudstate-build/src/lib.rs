@@ -237,10 +237,14 @@ impl ValueEntity {
 pub struct EventSourced {
     service: String,
     events: Vec<String>,
+    /// (Rust type, JSON type name if chosen).
+    json_events: Vec<(String, Option<String>)>,
     state: Option<String>,
     snapshot: Option<String>,
     /// Filled in by validation: (full name, Rust path from the service's package).
     resolved_events: Vec<(String, String)>,
+    /// Filled in by validation: (JSON type name, Rust type, simple name).
+    resolved_json_events: Vec<(String, String, String)>,
     resolved_state: Option<(String, String)>,
     resolved_snapshot: Option<(String, String)>,
 }
@@ -251,9 +255,11 @@ impl EventSourced {
         Self {
             service: service.into(),
             events: Vec::new(),
+            json_events: Vec::new(),
             state: None,
             snapshot: None,
             resolved_events: Vec::new(),
+            resolved_json_events: Vec::new(),
             resolved_state: None,
             resolved_snapshot: None,
         }
@@ -270,6 +276,32 @@ impl EventSourced {
     #[must_use]
     pub fn events<I: IntoIterator<Item = S>, S: Into<String>>(mut self, messages: I) -> Self {
         self.events.extend(messages.into_iter().map(Into::into));
+        self
+    }
+
+    /// Adds a JSON event: a type of your crate, written as a Rust path that
+    /// works from anywhere (e.g. `crate::domain::ItemMoved`), which must be
+    /// `serde::Serialize + serde::Deserialize`, `Clone`, `PartialEq` and
+    /// `Debug`. It travels as `json.cloudstate.io/<name>`, the name being
+    /// the path's last segment (`ItemMoved`), as `cloudstate_sdk::payload::Json`
+    /// names it; the trait gets `on_<item_moved>` for it, and replayed events
+    /// of that type URL reach it. Needs the SDK's `json` feature (on by default).
+    #[must_use]
+    pub fn json_event(mut self, rust_type: impl Into<String>) -> Self {
+        self.json_events.push((rust_type.into(), None));
+        self
+    }
+
+    /// Adds a JSON event with the type name `type_name` rather than the
+    /// path's last segment (e.g. the name another service writes it with).
+    #[must_use]
+    pub fn json_event_named(
+        mut self,
+        rust_type: impl Into<String>,
+        type_name: impl Into<String>,
+    ) -> Self {
+        self.json_events
+            .push((rust_type.into(), Some(type_name.into())));
         self
     }
 
@@ -1279,6 +1311,67 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    /// JSON events next to protobuf ones: enum variants holding the user's
+    /// types, encoded and matched by their `json.cloudstate.io` type URL.
+    /// The compile test `json_golden_compiles.rs` runs it.
+    #[test]
+    fn json_events_match_golden_file() {
+        let dir = out_dir("golden-json");
+        configure()
+            .out_dir(&dir)
+            .emit_rerun_if_changed(false)
+            .event_sourced(
+                EventSourced::new("example.counter.Counter")
+                    .event("example.counter.domain.Increased")
+                    .json_event("crate::json::Doubled")
+                    .json_event_named("crate::json::Halved<u8>", "com.example.Halved")
+                    .state("example.counter.domain.Snapshot")
+                    .snapshot("example.counter.domain.Snapshot"),
+            )
+            .compile_protos(&["counter/counter.proto"], &[FIXTURES])
+            .unwrap();
+        check_golden(&dir, "json", &["example.counter.rs"]);
+    }
+
+    #[test]
+    fn bad_json_events_are_build_errors() {
+        let build = |entity: EventSourced| {
+            configure()
+                .out_dir(out_dir("json-errors"))
+                .emit_rerun_if_changed(false)
+                .event_sourced(entity)
+                .compile_protos(&["counter/counter.proto"], &[FIXTURES])
+                .unwrap_err()
+                .to_string()
+        };
+        let entity = || EventSourced::new("example.counter.Counter");
+        let err = build(entity().json_event("not a type"));
+        assert!(
+            err.contains("JSON event [not a type]") && err.contains("not a Rust type"),
+            "{err}"
+        );
+        let err = build(entity().json_event("[u8; 2]"));
+        assert!(err.contains("not a Rust type path"), "{err}");
+        let err = build(entity().json_event_named("crate::A", "a/b"));
+        assert!(err.contains("[a/b]"), "{err}");
+        let err = build(
+            entity()
+                .json_event("crate::A")
+                .json_event_named("crate::B", "A"),
+        );
+        assert!(
+            err.contains("JSON event type [A] is declared twice"),
+            "{err}"
+        );
+        // The handler `on_increased` is taken by the protobuf event.
+        let err = build(
+            entity()
+                .event("example.counter.domain.Increased")
+                .json_event("crate::other::Increased"),
+        );
+        assert!(err.contains("`on_increased`"), "{err}");
     }
 
     /// A state fixed to the snapshot message: no `type State`, and

@@ -274,6 +274,35 @@ fn event_sourced(
         )?;
         resolved_events.push((event.clone(), rust_path(package, &message, sdk)));
     }
+    let mut resolved_json_events = Vec::new();
+    for (rust_type, type_name) in &decl.json_events {
+        let what = format!("JSON event [{rust_type}]");
+        let ty: syn::Type = syn::parse_str(rust_type)
+            .map_err(|e| Error::Proto(format!("{what} of [{name}] is not a Rust type: {e}")))?;
+        let simple = match &ty {
+            syn::Type::Path(path) => path.path.segments.last().map(|s| s.ident.to_string()),
+            _ => None,
+        }
+        .ok_or_else(|| Error::Proto(format!("{what} of [{name}] is not a Rust type path")))?;
+        let json_name = type_name.clone().unwrap_or_else(|| simple.clone());
+        if json_name.is_empty() || json_name.contains('/') {
+            return Err(Error::Proto(format!(
+                "{what} of [{name}] has the JSON type name [{json_name}], which must be non-empty and without `/`"
+            )));
+        }
+        if !seen.insert(format!("json.cloudstate.io/{json_name}")) {
+            return Err(Error::Proto(format!(
+                "JSON event type [{json_name}] is declared twice for [{name}]"
+            )));
+        }
+        claim(
+            trait_names,
+            format!("on_{}", simple.to_snake_case()),
+            what,
+            &format!("build.rs ({name})"),
+        )?;
+        resolved_json_events.push((json_name, rust_type.clone(), simple));
+    }
     let resolve = |declared: &Option<String>, role| -> Result<_, Error> {
         match declared {
             Some(full) => {
@@ -288,6 +317,7 @@ fn event_sourced(
     };
     Ok(EventSourced {
         resolved_events,
+        resolved_json_events,
         resolved_state: resolve(&decl.state, "state")?,
         resolved_snapshot: resolve(&decl.snapshot, "snapshot")?,
         ..decl.clone()

@@ -5,11 +5,10 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
 
-use crate::payload::{self, Any};
+use crate::payload::{self, Any, Payload};
 use crate::protocol::cloudstate as pb;
 
-/// The metadata attached to commands, replies, forwards and side effects.
-pub type Metadata = pb::Metadata;
+pub use crate::metadata::Metadata;
 
 /// A call to a method of a service in the same user function: the target of a
 /// forward or a side effect.
@@ -47,10 +46,31 @@ impl ServiceCall {
         Self::new(service_name, command_name, payload::encode(message))
     }
 
-    /// Attaches metadata to the call.
+    /// A call whose payload is any [`Payload`]: a generated message, a
+    /// primitive or [`Json`](crate::payload::Json). The proxy decodes it as
+    /// the target method's input type, so it must be that type (or the
+    /// target's input is `google.protobuf.Any`).
+    ///
+    /// ```
+    /// use cloudstate_sdk::{Metadata, ServiceCall, payload::Json};
+    ///
+    /// let call = ServiceCall::of("com.example.Log", "Append", &Json(vec![1, 2]))
+    ///     .with_metadata(Metadata::new().with("x-origin", "cart"));
+    /// assert_eq!(call.payload().type_url, "json.cloudstate.io/Vec");
+    /// assert_eq!(call.metadata().and_then(|m| m.get("x-origin")), Some("cart"));
+    /// ```
+    pub fn of<P: Payload>(
+        service_name: impl Into<String>,
+        command_name: impl Into<String>,
+        payload: &P,
+    ) -> Self {
+        Self::new(service_name, command_name, payload.to_any())
+    }
+
+    /// Attaches metadata to the call (empty metadata is sent as none).
     #[must_use]
     pub fn with_metadata(mut self, metadata: Metadata) -> Self {
-        self.metadata = Some(metadata);
+        self.metadata = metadata.non_empty();
         self
     }
 
@@ -207,13 +227,14 @@ impl<T> Reply<T> {
         Self::Forward(call.into())
     }
 
-    /// Attaches metadata to the reply (for a forward, to the forwarded call).
+    /// Attaches metadata to the reply (for a forward, to the forwarded call);
+    /// empty metadata is sent as none.
     #[must_use]
     pub fn with_metadata(self, metadata: Metadata) -> Self {
         match self {
             Self::Message { payload, .. } => Self::Message {
                 payload,
-                metadata: Some(metadata),
+                metadata: metadata.non_empty(),
             },
             Self::Forward(call) => Self::Forward(call.with_metadata(metadata)),
         }
@@ -241,6 +262,23 @@ impl Reply<Any> {
     /// Replies with a protobuf message, encoded.
     pub fn encode<M: prost::Name>(message: &M) -> Self {
         Self::message(payload::encode(message))
+    }
+
+    /// Replies with any [`Payload`] (a message, a primitive,
+    /// [`Json`](crate::payload::Json)), encoded: for methods whose output is
+    /// `google.protobuf.Any`, as the proxy hands a reply to the client as the
+    /// method's output type.
+    ///
+    /// ```
+    /// use cloudstate_sdk::{Metadata, Reply};
+    ///
+    /// let reply = Reply::of(&"done".to_owned()).with_metadata(Metadata::new().with("x-step", "3"));
+    /// let Reply::Message { payload, metadata } = reply else { unreachable!() };
+    /// assert_eq!(payload.type_url, "p.cloudstate.io/string");
+    /// assert_eq!(metadata.unwrap().get("x-step"), Some("3"));
+    /// ```
+    pub fn of<P: Payload>(payload: &P) -> Self {
+        Self::message(payload.to_any())
     }
 
     /// Replies with `google.protobuf.Empty`.
@@ -352,7 +390,7 @@ mod tests {
 
     #[test]
     fn typed_call_is_its_service_call() {
-        let metadata = Metadata::default();
+        let metadata = Metadata::new().with("k", "v");
         let typed = call().with_metadata(metadata.clone());
         let untyped = ServiceCall::new("s.Names", "Get", payload::empty()).with_metadata(metadata);
         assert_eq!(*typed, untyped);
@@ -368,5 +406,18 @@ mod tests {
             side_effect.metadata,
             untyped.into_side_effect(true).metadata
         );
+    }
+
+    #[test]
+    fn empty_metadata_is_sent_as_none() {
+        let call = call().with_metadata(Metadata::new());
+        assert_eq!(call.metadata(), None);
+        let reply = Reply::empty().with_metadata(Metadata::new());
+        assert!(matches!(reply, Reply::Message { metadata: None, .. }));
+        let reply = Reply::<Any>::forward(call).with_metadata(Metadata::new().with("k", "v"));
+        let Reply::Forward(forwarded) = reply else {
+            panic!("a forward")
+        };
+        assert_eq!(forwarded.metadata().and_then(|m| m.get("k")), Some("v"));
     }
 }

@@ -286,22 +286,38 @@ impl Command<'_> {
         self.metadata
     }
 
-    /// Decodes the payload as the method's input type `M`.
+    /// Decodes the payload as the method's input type `M`, after checking
+    /// that its type URL names `M`.
     ///
-    /// A method whose input is `google.protobuf.Any` gets the payload itself.
+    /// A method whose input is `google.protobuf.Any` gets the payload itself,
+    /// whatever its type URL.
     ///
     /// # Errors
-    /// A [`Failure`] naming the service, entity, command and type URL when the
-    /// bytes are not an `M`.
+    /// A [`Failure`] naming the service, entity and command, and both `M`
+    /// and the type URL, when the payload is of another type or its bytes
+    /// are not an `M`.
     pub fn decode<M: prost::Name + Default + Clone + 'static>(&self) -> Result<M, Failure> {
         if let Some(any) = (self.payload as &dyn std::any::Any).downcast_ref::<M>() {
             return Ok(any.clone());
         }
-        payload::decode_as::<M>(self.payload).map_err(|e| {
-            Failure::new(format!(
-                "Protocol error: command [{}] for entity [{}] of service [{}]: {e}",
-                self.name, self.entity_id, self.service_name
-            ))
-        })
+        payload::decode::<M>(self.payload).map_err(|e| self.failure(&e))
+    }
+
+    /// Decodes the payload as any [`Payload`](crate::Payload): a primitive,
+    /// [`Json`](crate::payload::Json), a message; for methods whose input is
+    /// `google.protobuf.Any`.
+    ///
+    /// # Errors
+    /// A [`Failure`] naming the command and both types when the payload is
+    /// of another type, or its bytes do not decode.
+    pub fn payload_as<P: crate::Payload>(&self) -> Result<P, Failure> {
+        P::from_any(self.payload).map_err(|e| self.failure(&e))
+    }
+
+    fn failure(&self, error: &payload::PayloadError) -> Failure {
+        Failure::new(format!(
+            "Protocol error: command [{}] for entity [{}] of service [{}]: {error}",
+            self.name, self.entity_id, self.service_name
+        ))
     }
 }

@@ -18,7 +18,8 @@
 //! * [`crdt`](mod@crdt): replicated values (counters, sets, registers, maps, votes).
 //! * [`eventsourced`]: entities rebuilt from a journal of events.
 //! * [`valueentity`]: entities whose whole state the proxy stores.
-//! * [`payload`]: `Any` payloads, primitives and type URLs.
+//! * [`metadata`]: metadata of commands and replies, CloudEvent attributes.
+//! * [`payload`]: `Any` payloads, primitives, JSON and type URLs.
 //! * [`prost_types`]: the protobuf well-known types (`Timestamp`, `Duration`, ...).
 //! * [`protocol`]: the generated Cloudstate protocol (messages, server and client stubs).
 //!
@@ -29,6 +30,7 @@
 //! no prost dependency of its own.
 //!
 //! # Features
+//! * `json` (default): JSON payloads through serde (`payload::Json`).
 //! * `testkit`: a proxy-role protocol driver and message builders for
 //!   conformance tests (the `testkit` module).
 
@@ -40,6 +42,7 @@ mod effect;
 mod entity;
 mod error;
 pub mod eventsourced;
+pub mod metadata;
 pub mod payload;
 pub mod prost_types;
 mod server;
@@ -152,8 +155,10 @@ pub mod __private {
     pub use crate::eventsourced::{
         Command, CommandContext, EventCodec, EventSourcedEntity, EventSourcedOptions,
     };
+    #[cfg(feature = "json")]
+    pub use crate::payload::json::{from_any as json_from_any, to_any as json_to_any};
     pub use crate::payload::{
-        Any, Payload, PayloadError, decode, decode_as, empty, encode, type_name,
+        Any, JSON_PREFIX, Payload, PayloadError, decode, decode_as, empty, encode, type_name,
     };
     pub use crate::valueentity::{ValueContext, ValueEntity, ValueEntityOptions};
     pub use crate::{CloudState, Service};

@@ -127,18 +127,30 @@ pub struct ActionMessage {
 }
 
 impl ActionMessage {
-    /// Decodes the payload as the method's input type `M`; a method whose
-    /// input is `google.protobuf.Any` gets the payload itself.
+    /// Decodes the payload as the method's input type `M`, after checking
+    /// that its type URL names `M`; a method whose input is
+    /// `google.protobuf.Any` gets the payload itself, whatever its type URL.
     ///
     /// # Errors
-    /// A [`Failure`] naming the type URL and the expected type when the bytes
-    /// are not an `M`.
+    /// A [`Failure`] naming both the expected type and the type URL when the
+    /// payload is of another type or its bytes are not an `M`.
     pub fn decode<M: prost::Name + Default + Clone + 'static>(&self) -> Result<M, Failure> {
         if let Some(any) = (&self.payload as &dyn std::any::Any).downcast_ref::<M>() {
             return Ok(any.clone());
         }
-        payload::decode_as::<M>(&self.payload)
+        payload::decode::<M>(&self.payload)
             .map_err(|e| Failure::new(format!("Protocol error: {e}")))
+    }
+
+    /// Decodes the payload as any [`Payload`](crate::Payload): a primitive,
+    /// [`Json`](crate::payload::Json), a message; for methods whose input is
+    /// `google.protobuf.Any`.
+    ///
+    /// # Errors
+    /// A [`Failure`] naming both types when the payload is of another type,
+    /// or its bytes do not decode.
+    pub fn payload_as<P: crate::Payload>(&self) -> Result<P, Failure> {
+        P::from_any(&self.payload).map_err(|e| Failure::new(format!("Protocol error: {e}")))
     }
 
     pub(crate) fn from_command(command: &mut pb::action::ActionCommand) -> Self {
@@ -187,22 +199,16 @@ impl ActionContext {
         &self.command_name
     }
 
-    /// The call's metadata (the caller's request headers), if any.
-    pub fn metadata(&self) -> Option<&Metadata> {
-        self.metadata.as_deref()
+    /// The call's metadata (the caller's request headers, or the
+    /// CloudEvent attributes of an event); empty when none was sent.
+    pub fn metadata(&self) -> &Metadata {
+        self.metadata.as_deref().unwrap_or(&crate::metadata::EMPTY)
     }
 
-    /// The first string value of the metadata key `key` (case-insensitive).
+    /// The first string value of the metadata key `key` (case-insensitive);
+    /// `ctx.metadata().get(key)`.
     pub fn metadata_value(&self, key: &str) -> Option<&str> {
-        self.metadata()?.entries.iter().find_map(|e| {
-            if !e.key.eq_ignore_ascii_case(key) {
-                return None;
-            }
-            match &e.value {
-                Some(pb::metadata_entry::Value::StringValue(s)) => Some(s.as_str()),
-                _ => None,
-            }
-        })
+        self.metadata().get(key)
     }
 
     /// Adds a side effect to the next response this call sends; a
@@ -353,6 +359,13 @@ impl ActionReply<Any> {
         Self::message(payload::encode(message))
     }
 
+    /// Replies with any [`Payload`](crate::Payload) (a message, a primitive,
+    /// [`Json`](crate::payload::Json)), encoded; for methods whose output is
+    /// `google.protobuf.Any` or that publish to a topic.
+    pub fn of<P: crate::Payload>(payload: &P) -> Self {
+        Self::message(payload.to_any())
+    }
+
     /// The protocol message, after the context's pending side effects.
     pub(crate) fn into_response(
         self,
@@ -426,7 +439,7 @@ mod tests {
     #[test]
     fn empty_metadata_is_absent_and_failures_keep_effects() {
         let ctx = ActionContext::new("s.One", "Do", Some(Metadata::default()));
-        assert_eq!(ctx.metadata(), None);
+        assert!(ctx.metadata().is_empty());
         ctx.effect(call(), true);
         let reply = ActionReply::encode(&()).with_metadata(Metadata::default());
         let response = reply.into_response(ctx.take_effects());

@@ -6,7 +6,7 @@ use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
 use super::{CrdtType, WriteConsistency};
-use crate::effect::{Failure, Reply, ServiceCall};
+use crate::effect::{Failure, Metadata, Reply, ServiceCall};
 use crate::entity::Command;
 use crate::payload::{Any, Payload};
 use crate::protocol::cloudstate as pb;
@@ -119,6 +119,7 @@ pub struct CrdtContext<'a, C> {
     pub(crate) streamed: bool,
     pub(crate) on_change: Option<OnChange<C>>,
     pub(crate) on_cancel: Option<OnCancel<C>>,
+    pub(crate) metadata: &'a Metadata,
 }
 
 /// The methods a command and a cancellation callback share: read and
@@ -176,16 +177,22 @@ macro_rules! mutation_methods {
 }
 
 impl<'a, C: CrdtType> CrdtContext<'a, C> {
-    pub(crate) fn new(change: Mutation<'a, C>, streamed: bool) -> Self {
+    pub(crate) fn new(change: Mutation<'a, C>, streamed: bool, metadata: &'a Metadata) -> Self {
         Self {
             change,
             streamed,
             on_change: None,
             on_cancel: None,
+            metadata,
         }
     }
 
     mutation_methods!("the reply");
+
+    /// The metadata sent with the command; empty when none was sent.
+    pub fn metadata(&self) -> &Metadata {
+        self.metadata
+    }
 
     /// Whether the caller takes a stream of replies: only then do
     /// [`on_change`](Self::on_change) and [`on_cancel`](Self::on_cancel)

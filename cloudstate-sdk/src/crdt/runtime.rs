@@ -127,7 +127,11 @@ impl<E: CrdtEntity> Live<E> {
                 ),
             ));
         };
-        let mut ctx = CrdtContext::new(Mutation::new(state, &self.entity_id, id), view.streamed);
+        let mut ctx = CrdtContext::new(
+            Mutation::new(state, &self.entity_id, id),
+            view.streamed,
+            view.metadata().unwrap_or(&crate::metadata::EMPTY),
+        );
         let entity = &*self.entity;
         let result = entity::guarded(|| entity.handle_command(&view, &mut ctx))
             .map_err(|panic| registration.panicked(&self.entity_id, name, &panic));

@@ -11,8 +11,8 @@ use std::time::Duration;
 pub use crate::entity::Command;
 pub(crate) use runtime::{EventSourcedProtocol, EventSourcedService, Factory, Typed};
 
-use crate::effect::{CommandResult, ServiceCall};
-use crate::payload::{Any, PayloadError};
+use crate::effect::{CommandResult, Metadata, ServiceCall};
+use crate::payload::{Any, Payload, PayloadError};
 use crate::protocol::cloudstate as pb;
 
 /// The behaviour of an event-sourced entity type, shared by all its instances.
@@ -73,8 +73,11 @@ pub trait EventSourcedEntity: Send + Sync + 'static {
 
 /// How an entity's events travel as `Any`.
 ///
-/// Generated code implements it for an enum of the declared event messages;
-/// `Any` itself implements it for entities that match type URLs by hand.
+/// Generated code implements it for an enum of the declared event messages.
+/// Every [`Payload`] is an `EventCodec`: `Any` itself (for entities that
+/// match type URLs by hand), a primitive, [`Json`](crate::payload::Json),
+/// or a message; a hand-written entity whose events are, say,
+/// `Json<CartEvent>` names that as its `Event` type.
 pub trait EventCodec: Sized + Send + 'static {
     /// Encodes the event for the journal.
     fn into_any(self) -> Any;
@@ -85,12 +88,12 @@ pub trait EventCodec: Sized + Send + 'static {
     fn from_any(any: Any) -> Result<Self, PayloadError>;
 }
 
-impl EventCodec for Any {
+impl<P: Payload + Send + 'static> EventCodec for P {
     fn into_any(self) -> Any {
-        self
+        self.to_any()
     }
     fn from_any(any: Any) -> Result<Self, PayloadError> {
-        Ok(any)
+        <P as Payload>::from_any(&any)
     }
 }
 
@@ -150,6 +153,7 @@ pub struct CommandContext<'a, E: EventSourcedEntity + ?Sized> {
     pub(crate) events: Vec<Any>,
     pub(crate) side_effects: Vec<pb::SideEffect>,
     pub(crate) emit_error: Option<PayloadError>,
+    pub(crate) metadata: &'a Metadata,
 }
 
 impl<E: EventSourcedEntity + ?Sized> CommandContext<'_, E> {
@@ -161,6 +165,13 @@ impl<E: EventSourcedEntity + ?Sized> CommandContext<'_, E> {
     /// The id of this entity.
     pub fn entity_id(&self) -> &str {
         self.entity_id
+    }
+
+    /// The metadata sent with the command; empty when none was sent (the
+    /// official proxy sends none to entities; forwards and side effects
+    /// with metadata bring theirs).
+    pub fn metadata(&self) -> &Metadata {
+        self.metadata
     }
 
     /// The sequence number of the last event applied (0 for a new entity).

@@ -115,6 +115,7 @@ impl<E: EventSourcedEntity> Instance for Live<E> {
             events: Vec::new(),
             side_effects: Vec::new(),
             emit_error: None,
+            metadata: command.metadata().unwrap_or(&crate::metadata::EMPTY),
         };
         let result = entity.handle_command(command, &mut ctx);
         let CommandContext {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 pub(crate) use runtime::{Typed, ValueEntityProtocol, ValueEntityService};
 
-use crate::effect::{CommandResult, ServiceCall};
+use crate::effect::{CommandResult, Metadata, ServiceCall};
 use crate::eventsourced::Command;
 use crate::payload::{Any, PayloadError};
 use crate::protocol::cloudstate as pb;
@@ -73,6 +73,7 @@ pub struct ValueContext<'a, E: ValueEntity + ?Sized> {
     pub(crate) change: Option<Option<E::State>>,
     pub(crate) side_effects: Vec<pb::SideEffect>,
     pub(crate) entity_id: &'a str,
+    pub(crate) metadata: &'a Metadata,
 }
 
 impl<E: ValueEntity + ?Sized> ValueContext<'_, E> {
@@ -105,5 +106,10 @@ impl<E: ValueEntity + ?Sized> ValueContext<'_, E> {
     /// The id of this entity.
     pub fn entity_id(&self) -> &str {
         self.entity_id
+    }
+
+    /// The metadata sent with the command; empty when none was sent.
+    pub fn metadata(&self) -> &Metadata {
+        self.metadata
     }
 }

@@ -86,6 +86,7 @@ impl<E: ValueEntity> Instance for Live<E> {
             change: None,
             side_effects: Vec::new(),
             entity_id: &self.entity_id,
+            metadata: command.metadata().unwrap_or(&crate::metadata::EMPTY),
         };
         let result = entity.handle_command(command, &mut ctx);
         let ValueContext {

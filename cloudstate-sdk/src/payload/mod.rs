@@ -2,7 +2,12 @@
 //! type-URL families (protobuf messages, `p.cloudstate.io` primitives and
 //! `json.cloudstate.io` JSON).
 
+#[cfg(feature = "json")]
+pub mod json;
+
 use bytes::Buf;
+#[cfg(feature = "json")]
+pub use json::Json;
 pub use prost_types::Any;
 
 /// Type-URL prefix of protobuf messages.
@@ -49,6 +54,26 @@ pub enum PayloadError {
         #[source]
         source: prost::DecodeError,
     },
+    /// The JSON text of a `json.cloudstate.io` payload is not the type.
+    #[cfg(feature = "json")]
+    #[error("JSON payload with type URL [{type_url}] could not be read: {source}")]
+    Json {
+        /// The type URL that arrived.
+        type_url: String,
+        /// What serde said.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A value could not be written as JSON.
+    #[cfg(feature = "json")]
+    #[error("value of JSON type [{type_name}] could not be written as JSON: {source}")]
+    JsonEncode {
+        /// The JSON type name it was written as.
+        type_name: String,
+        /// What serde said.
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 impl PayloadError {
@@ -70,7 +95,8 @@ pub fn encode<M: prost::Name>(message: &M) -> Any {
 
 /// Decodes the bytes of `any` as `M`, whatever its type URL says.
 ///
-/// This is how commands are read: by the method's declared input type.
+/// For callers that matched the type URL already (the generated event
+/// decoding); everything else should use [`decode`].
 pub fn decode_as<M: prost::Name + Default>(any: &Any) -> Result<M, PayloadError> {
     M::decode(any.value.as_slice()).map_err(|source| PayloadError::Decode {
         expected: M::full_name(),
@@ -79,9 +105,10 @@ pub fn decode_as<M: prost::Name + Default>(any: &Any) -> Result<M, PayloadError>
     })
 }
 
-/// Decodes `any` as `M` after checking that its type URL names `M`.
+/// Decodes `any` as `M` after checking that its type URL names `M` (any
+/// host: the name after the last `/` is compared with `M`'s full name).
 ///
-/// This is how events and snapshots are read.
+/// This is how commands, events, snapshots and states are read.
 pub fn decode<M: prost::Name + Default>(any: &Any) -> Result<M, PayloadError> {
     if !is::<M>(any) {
         return Err(PayloadError::UnexpectedType {
@@ -106,14 +133,22 @@ pub fn empty() -> Any {
     }
 }
 
-/// A value that travels as an `Any`: CRDT elements and keys, register values,
-/// typed replies.
+/// A value that travels as an `Any`: command inputs of methods that take
+/// `google.protobuf.Any`, replies, forwards and side effects
+/// ([`Reply::of`](crate::Reply::of), [`ServiceCall::of`](crate::ServiceCall::of)),
+/// events (every `Payload` is an [`EventCodec`](crate::EventCodec)),
+/// snapshots and value-entity states (`to_any`/`from_any` in the
+/// low-level traits), CRDT elements, keys and register values.
 ///
 /// Implemented for the seven Cloudstate primitives (`String`, `Vec<u8>` and
-/// [`bytes::Bytes`], `i32`, `i64`, `f32`, `f64`, `bool`), for [`Any`] itself
+/// [`bytes::Bytes`], `i32`, `i64`, `f32`, `f64`, `bool`), for JSON values
+/// wrapped in [`Json`] (feature `json`), for [`Any`] itself
 /// (passed through as received), for `()` (`google.protobuf.Empty`) and for
 /// any protobuf message wrapped in [`Protobuf`]. `cloudstate-build` implements
 /// it for the messages of your own protos.
+///
+/// Decoding checks the type URL and fails with
+/// [`PayloadError::UnexpectedType`], naming both types, when it is another.
 ///
 /// Two payloads are the same value when their encodings are byte-equal, so an
 /// implementation must encode deterministically.
