@@ -30,6 +30,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .crdt(Crdt::new("cloudstate.tck.model.crdt.CrdtTckModel"))
         .crdt(Crdt::new("cloudstate.tck.model.crdt.CrdtTwo"))
         .crdt(Crdt::new("cloudstate.tck.model.crdt.CrdtConfigured"))
+        .event_sourced(
+            EventSourced::new("cloudstate.tck.model.eventlogeventing.EventSourcedEntityOne")
+                .events([
+                    "cloudstate.tck.model.eventlogeventing.EventOne",
+                    "cloudstate.tck.model.eventlogeventing.EventTwo",
+                ]),
+        )
+        .event_sourced(
+            EventSourced::new("cloudstate.tck.model.eventlogeventing.EventSourcedEntityTwo")
+                .json_event("crate::eventing::JsonMessage"),
+        )
+        .action(Action::new(
+            "cloudstate.tck.model.eventlogeventing.EventLogSubscriberModel",
+        ))
         .compile_protos(
             &[
                 "cloudstate/tck/model/eventsourced.proto",

@@ -944,3 +944,136 @@ async fn eventing_options_are_checked_at_start_up() {
         );
     }
 }
+
+// The official EventingTCK (`verifyEventingProxy`), with the TCK adapter's
+// event-log models as user function: what the proxy's interceptor checks
+// there, the observer checks here.
+
+/// The entity's stream for `id`: init for `service`, a command, and the
+/// reply; returns the reply's events.
+async fn entity_stream(
+    observed: &mut broadcast::Receiver<Observed>,
+    service: &str,
+    id: &str,
+) -> Vec<Any> {
+    use cloudstate_sdk::protocol::cloudstate::eventsourced::{
+        event_sourced_stream_in::Message as EsIn, event_sourced_stream_out::Message as EsOut,
+    };
+    let seen = until(observed, |o| {
+        matches!(o, Observed::EventSourcedOut(_, m) if matches!(m.message, Some(EsOut::Reply(_))))
+    })
+    .await;
+    let mut shape = Vec::new();
+    let mut events = Vec::new();
+    for o in &seen {
+        match o {
+            Observed::EventSourcedIn(_, m) => match &m.message {
+                Some(EsIn::Init(init)) => {
+                    assert_eq!(
+                        (init.service_name.as_str(), init.entity_id.as_str()),
+                        (service, id)
+                    );
+                    shape.push("init");
+                }
+                Some(EsIn::Command(_)) => shape.push("command"),
+                _ => {}
+            },
+            Observed::EventSourcedOut(_, m) => {
+                if let Some(EsOut::Reply(reply)) = &m.message {
+                    shape.push("reply");
+                    events.clone_from(&reply.events);
+                }
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(shape, ["init", "command", "reply"]);
+    events
+}
+
+#[tokio::test]
+async fn tck_consume_an_event() {
+    let uf = TestServer::start(tck_adapter::server()).await;
+    let (proxy, mut observed) = proxy(&uf, Store::memory()).await;
+    emit_one(
+        proxy.local_addr(),
+        "eventlogeventing:1",
+        reply_step("some message"),
+    )
+    .await;
+    let events = entity_stream(&mut observed, ONE, "eventlogeventing:1").await;
+    assert_eq!(events.len(), 1);
+    let (call, command) = command_to(&mut observed, "ProcessEventOne").await;
+    assert_eq!(
+        EventOne::decode(command.payload.unwrap().value.as_slice()).unwrap(),
+        EventOne {
+            step: Some(reply_step("some message"))
+        }
+    );
+    assert_eq!(
+        replied(&response_of(&mut observed, call).await),
+        Some(Response {
+            id: "eventlogeventing:1".into(),
+            message: "some message".into()
+        })
+    );
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn tck_forward_a_consumed_event() {
+    let uf = TestServer::start(tck_adapter::server()).await;
+    let (proxy, mut observed) = proxy(&uf, Store::memory()).await;
+    emit_one(
+        proxy.local_addr(),
+        "eventlogeventing:2",
+        forward_step("some message"),
+    )
+    .await;
+    entity_stream(&mut observed, ONE, "eventlogeventing:2").await;
+    let (call, _) = command_to(&mut observed, "ProcessEventOne").await;
+    let response = response_of(&mut observed, call).await;
+    assert!(
+        matches!(
+            response.response,
+            Some(action_response::Response::Forward(_))
+        ),
+        "{response:?}"
+    );
+    let (call, _) = command_to(&mut observed, "Effect").await;
+    assert_eq!(
+        replied(&response_of(&mut observed, call).await),
+        Some(Response {
+            id: "eventlogeventing:2".into(),
+            message: "some message".into()
+        })
+    );
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn tck_process_json_events() {
+    let uf = TestServer::start(tck_adapter::server()).await;
+    let (proxy, mut observed) = proxy(&uf, Store::memory()).await;
+    let request = JsonEvent {
+        id: "eventlogeventing:3".into(),
+        message: "some json message".into(),
+    };
+    let () = grpc(proxy.local_addr(), EMIT_JSON, request).await.unwrap();
+    let events = entity_stream(&mut observed, TWO, "eventlogeventing:3").await;
+    assert_eq!(events.len(), 1);
+    assert!(
+        events[0].type_url.starts_with("json.cloudstate.io/"),
+        "{}",
+        events[0].type_url
+    );
+    let (call, _) = command_to(&mut observed, "ProcessAnyEvent").await;
+    assert_eq!(
+        replied(&response_of(&mut observed, call).await),
+        Some(Response {
+            id: "eventlogeventing:3".into(),
+            message: "some json message".into()
+        })
+    );
+    proxy.shutdown().await;
+}

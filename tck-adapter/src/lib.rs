@@ -6,6 +6,7 @@
 
 pub mod action;
 pub mod crdt;
+pub mod eventing;
 pub mod eventsourced;
 pub mod valueentity;
 
@@ -22,7 +23,7 @@ pub fn server() -> CloudState {
         .service_name(env!("CARGO_PKG_NAME"))
         .service_version(env!("CARGO_PKG_VERSION"))
         .descriptor_set(proto::FILE_DESCRIPTOR_SET);
-    crdt::register(action::register(valueentity::register(
+    eventing::register(crdt::register(action::register(valueentity::register(
         eventsourced::register(server),
-    )))
+    ))))
 }
