@@ -3,7 +3,10 @@
 //! A sample lists its requests once, as [`Example`]s: its `main` prints them
 //! with [`banner`] (the `curl` command a user copies, then what it answers),
 //! and its tests run the same list against a dev proxy with [`check`], so
-//! the printed answers cannot go stale.
+//! the printed answers cannot go stale. An answer that follows the request
+//! only after a while (a read model updated from an event log, say) is
+//! marked [`eventually`](Example::eventually): the check re-sends the
+//! request until it answers as printed.
 //!
 //! ```
 //! use cloudstate_devproxy::local::examples::{Example, banner};
@@ -15,6 +18,7 @@
 //!     Example::get("/carts/alice").expect_json(r#"{"items":[{"productId":"apple","quantity":2}]}"#),
 //!     Example::get("/carts/alice/watch").expect_lines([r#"{"items":[]}"#]),
 //!     Example::post("/cart/alice/items/kiwi/remove").expect_failure(500, "Cannot remove kiwi"),
+//!     Example::get("/top").expect_json(r#"{"products":["apple"]}"#).eventually(),
 //! ];
 //! assert_eq!(
 //!     examples[3].curl("http://127.0.0.1:9000"),
@@ -23,6 +27,7 @@
 //! assert_eq!(examples[2].curl("http://127.0.0.1:9000"), "curl -N http://127.0.0.1:9000/carts/alice/watch");
 //! let text = banner("Cart ready", "http://127.0.0.1:9000", &examples);
 //! assert!(text.contains("  curl http://127.0.0.1:9000/carts/alice\n  # → {\"items\""));
+//! assert!(text.contains("  # → (shortly) {\"products\":[\"apple\"]}\n"));
 //! ```
 
 use std::fmt::Write as _;
@@ -35,6 +40,13 @@ use tokio::net::TcpStream;
 /// How long [`check`] waits for each part of an answer before it reports
 /// the example as unanswered (a guard against a hung call, not a timing check).
 const PATIENCE: Duration = Duration::from_secs(10);
+
+/// How long [`check`] re-sends an [`eventually`](Example::eventually)
+/// example before it reports the last answer as the mismatch.
+const EVENTUALLY: Duration = Duration::from_secs(10);
+
+/// The pause between two sends of an `eventually` example.
+const RESEND_EVERY: Duration = Duration::from_millis(100);
 
 /// The longest banner line before a request body goes on a line of its own.
 const WIDTH: usize = 80;
@@ -52,6 +64,10 @@ pub struct Example {
     pub body: Option<String>,
     /// What the request answers.
     pub expect: Expect,
+    /// Whether the answer may come only after a while: [`check`] re-sends
+    /// the request until it matches or 10 seconds have passed, and the
+    /// banner prints `# → (shortly) ...`.
+    pub eventually: bool,
 }
 
 /// What an [`Example`] answers.
@@ -82,6 +98,7 @@ impl Example {
             headers: Vec::new(),
             body: None,
             expect: Expect::Json("{}".to_owned()),
+            eventually: false,
         }
     }
 
@@ -133,6 +150,14 @@ impl Example {
         self
     }
 
+    /// The answer comes eventually, not necessarily at once: for state
+    /// updated asynchronously, such as a read model fed by an event log.
+    #[must_use]
+    pub fn eventually(mut self) -> Self {
+        self.eventually = true;
+        self
+    }
+
     /// Whether the answer is a stream (printed with `curl -N`, which shows
     /// each line as it arrives).
     pub fn is_streamed(&self) -> bool {
@@ -164,22 +189,57 @@ impl Example {
     }
 
     /// What the request answers, as the banner prints it after `# → `: the
-    /// JSON, the streamed lines separated by ` ⏎ `, or `status: text`.
+    /// JSON, the streamed lines separated by ` ⏎ `, or `status: text`;
+    /// after `(shortly) ` when it comes [`eventually`](Self::eventually).
     pub fn expected(&self) -> String {
-        match &self.expect {
+        let answer = match &self.expect {
             Expect::Json(json) => json.clone(),
             Expect::Lines(lines) => lines.join(" ⏎ "),
             Expect::Failure { status, text } => format!("{status}: {text}"),
+        };
+        if self.eventually {
+            format!("(shortly) {answer}")
+        } else {
+            answer
         }
     }
 
     /// Sends the request to the proxy at `addr` and compares the answer with
     /// [`expect`](Self::expect).
     ///
+    /// An [`eventually`](Self::eventually) example is re-sent until it
+    /// answers as expected, for up to 10 seconds.
+    ///
     /// # Errors
     /// A message naming the request, what was expected and what came (or
-    /// that nothing came within 10 seconds).
+    /// that nothing came within 10 seconds); for an `eventually` example,
+    /// the last answer once 10 seconds have passed.
     pub async fn check(&self, addr: SocketAddr) -> Result<(), String> {
+        self.check_within(addr, EVENTUALLY).await
+    }
+
+    /// [`check`](Self::check), re-sending an `eventually` example for up to `within`.
+    async fn check_within(&self, addr: SocketAddr, within: Duration) -> Result<(), String> {
+        if !self.eventually {
+            return self.check_once(addr).await;
+        }
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match self.check_once(addr).await {
+                Ok(()) => return Ok(()),
+                Err(mismatch) if tokio::time::Instant::now() >= deadline => {
+                    return Err(format!(
+                        "{mismatch}\n  (the last of the answers while re-sending it for {} s)",
+                        within.as_secs()
+                    ));
+                }
+                Err(_) => tokio::time::sleep(RESEND_EVERY).await,
+            }
+        }
+    }
+
+    /// One send of the request, its answer compared with [`expect`](Self::expect).
+    async fn check_once(&self, addr: SocketAddr) -> Result<(), String> {
         let what = format!("{} {}", self.method, self.path);
         let mut answer = self.send(addr).await.map_err(|e| format!("{what}: {e}"))?;
         let mismatch =
@@ -658,6 +718,90 @@ mod tests {
         let addr = serve(&[NOPE]).await;
         let error = Example::post("/f").check(addr).await.unwrap_err();
         assert_eq!(error, "POST /f\n  expected: {}\n  got:      500: nope");
+    }
+
+    /// A server on port 0 that answers its n-th connection with the JSON
+    /// body `bodies[n]` (the last one once they run out), counting them.
+    async fn serve_each(
+        bodies: &'static [&'static str],
+    ) -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let served = std::sync::Arc::new(AtomicUsize::new(0));
+        let count = std::sync::Arc::clone(&served);
+        tokio::spawn(async move {
+            loop {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let mut request = Vec::new();
+                let mut buffer = [0; 1024];
+                while !request.ends_with(b"\r\n\r\n") {
+                    let n = stream.read(&mut buffer).await.unwrap();
+                    request.extend_from_slice(&buffer[..n]);
+                }
+                let n = count.fetch_add(1, Ordering::SeqCst);
+                let body = bodies[n.min(bodies.len() - 1)];
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                stream.write_all(answer.as_bytes()).await.unwrap();
+            }
+        });
+        (addr, served)
+    }
+
+    #[tokio::test]
+    async fn an_eventual_answer_is_asked_again_until_it_matches() {
+        use std::sync::atomic::Ordering;
+        let bodies = &[r#"{"n":0}"#, r#"{"n":1}"#, r#"{"n":2}"#];
+        let (addr, served) = serve_each(bodies).await;
+        let example = Example::get("/n").expect_json(r#"{"n":2}"#).eventually();
+        assert_eq!(example.check(addr).await, Ok(()));
+        assert_eq!(
+            served.load(Ordering::SeqCst),
+            3,
+            "sent until the third answer"
+        );
+
+        // Without `eventually`, the first answer is the one compared.
+        let (addr, _) = serve_each(bodies).await;
+        let error = Example::get("/n")
+            .expect_json(r#"{"n":2}"#)
+            .check(addr)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error,
+            "GET /n\n  expected: {\"n\":2}\n  got:      {\"n\":0}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_eventual_answer_that_never_comes_reports_the_last_one() {
+        let (addr, _) = serve_each(&[r#"{"n":0}"#, r#"{"n":1}"#]).await;
+        let example = Example::get("/n").expect_json(r#"{"n":2}"#).eventually();
+        let error = example
+            .check_within(addr, Duration::from_millis(300))
+            .await
+            .unwrap_err();
+        assert!(
+            error.starts_with("GET /n\n  expected: (shortly) {\"n\":2}\n  got:      {\"n\":1}\n"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_banner_says_an_eventual_answer_comes_shortly() {
+        let example = Example::get("/top").expect_json("{}").eventually();
+        assert!(example.eventually && !example.is_streamed());
+        assert_eq!(example.expected(), "(shortly) {}");
+        let text = banner("T", "http://h", &[example]);
+        assert!(
+            text.ends_with("  curl http://h/top\n  # → (shortly) {}\n"),
+            "{text}"
+        );
+        assert_eq!(Example::get("/top").expected(), "{}");
     }
 
     #[tokio::test]
