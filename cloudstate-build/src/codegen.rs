@@ -4,18 +4,22 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use heck::{ToSnakeCase, ToUpperCamelCase};
+use heck::{ToShoutySnakeCase, ToSnakeCase, ToUpperCamelCase};
 use proc_macro2::{Ident, Span, TokenStream};
 use prost_build::{Method, Service, ServiceGenerator};
 use quote::{format_ident, quote};
 
 use crate::declared::Declared;
+use crate::eventing::{MethodEventing, Source};
 use crate::{Crdt, EventSourced, ValueEntity};
 
 /// Generates service code from prost's view of each service.
 pub(crate) struct Generator {
     /// The declared services, validated, by full service name.
     pub(crate) declared: HashMap<String, Declared>,
+    /// The eventing options of the declared services' methods, by full
+    /// service name.
+    pub(crate) eventing: HashMap<String, Vec<MethodEventing>>,
     /// The SDK crate path, e.g. `::cloudstate_sdk`.
     pub(crate) sdk: TokenStream,
     /// The packages of the bundled protos, whose services the SDK has.
@@ -91,16 +95,83 @@ impl Generator {
                 }
             });
         let service_doc = paragraph(&service.comments.leading);
+        let persistence_id = match self.declared.get(full_name) {
+            Some(Declared::EventSourced(EventSourced {
+                persistence_id: Some(id),
+                ..
+            })) => quote! {
+                /// The persistence id declared in `build.rs`, the name of the entity's
+                /// journal: register it with `EventSourcedOptions::new(PERSISTENCE_ID)`.
+                pub const PERSISTENCE_ID: &str = #id;
+            },
+            _ => TokenStream::new(),
+        };
+        let topics = self.eventing_of(full_name).iter().filter_map(|e| {
+            let topic = e.out.as_ref()?;
+            let name = format_ident!("{}_TOPIC", e.method.to_shouty_snake_case());
+            let doc = format!(
+                " The topic the replies of `{}` are published to (its `(cloudstate.eventing)` `out`).",
+                e.method
+            );
+            Some(quote!(#[doc = #doc] pub const #name: &str = #topic;))
+        });
         quote! {
             #[doc = #doc]
             #service_doc
             pub mod #module {
                 /// The fully qualified service name.
                 pub const SERVICE_NAME: &str = #full_name;
+                #persistence_id
+                #(#topics)*
                 #(#calls)*
                 #extra
             }
         }
+    }
+
+    fn eventing_of(&self, full_name: &str) -> &[MethodEventing] {
+        self.eventing.get(full_name).map_or(&[], Vec::as_slice)
+    }
+
+    /// The doc of the trait method of `method`: its proto comments, then
+    /// what its eventing option makes of it.
+    fn method_docs(&self, full_name: &str, method: &Method) -> TokenStream {
+        let docs = comments(&method.comments.leading);
+        let Some(eventing) = self
+            .eventing_of(full_name)
+            .iter()
+            .find(|e| e.method == method.proto_name)
+        else {
+            return docs;
+        };
+        let mut lines = Vec::new();
+        if let Some(source) = &eventing.source {
+            let source = match source {
+                Source::EventLog(id) => format!("the event log `{id}`"),
+                Source::Topic(topic) => format!("the topic `{topic}`"),
+            };
+            let group = if eventing.consumer_group.is_empty() {
+                String::new()
+            } else {
+                format!(" (consumer group `{}`)", eventing.consumer_group)
+            };
+            lines.push(format!(
+                " Eventing: the proxy calls it with the events of {source}{group}."
+            ));
+        }
+        if let Some(topic) = &eventing.out {
+            let name = format!("{}_TOPIC", method.proto_name.to_shouty_snake_case());
+            let its = if lines.is_empty() {
+                " Eventing: its"
+            } else {
+                " Its"
+            };
+            lines.push(format!(
+                "{its} replies are published to the topic `{topic}` ([`{name}`])."
+            ));
+        }
+        let gap = (!method.comments.leading.is_empty()).then(|| quote!(#[doc = ""]));
+        quote!(#docs #gap #(#[doc = #lines])*)
     }
 
     fn event_sourced_module(
@@ -271,7 +342,7 @@ impl Generator {
             ),
         };
 
-        let command_fns = command_fns(service, &p);
+        let command_fns = command_fns(self, service, full_name, &p);
         let dispatch_arms = dispatch_arms(service, &p);
         let trait_doc = format!(
             " The handlers of the event-sourced entity `{full_name}`: one per rpc, one per event type, \
@@ -365,7 +436,7 @@ impl Generator {
         let p = quote!(#sdk::__private);
         let trait_name = format_ident!("{}", service.proto_name.to_upper_camel_case());
         let state = rust_type(&decl.resolved_state);
-        let command_fns = command_fns(service, &p);
+        let command_fns = command_fns(self, service, full_name, &p);
         let dispatch_arms = dispatch_arms(service, &p);
         let trait_doc = format!(" The handlers of the value entity `{full_name}`: one per rpc.");
         let service_doc = paragraph(&service.comments.leading);
@@ -430,7 +501,7 @@ impl Generator {
             let input = rust_type(&m.input_type);
             let output = rust_type(&m.output_type);
             let rpc = &m.proto_name;
-            let doc = comments(&m.comments.leading);
+            let doc = self.method_docs(full_name, m);
             let to_any = reply_conversion(m, &p);
             let requests = quote!(#p::BoxStream<'static, #result<#input, #p::Failure>>);
             let responses = quote!(#p::BoxStream<'static, #p::ActionResult<#output>>);
@@ -633,7 +704,7 @@ impl Generator {
             let input = rust_type(&m.input_type);
             let output = rust_type(&m.output_type);
             let rpc = &m.proto_name;
-            let doc = comments(&m.comments.leading);
+            let doc = self.method_docs(full_name, m);
             let to_any = reply_conversion(m, &p);
             if m.server_streaming {
                 fns.push(quote! {
@@ -858,12 +929,17 @@ fn service_impl(
 }
 
 /// One trait method per rpc: the request, the context, a typed reply.
-fn command_fns(service: &Service, p: &TokenStream) -> TokenStream {
+fn command_fns(
+    generator: &Generator,
+    service: &Service,
+    full_name: &str,
+    p: &TokenStream,
+) -> TokenStream {
     let fns = service.methods.iter().map(|m| {
         let name = ident(&m.proto_name.to_snake_case());
         let input = rust_type(&m.input_type);
         let output = rust_type(&m.output_type);
-        let doc = comments(&m.comments.leading);
+        let doc = generator.method_docs(full_name, m);
         quote! {
             #doc
             fn #name(&self, request: #input, ctx: &mut Context<'_, Self>) -> #p::CommandResult<#output>;

@@ -10,16 +10,18 @@ use protox::prost_reflect::{
 };
 
 use crate::declared::{Declared, Streaming};
+use crate::eventing::{self, MethodEventing};
 use crate::{Crdt, Error, EventSourced, ValueEntity};
 
 /// Validates one declaration against the protos, by the rules of its kind,
-/// and resolves its message types to Rust paths.
+/// and resolves its message types to Rust paths; with the eventing options
+/// of its methods.
 pub(crate) fn declaration(
     decl: &Declared,
     pool: &DescriptorPool,
     fds: &FileDescriptorSet,
     sdk: &str,
-) -> Result<Declared, Error> {
+) -> Result<(Declared, Vec<MethodEventing>), Error> {
     let rules = decl.kind().rules();
     let label = rules.label;
     let name = decl.service();
@@ -79,8 +81,9 @@ pub(crate) fn declaration(
             &at,
         )?;
     }
+    let eventing = eventing::of_service(&service, pool, fds)?;
     let package = service.package_name();
-    Ok(match decl {
+    let resolved = match decl {
         Declared::EventSourced(decl) => Declared::EventSourced(event_sourced(
             decl,
             package,
@@ -107,7 +110,8 @@ pub(crate) fn declaration(
             },
             ..decl.clone()
         }),
-    })
+    };
+    Ok((resolved, eventing))
 }
 
 /// The messages of a CRDT's server-streaming rpc go out through change
@@ -324,6 +328,29 @@ fn event_sourced(
     })
 }
 
+/// A declared persistence id is non-empty and taken by one entity only:
+/// entities sharing one would share a journal. `taken` maps the ids seen so
+/// far to their services.
+pub(crate) fn persistence_id(
+    id: &str,
+    service: &str,
+    taken: &HashMap<String, String>,
+) -> Result<(), Error> {
+    if id.is_empty() {
+        return Err(Error::Proto(format!(
+            "the persistence id declared for [{service}] is empty; name its journal, e.g. \
+             `persistence_id(\"shopping-cart\")`"
+        )));
+    }
+    if let Some(other) = taken.get(id) {
+        return Err(Error::Proto(format!(
+            "the persistence id [{id}] is declared for both [{other}] and [{service}]; \
+             entities sharing one would share a journal, so give each its own"
+        )));
+    }
+    Ok(())
+}
+
 /// The generated module of a service must not clash with prost's module for a
 /// message's nested types in the same package.
 pub(crate) fn module_names(pool: &DescriptorPool) -> Result<(), Error> {
@@ -412,7 +439,7 @@ fn has_entity_key(method: &MethodDescriptor, pool: &DescriptorPool) -> bool {
 }
 
 /// `file:line` of the element at `path`, or just the file.
-fn location(fds: &FileDescriptorSet, file: &str, path: &[i32]) -> String {
+pub(crate) fn location(fds: &FileDescriptorSet, file: &str, path: &[i32]) -> String {
     let line = fds
         .file
         .iter()

@@ -20,11 +20,12 @@ use crate::proto::cloudstate::tck::model::eventlogeventing::{
     event_sourced_entity_two, process_step::Step,
 };
 
-/// The persistence id of `EventSourcedEntityOne`'s protobuf events.
-pub const EVENT_LOG_ONE: &str = "eventlogeventing-one";
+/// The persistence id of `EventSourcedEntityOne`'s protobuf events, as
+/// `build.rs` declares it (the subscriber's event log is checked against it).
+pub const EVENT_LOG_ONE: &str = event_sourced_entity_one::PERSISTENCE_ID;
 
 /// The persistence id of `EventSourcedEntityTwo`'s JSON events.
-pub const EVENT_LOG_TWO: &str = "eventlogeventing-two";
+pub const EVENT_LOG_TWO: &str = event_sourced_entity_two::PERSISTENCE_ID;
 
 /// Registers both entities and `EventLogSubscriberModel`.
 pub fn register(server: CloudState) -> CloudState {
