@@ -43,9 +43,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .json_event("crate::eventing::JsonMessage")
                 .persistence_id("eventlogeventing-two"),
         )
-        .action(Action::new(
-            "cloudstate.tck.model.eventlogeventing.EventLogSubscriberModel",
-        ))
+        .action(
+            Action::new("cloudstate.tck.model.eventlogeventing.EventLogSubscriberModel")
+                .json_events("ProcessAnyEvent", ["crate::eventing::JsonMessage"]),
+        )
         .compile_protos(
             &[
                 "cloudstate/tck/model/eventsourced.proto",

@@ -11,7 +11,7 @@ use quote::{format_ident, quote};
 
 use crate::declared::Declared;
 use crate::eventing::{MethodEventing, Source};
-use crate::{Crdt, EventSourced, ValueEntity};
+use crate::{Action, Crdt, EventSourced, ResolvedInput, ValueEntity, VariantEncoding};
 
 /// Generates service code from prost's view of each service.
 pub(crate) struct Generator {
@@ -39,7 +39,7 @@ impl ServiceGenerator for Generator {
             Some(Declared::ValueEntity(decl)) => {
                 self.value_entity_module(&service, &full_name, decl)
             }
-            Some(Declared::Action(_)) => self.action_module(&service, &full_name),
+            Some(Declared::Action(decl)) => self.action_module(&service, &full_name, decl),
             Some(Declared::Crdt(decl)) => self.crdt_module(&service, &full_name, decl),
             None => self.service_module(&service, &full_name, TokenStream::new()),
         };
@@ -488,7 +488,7 @@ impl Generator {
 impl Generator {
     /// An action: the typed trait (one method per rpc, by call shape) and
     /// `Action<T>`, which routes each call shape by method name.
-    fn action_module(&self, service: &Service, full_name: &str) -> TokenStream {
+    fn action_module(&self, service: &Service, full_name: &str, decl: &Action) -> TokenStream {
         let sdk = &self.sdk;
         let p = quote!(#sdk::__private);
         let trait_name = format_ident!("{}", service.proto_name.to_upper_camel_case());
@@ -496,9 +496,28 @@ impl Generator {
         let mut fns = Vec::new();
         // Dispatch arms per call shape: unary, streamed in, streamed out, streamed.
         let mut arms: [Vec<TokenStream>; 4] = Default::default();
+        let typed_enums = decl
+            .resolved_typed
+            .iter()
+            .map(|typed| typed_input(typed, &p));
         for m in &service.methods {
             let name = ident(&m.proto_name.to_snake_case());
-            let input = rust_type(&m.input_type);
+            let typed = decl
+                .resolved_typed
+                .iter()
+                .find(|t| t.method == m.proto_name);
+            // A typed input decodes as its enum, which takes any payload.
+            let (input, decode) = match typed {
+                Some(typed) => {
+                    let input = format_ident!("{}", typed.enum_name);
+                    (quote!(#input), quote!(payload_as::<#input>))
+                }
+                None => {
+                    let input = rust_type(&m.input_type);
+                    let decode = quote!(decode::<#input>);
+                    (input, decode)
+                }
+            };
             let output = rust_type(&m.output_type);
             let rpc = &m.proto_name;
             let doc = self.method_docs(full_name, m);
@@ -507,7 +526,7 @@ impl Generator {
             let responses = quote!(#p::BoxStream<'static, #p::ActionResult<#output>>);
             let future = quote!(impl ::core::future::Future<Output = #p::ActionResult<#output>> + ::core::marker::Send);
             let decode_stream = quote! {
-                #p::StreamExt::boxed(#p::StreamExt::map(input, |message| message.decode::<#input>()))
+                #p::StreamExt::boxed(#p::StreamExt::map(input, |message| message.#decode()))
             };
             let map_stream = quote! {
                 #p::StreamExt::boxed(#p::StreamExt::map(responses, |result| result.map(|reply| reply.map(#to_any))))
@@ -520,7 +539,7 @@ impl Generator {
                     });
                     arms[0].push(quote! {
                         #rpc => {
-                            let request = message.decode::<#input>()?;
+                            let request = message.#decode()?;
                             self.0.#name(request, ctx).await.map(|reply| reply.map(#to_any))
                         }
                     });
@@ -543,7 +562,7 @@ impl Generator {
                         fn #name(&self, request: #input, ctx: #p::ActionContext) -> #responses;
                     });
                     arms[2].push(quote! {
-                        #rpc => match message.decode::<#input>() {
+                        #rpc => match message.#decode() {
                             #result::Ok(request) => {
                                 let responses = self.0.#name(request, ctx);
                                 #map_stream
@@ -586,6 +605,8 @@ impl Generator {
             quote!(.action(SERVICE_NAME, self)),
         );
         let extra = quote! {
+            #(#typed_enums)*
+
             #[doc = #trait_doc]
             #service_doc
             pub trait #trait_name: ::core::marker::Send + ::core::marker::Sync + ::core::marker::Sized + 'static {
@@ -784,6 +805,99 @@ impl Generator {
             #service_impl_crdt
         };
         self.service_module(service, full_name, extra)
+    }
+}
+
+/// The enum a typed `Any` input decodes to: a variant per declared type,
+/// matched on the type URL (JSON ones on the whole URL, protobuf ones on the
+/// name after the last `/`), and `Other` for any other payload.
+fn typed_input(typed: &ResolvedInput, p: &TokenStream) -> TokenStream {
+    let name = format_ident!("{}", typed.enum_name);
+    let doc = format!(
+        " The input of `{}`: the payloads of the types declared for it in `build.rs`, \
+         decoded, and any other payload as it came.",
+        typed.method
+    );
+    let variants: Vec<(Ident, TokenStream, &VariantEncoding)> = typed
+        .variants
+        .iter()
+        .map(|v| {
+            let ty = match &v.encoding {
+                VariantEncoding::Protobuf(_) => rust_type(&v.rust_type),
+                VariantEncoding::Json(_) => v.rust_type.parse().unwrap_or_else(|e| {
+                    panic!(
+                        "cloudstate-build validated JSON type [{}]: {e}",
+                        v.rust_type
+                    )
+                }),
+            };
+            (format_ident!("{}", v.name), ty, &v.encoding)
+        })
+        .collect();
+    let decls = variants.iter().map(|(v, ty, encoding)| {
+        let doc = match encoding {
+            VariantEncoding::Protobuf(full) => format!(" `type.googleapis.com/{full}`"),
+            VariantEncoding::Json(json) => format!(" `json.cloudstate.io/{json}`"),
+        };
+        quote!(#[doc = #doc] #v(#ty))
+    });
+    let to_any = variants.iter().map(|(v, _, encoding)| match encoding {
+        VariantEncoding::Protobuf(_) => quote!(Self::#v(event) => #p::encode(event)),
+        VariantEncoding::Json(json) => quote!(Self::#v(event) => #p::json_to_any(#json, event)),
+    });
+    let json_arms: Vec<TokenStream> = variants
+        .iter()
+        .filter_map(|(v, _, encoding)| match encoding {
+            VariantEncoding::Json(json) => {
+                Some(quote!(#json => #p::json_from_any(#json, any).map(Self::#v)))
+            }
+            VariantEncoding::Protobuf(_) => None,
+        })
+        .collect();
+    let protobuf_arms = variants
+        .iter()
+        .filter_map(|(v, _, encoding)| match encoding {
+            VariantEncoding::Protobuf(full) => {
+                Some(quote!(#full => #p::decode_as(any).map(Self::#v)))
+            }
+            VariantEncoding::Json(_) => None,
+        });
+    let other =
+        quote!(_ => ::core::result::Result::Ok(Self::Other(::core::clone::Clone::clone(any))));
+    let json_decode = (!json_arms.is_empty()).then(|| {
+        quote! {
+            if let ::core::option::Option::Some(name) = any.type_url.strip_prefix(#p::JSON_PREFIX) {
+                return match name {
+                    #(#json_arms,)*
+                    #other,
+                };
+            }
+        }
+    });
+    quote! {
+        #[doc = #doc]
+        #[derive(Clone, PartialEq, Debug)]
+        pub enum #name {
+            #(#decls,)*
+            /// A payload of any other type, as it came.
+            Other(#p::Any),
+        }
+
+        impl #p::Payload for #name {
+            fn to_any(&self) -> #p::Any {
+                match self {
+                    #(#to_any,)*
+                    Self::Other(any) => ::core::clone::Clone::clone(any),
+                }
+            }
+            fn from_any(any: &#p::Any) -> ::core::result::Result<Self, #p::PayloadError> {
+                #json_decode
+                match #p::type_name(&any.type_url) {
+                    #(#protobuf_arms,)*
+                    #other,
+                }
+            }
+        }
     }
 }
 

@@ -166,9 +166,84 @@ pub struct Builder {
 ///
 /// and `Action<T>`, which serves an implementation of it: register it with
 /// `CloudState::register(Action(handlers), ActionOptions::new())`.
+///
+/// A method taking `google.protobuf.Any`, such as one that subscribes to an
+/// event log with `(cloudstate.eventing)` and receives every event no other
+/// method takes, can have typed events instead: with [`Action::json_events`]
+/// and [`Action::events`], its trait method takes a generated enum
+/// `<Method>Input` with one variant per declared type, decoded by type URL,
+/// and `Other(Any)` for any other payload.
+///
+/// ```no_run
+/// // build.rs: `OnOther(google.protobuf.Any)` reads the cart's event log.
+/// use cloudstate_build::{Action, EventSourced};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// cloudstate_build::configure()
+///     .event_sourced(
+///         EventSourced::new("com.example.shoppingcart.ShoppingCart")
+///             .json_event("crate::domain::ItemMoved")
+///             .persistence_id("shopping-cart"),
+///     )
+///     .action(
+///         Action::new("com.example.shoppingcart.CartListener")
+///             .json_events("OnOther", ["crate::domain::ItemMoved"])
+///             .events("OnOther", ["com.example.shoppingcart.persistence.CartCleared"]),
+///     )
+///     .compile_protos(&["shoppingcart/shoppingcart.proto"], &["proto"])?;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// makes the trait method
+/// `fn on_other(&self, request: OnOtherInput, ctx: ActionContext)` with
+/// `OnOtherInput::ItemMoved(ItemMoved)`, `OnOtherInput::CartCleared(CartCleared)`
+/// and `OnOtherInput::Other(Any)`.
 #[derive(Debug, Clone)]
 pub struct Action {
     service: String,
+    /// The typed inputs of `Any` methods, one entry per method.
+    typed: Vec<TypedInput>,
+    /// Filled in by validation, one per entry of `typed`.
+    resolved_typed: Vec<ResolvedInput>,
+}
+
+/// The event types declared for one `Any` method of an action.
+#[derive(Debug, Clone)]
+struct TypedInput {
+    method: String,
+    /// Protobuf messages by full name.
+    events: Vec<String>,
+    /// (Rust type, JSON type name if chosen).
+    json_events: Vec<(String, Option<String>)>,
+}
+
+/// A typed input after validation: the enum and its variants.
+#[derive(Debug, Clone)]
+struct ResolvedInput {
+    /// The rpc's proto name.
+    method: String,
+    /// The generated enum, `<Method>Input`.
+    enum_name: String,
+    variants: Vec<InputVariant>,
+}
+
+#[derive(Debug, Clone)]
+struct InputVariant {
+    name: String,
+    /// The Rust type: a path from the package module for protobuf
+    /// messages, the user's path for JSON types.
+    rust_type: String,
+    /// How it travels.
+    encoding: VariantEncoding,
+}
+
+#[derive(Debug, Clone)]
+enum VariantEncoding {
+    /// A protobuf message, by full name.
+    Protobuf(String),
+    /// A JSON payload, by type name.
+    Json(String),
 }
 
 impl Action {
@@ -176,7 +251,78 @@ impl Action {
     pub fn new(service: impl Into<String>) -> Self {
         Self {
             service: service.into(),
+            typed: Vec::new(),
+            resolved_typed: Vec::new(),
         }
+    }
+
+    /// Makes the rpc `method` (its proto name, e.g. `OnOther`), whose input is
+    /// `google.protobuf.Any`, take the JSON events `rust_types`: types of your
+    /// crate written as Rust paths that work from anywhere
+    /// (`crate::domain::ItemMoved`), each `serde::Serialize +
+    /// serde::Deserialize`, `Clone`, `PartialEq` and `Debug`, named
+    /// `json.cloudstate.io/<last path segment>` as `EventSourced::json_event`
+    /// names them. Each is a variant of `<Method>Input` named after that
+    /// segment. Needs the SDK's `json` feature (on by default).
+    #[must_use]
+    pub fn json_events<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        method: impl Into<String>,
+        rust_types: I,
+    ) -> Self {
+        let typed = self.typed_input(method.into());
+        typed
+            .json_events
+            .extend(rust_types.into_iter().map(|t| (t.into(), None)));
+        self
+    }
+
+    /// Like [`Action::json_events`] for one type with the JSON type name
+    /// `type_name` rather than the path's last segment.
+    #[must_use]
+    pub fn json_event_named(
+        mut self,
+        method: impl Into<String>,
+        rust_type: impl Into<String>,
+        type_name: impl Into<String>,
+    ) -> Self {
+        let typed = self.typed_input(method.into());
+        typed
+            .json_events
+            .push((rust_type.into(), Some(type_name.into())));
+        self
+    }
+
+    /// Makes the rpc `method`, whose input is `google.protobuf.Any`, take the
+    /// protobuf events `messages` (full names), each a variant of
+    /// `<Method>Input` named after the message. For events that only this
+    /// method reads: an event type that another method subscribed to the
+    /// same source takes as its input goes to that method instead, which is
+    /// a build error here.
+    #[must_use]
+    pub fn events<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        method: impl Into<String>,
+        messages: I,
+    ) -> Self {
+        let typed = self.typed_input(method.into());
+        typed.events.extend(messages.into_iter().map(Into::into));
+        self
+    }
+
+    fn typed_input(&mut self, method: String) -> &mut TypedInput {
+        let index = match self.typed.iter().position(|t| t.method == method) {
+            Some(index) => index,
+            None => {
+                self.typed.push(TypedInput {
+                    method,
+                    events: Vec::new(),
+                    json_events: Vec::new(),
+                });
+                self.typed.len() - 1
+            }
+        };
+        &mut self.typed[index]
     }
 }
 
@@ -1679,9 +1825,92 @@ mod tests {
             .event_sourced(
                 EventSourced::new("example.eventing.Cart")
                     .events(["example.eventing.ItemAdded", "example.eventing.CartCleared"])
+                    .json_event("crate::events::ItemMoved")
                     .persistence_id("shopping-cart"),
             )
-            .action(Action::new("example.eventing.CartListener"))
+            .action(
+                Action::new("example.eventing.CartListener")
+                    .json_events("OnOther", ["crate::events::ItemMoved"])
+                    .json_event_named("OnOther", "crate::events::Note", "com.example.Note")
+                    .events("OnOther", ["example.eventing.CartCleared"]),
+            )
+    }
+
+    #[test]
+    fn typed_inputs_are_checked() {
+        let build = |action: Action| {
+            configure()
+                .out_dir(out_dir("typed-errors"))
+                .emit_rerun_if_changed(false)
+                .event_sourced(
+                    EventSourced::new("example.eventing.Cart")
+                        .events(["example.eventing.ItemAdded"])
+                        .persistence_id("shopping-cart"),
+                )
+                .action(action)
+                .compile_protos(&["eventing/eventing.proto"], &[FIXTURES])
+                .unwrap_err()
+                .to_string()
+        };
+        let listener = || Action::new("example.eventing.CartListener");
+        let e = build(listener().json_events("OnOthers", ["crate::A"]));
+        assert!(
+            e.contains("the rpc [OnOthers] of action [example.eventing.CartListener], which has no such rpc; its rpcs: [OnItemAdded, OnOther, Digest]"),
+            "{e}"
+        );
+        let e = build(listener().json_events("Digest", ["crate::A"]));
+        assert!(
+            e.contains(
+                "typed events are declared for rpc [example.eventing.CartListener.Digest], whose input is [example.eventing.Notice]"
+            ),
+            "{e}"
+        );
+        // `ItemAdded` of the same event log goes to `OnItemAdded`.
+        let e = build(listener().events("OnOther", ["example.eventing.ItemAdded"]));
+        assert!(
+            e.contains(
+                "event [example.eventing.ItemAdded] is declared for rpc [example.eventing.CartListener.OnOther], \
+                 but the proxy hands such events to rpc [example.eventing.CartListener.OnItemAdded]"
+            ),
+            "{e}"
+        );
+        let e = build(listener().events("OnOther", ["example.eventing.Nope"]));
+        assert!(e.contains("event type [example.eventing.Nope]"), "{e}");
+        let e = build(listener().json_events("OnOther", ["crate::Other"]));
+        assert!(
+            e.contains("would be the variant `Other` of `OnOtherInput`"),
+            "{e}"
+        );
+        let e = build(
+            listener()
+                .json_events("OnOther", ["crate::a::Notice"])
+                .events("OnOther", ["example.eventing.Notice"]),
+        );
+        assert!(
+            e.contains("JSON event [crate::a::Notice] and event [example.eventing.Notice] of rpc [example.eventing.CartListener.OnOther] would both be the variant `Notice`"),
+            "{e}"
+        );
+        let e = build(
+            listener()
+                .json_event_named("OnOther", "crate::A", "N")
+                .json_event_named("OnOther", "crate::B", "N"),
+        );
+        assert!(e.contains("JSON event [crate::B] is declared twice"), "{e}");
+        let e = build(listener().json_events("OnOther", ["not a type"]));
+        assert!(e.contains("not a Rust type"), "{e}");
+    }
+
+    #[test]
+    fn a_typed_input_enum_may_not_clash_with_the_trait() {
+        let e = eventing_error(
+            "typed-clash",
+            "service ReadInput { rpc Read(google.protobuf.Any) returns (M); }",
+            configure().action(Action::new("t.ReadInput").json_events("Read", ["crate::A"])),
+        );
+        assert!(
+            e.contains("would generate the enum `ReadInput`, which the generated trait"),
+            "{e}"
+        );
     }
 
     /// A state fixed to the snapshot message: no `type State`, and

@@ -160,27 +160,21 @@ impl event_log_subscriber_model::EventLogSubscriberModel for Subscriber {
 
     async fn process_any_event(
         &self,
-        event: cloudstate_sdk::Any,
+        event: event_log_subscriber_model::ProcessAnyEventInput,
         ctx: ActionContext,
     ) -> ActionResult<Response> {
-        let message = json_message(&event).ok_or_else(|| {
-            Failure::new(format!(
+        use event_log_subscriber_model::ProcessAnyEventInput;
+        match event {
+            ProcessAnyEventInput::JsonMessage(JsonMessage { message }) => {
+                Ok(ActionReply::message(Response {
+                    id: subject(&ctx),
+                    message,
+                }))
+            }
+            ProcessAnyEventInput::Other(event) => Err(Failure::new(format!(
                 "expected a JSON event with a message, got [{}]",
                 event.type_url
-            ))
-        })?;
-        Ok(ActionReply::message(Response {
-            id: subject(&ctx),
-            message,
-        }))
+            ))),
+        }
     }
-}
-
-/// The `message` of a `json.cloudstate.io` event of any type name.
-fn json_message(event: &cloudstate_sdk::Any) -> Option<String> {
-    let name = event
-        .type_url
-        .strip_prefix(cloudstate_sdk::payload::JSON_PREFIX)?;
-    let json: serde_json::Value = cloudstate_sdk::payload::json::from_any(name, event).ok()?;
-    json.get("message")?.as_str().map(str::to_owned)
 }

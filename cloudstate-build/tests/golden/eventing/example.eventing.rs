@@ -88,6 +88,8 @@ pub mod cart {
         ItemAdded(super::ItemAdded),
         /// `example.eventing.CartCleared`
         CartCleared(super::CartCleared),
+        /// `json.cloudstate.io/ItemMoved`
+        ItemMoved(crate::events::ItemMoved),
     }
     impl ::core::convert::From<super::ItemAdded> for Event {
         fn from(event: super::ItemAdded) -> Self {
@@ -99,16 +101,40 @@ pub mod cart {
             Self::CartCleared(event)
         }
     }
+    impl ::core::convert::From<crate::events::ItemMoved> for Event {
+        fn from(event: crate::events::ItemMoved) -> Self {
+            Self::ItemMoved(event)
+        }
+    }
     impl ::cloudstate_sdk::__private::EventCodec for Event {
         fn into_any(self) -> ::cloudstate_sdk::__private::Any {
             match self {
                 Self::ItemAdded(event) => ::cloudstate_sdk::__private::encode(&event),
                 Self::CartCleared(event) => ::cloudstate_sdk::__private::encode(&event),
+                Self::ItemMoved(event) => {
+                    ::cloudstate_sdk::__private::json_to_any("ItemMoved", &event)
+                }
             }
         }
         fn from_any(
             any: ::cloudstate_sdk::__private::Any,
         ) -> ::core::result::Result<Self, ::cloudstate_sdk::__private::PayloadError> {
+            if let ::core::option::Option::Some(name) = any
+                .type_url
+                .strip_prefix(::cloudstate_sdk::__private::JSON_PREFIX)
+            {
+                return match name {
+                    "ItemMoved" => {
+                        ::cloudstate_sdk::__private::json_from_any("ItemMoved", &any)
+                            .map(Self::ItemMoved)
+                    }
+                    _ => {
+                        ::core::result::Result::Err(
+                            ::cloudstate_sdk::__private::PayloadError::unhandled(&any),
+                        )
+                    }
+                };
+            }
             match ::cloudstate_sdk::__private::type_name(&any.type_url) {
                 "example.eventing.ItemAdded" => {
                     ::cloudstate_sdk::__private::decode_as(&any).map(Self::ItemAdded)
@@ -138,6 +164,12 @@ pub mod cart {
         fn on_item_added(&self, state: &mut Self::State, event: &super::ItemAdded);
         /// Applies `example.eventing.CartCleared` to the state: on replay, and when a command emits it.
         fn on_cart_cleared(&self, state: &mut Self::State, event: &super::CartCleared);
+        /// Applies `json.cloudstate.io/ItemMoved` to the state: on replay, and when a command emits it.
+        fn on_item_moved(
+            &self,
+            state: &mut Self::State,
+            event: &crate::events::ItemMoved,
+        );
         fn add(
             &self,
             request: super::AddItem,
@@ -162,6 +194,7 @@ pub mod cart {
             match *event {
                 Event::ItemAdded(ref event) => self.0.on_item_added(state, event),
                 Event::CartCleared(ref event) => self.0.on_cart_cleared(state, event),
+                Event::ItemMoved(ref event) => self.0.on_item_moved(state, event),
             }
             ::core::result::Result::Ok(())
         }
@@ -253,6 +286,69 @@ pub mod cart_listener {
             ),
         )
     }
+    /// The input of `OnOther`: the payloads of the types declared for it in `build.rs`, decoded, and any other payload as it came.
+    #[derive(Clone, PartialEq, Debug)]
+    pub enum OnOtherInput {
+        /// `type.googleapis.com/example.eventing.CartCleared`
+        CartCleared(super::CartCleared),
+        /// `json.cloudstate.io/ItemMoved`
+        ItemMoved(crate::events::ItemMoved),
+        /// `json.cloudstate.io/com.example.Note`
+        Note(crate::events::Note),
+        /// A payload of any other type, as it came.
+        Other(::cloudstate_sdk::__private::Any),
+    }
+    impl ::cloudstate_sdk::__private::Payload for OnOtherInput {
+        fn to_any(&self) -> ::cloudstate_sdk::__private::Any {
+            match self {
+                Self::CartCleared(event) => ::cloudstate_sdk::__private::encode(event),
+                Self::ItemMoved(event) => {
+                    ::cloudstate_sdk::__private::json_to_any("ItemMoved", event)
+                }
+                Self::Note(event) => {
+                    ::cloudstate_sdk::__private::json_to_any("com.example.Note", event)
+                }
+                Self::Other(any) => ::core::clone::Clone::clone(any),
+            }
+        }
+        fn from_any(
+            any: &::cloudstate_sdk::__private::Any,
+        ) -> ::core::result::Result<Self, ::cloudstate_sdk::__private::PayloadError> {
+            if let ::core::option::Option::Some(name) = any
+                .type_url
+                .strip_prefix(::cloudstate_sdk::__private::JSON_PREFIX)
+            {
+                return match name {
+                    "ItemMoved" => {
+                        ::cloudstate_sdk::__private::json_from_any("ItemMoved", any)
+                            .map(Self::ItemMoved)
+                    }
+                    "com.example.Note" => {
+                        ::cloudstate_sdk::__private::json_from_any(
+                                "com.example.Note",
+                                any,
+                            )
+                            .map(Self::Note)
+                    }
+                    _ => {
+                        ::core::result::Result::Ok(
+                            Self::Other(::core::clone::Clone::clone(any)),
+                        )
+                    }
+                };
+            }
+            match ::cloudstate_sdk::__private::type_name(&any.type_url) {
+                "example.eventing.CartCleared" => {
+                    ::cloudstate_sdk::__private::decode_as(any).map(Self::CartCleared)
+                }
+                _ => {
+                    ::core::result::Result::Ok(
+                        Self::Other(::core::clone::Clone::clone(any)),
+                    )
+                }
+            }
+        }
+    }
     /// The handlers of the action `example.eventing.CartListener`: one per rpc. Implement unary and streamed-in rpcs with `async fn`.
     ///
     /// Reads the cart's journal; what it answers goes to topics.
@@ -273,7 +369,7 @@ pub mod cart_listener {
         /// Its replies are published to the topic `cart-notices` ([`ON_OTHER_TOPIC`]).
         fn on_other(
             &self,
-            request: ::cloudstate_sdk::prost_types::Any,
+            request: OnOtherInput,
             ctx: ::cloudstate_sdk::__private::ActionContext,
         ) -> impl ::core::future::Future<
             Output = ::cloudstate_sdk::__private::ActionResult<super::Notice>,
@@ -316,8 +412,7 @@ pub mod cart_listener {
                             })
                     }
                     "OnOther" => {
-                        let request = message
-                            .decode::<::cloudstate_sdk::prost_types::Any>()?;
+                        let request = message.payload_as::<OnOtherInput>()?;
                         self.0
                             .on_other(request, ctx)
                             .await
