@@ -598,7 +598,9 @@ impl Builder {
     /// A proto that does not parse or resolve, a declaration the protos do
     /// not match or that the proxy would refuse at start-up (an entity rpc
     /// whose input has no `(cloudstate.entity_key)` field, a streaming rpc
-    /// where the kind takes none, a name that clashes with generated code);
+    /// where the kind takes none, a name that clashes with generated code,
+    /// a `(cloudstate.eventing)` option the proxy refuses or whose
+    /// `event_log` no entity of the build declares as its persistence id);
     /// messages name the proto file and line where there is one. Or a
     /// failure to write the output.
     pub fn compile_protos(
