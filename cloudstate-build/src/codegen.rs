@@ -170,6 +170,9 @@ impl Generator {
                 "{its} replies are published to the topic `{topic}` ([`{name}`])."
             ));
         }
+        if lines.is_empty() {
+            return docs;
+        }
         let gap = (!method.comments.leading.is_empty()).then(|| quote!(#[doc = ""]));
         quote!(#docs #gap #(#[doc = #lines])*)
     }
