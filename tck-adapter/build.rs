@@ -35,15 +35,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .events([
                     "cloudstate.tck.model.eventlogeventing.EventOne",
                     "cloudstate.tck.model.eventlogeventing.EventTwo",
-                ]),
+                ])
+                .persistence_id("eventlogeventing-one"),
         )
         .event_sourced(
             EventSourced::new("cloudstate.tck.model.eventlogeventing.EventSourcedEntityTwo")
-                .json_event("crate::eventing::JsonMessage"),
+                .json_event("crate::eventing::JsonMessage")
+                .persistence_id("eventlogeventing-two"),
         )
-        .action(Action::new(
-            "cloudstate.tck.model.eventlogeventing.EventLogSubscriberModel",
-        ))
+        .action(
+            Action::new("cloudstate.tck.model.eventlogeventing.EventLogSubscriberModel")
+                .json_events("ProcessAnyEvent", ["crate::eventing::JsonMessage"]),
+        )
         .compile_protos(
             &[
                 "cloudstate/tck/model/eventsourced.proto",

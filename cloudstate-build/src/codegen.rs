@@ -4,18 +4,22 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use heck::{ToSnakeCase, ToUpperCamelCase};
+use heck::{ToShoutySnakeCase, ToSnakeCase, ToUpperCamelCase};
 use proc_macro2::{Ident, Span, TokenStream};
 use prost_build::{Method, Service, ServiceGenerator};
 use quote::{format_ident, quote};
 
 use crate::declared::Declared;
-use crate::{Crdt, EventSourced, ValueEntity};
+use crate::eventing::{MethodEventing, Source};
+use crate::{Action, Crdt, EventSourced, ResolvedInput, ValueEntity, VariantEncoding};
 
 /// Generates service code from prost's view of each service.
 pub(crate) struct Generator {
     /// The declared services, validated, by full service name.
     pub(crate) declared: HashMap<String, Declared>,
+    /// The eventing options of the declared services' methods, by full
+    /// service name.
+    pub(crate) eventing: HashMap<String, Vec<MethodEventing>>,
     /// The SDK crate path, e.g. `::cloudstate_sdk`.
     pub(crate) sdk: TokenStream,
     /// The packages of the bundled protos, whose services the SDK has.
@@ -35,7 +39,7 @@ impl ServiceGenerator for Generator {
             Some(Declared::ValueEntity(decl)) => {
                 self.value_entity_module(&service, &full_name, decl)
             }
-            Some(Declared::Action(_)) => self.action_module(&service, &full_name),
+            Some(Declared::Action(decl)) => self.action_module(&service, &full_name, decl),
             Some(Declared::Crdt(decl)) => self.crdt_module(&service, &full_name, decl),
             None => self.service_module(&service, &full_name, TokenStream::new()),
         };
@@ -91,16 +95,86 @@ impl Generator {
                 }
             });
         let service_doc = paragraph(&service.comments.leading);
+        let persistence_id = match self.declared.get(full_name) {
+            Some(Declared::EventSourced(EventSourced {
+                persistence_id: Some(id),
+                ..
+            })) => quote! {
+                /// The persistence id declared in `build.rs`, the name of the entity's
+                /// journal: register it with `EventSourcedOptions::new(PERSISTENCE_ID)`.
+                pub const PERSISTENCE_ID: &str = #id;
+            },
+            _ => TokenStream::new(),
+        };
+        let topics = self.eventing_of(full_name).iter().filter_map(|e| {
+            let topic = e.out.as_ref()?;
+            let name = format_ident!("{}_TOPIC", e.method.to_shouty_snake_case());
+            let doc = format!(
+                " The topic the replies of `{}` are published to (its `(cloudstate.eventing)` `out`).",
+                e.method
+            );
+            Some(quote!(#[doc = #doc] pub const #name: &str = #topic;))
+        });
         quote! {
             #[doc = #doc]
             #service_doc
             pub mod #module {
                 /// The fully qualified service name.
                 pub const SERVICE_NAME: &str = #full_name;
+                #persistence_id
+                #(#topics)*
                 #(#calls)*
                 #extra
             }
         }
+    }
+
+    fn eventing_of(&self, full_name: &str) -> &[MethodEventing] {
+        self.eventing.get(full_name).map_or(&[], Vec::as_slice)
+    }
+
+    /// The doc of the trait method of `method`: its proto comments, then
+    /// what its eventing option makes of it.
+    fn method_docs(&self, full_name: &str, method: &Method) -> TokenStream {
+        let docs = comments(&method.comments.leading);
+        let Some(eventing) = self
+            .eventing_of(full_name)
+            .iter()
+            .find(|e| e.method == method.proto_name)
+        else {
+            return docs;
+        };
+        let mut lines = Vec::new();
+        if let Some(source) = &eventing.source {
+            let source = match source {
+                Source::EventLog(id) => format!("the event log `{id}`"),
+                Source::Topic(topic) => format!("the topic `{topic}`"),
+            };
+            let group = if eventing.consumer_group.is_empty() {
+                String::new()
+            } else {
+                format!(" (consumer group `{}`)", eventing.consumer_group)
+            };
+            lines.push(format!(
+                " Eventing: the proxy calls it with the events of {source}{group}."
+            ));
+        }
+        if let Some(topic) = &eventing.out {
+            let name = format!("{}_TOPIC", method.proto_name.to_shouty_snake_case());
+            let its = if lines.is_empty() {
+                " Eventing: its"
+            } else {
+                " Its"
+            };
+            lines.push(format!(
+                "{its} replies are published to the topic `{topic}` ([`{name}`])."
+            ));
+        }
+        if lines.is_empty() {
+            return docs;
+        }
+        let gap = (!method.comments.leading.is_empty()).then(|| quote!(#[doc = ""]));
+        quote!(#docs #gap #(#[doc = #lines])*)
     }
 
     fn event_sourced_module(
@@ -271,7 +345,7 @@ impl Generator {
             ),
         };
 
-        let command_fns = command_fns(service, &p);
+        let command_fns = command_fns(self, service, full_name, &p);
         let dispatch_arms = dispatch_arms(service, &p);
         let trait_doc = format!(
             " The handlers of the event-sourced entity `{full_name}`: one per rpc, one per event type, \
@@ -365,7 +439,7 @@ impl Generator {
         let p = quote!(#sdk::__private);
         let trait_name = format_ident!("{}", service.proto_name.to_upper_camel_case());
         let state = rust_type(&decl.resolved_state);
-        let command_fns = command_fns(service, &p);
+        let command_fns = command_fns(self, service, full_name, &p);
         let dispatch_arms = dispatch_arms(service, &p);
         let trait_doc = format!(" The handlers of the value entity `{full_name}`: one per rpc.");
         let service_doc = paragraph(&service.comments.leading);
@@ -417,7 +491,7 @@ impl Generator {
 impl Generator {
     /// An action: the typed trait (one method per rpc, by call shape) and
     /// `Action<T>`, which routes each call shape by method name.
-    fn action_module(&self, service: &Service, full_name: &str) -> TokenStream {
+    fn action_module(&self, service: &Service, full_name: &str, decl: &Action) -> TokenStream {
         let sdk = &self.sdk;
         let p = quote!(#sdk::__private);
         let trait_name = format_ident!("{}", service.proto_name.to_upper_camel_case());
@@ -425,18 +499,37 @@ impl Generator {
         let mut fns = Vec::new();
         // Dispatch arms per call shape: unary, streamed in, streamed out, streamed.
         let mut arms: [Vec<TokenStream>; 4] = Default::default();
+        let typed_enums = decl
+            .resolved_typed
+            .iter()
+            .map(|typed| typed_input(typed, &p));
         for m in &service.methods {
             let name = ident(&m.proto_name.to_snake_case());
-            let input = rust_type(&m.input_type);
+            let typed = decl
+                .resolved_typed
+                .iter()
+                .find(|t| t.method == m.proto_name);
+            // A typed input decodes as its enum, which takes any payload.
+            let (input, decode) = match typed {
+                Some(typed) => {
+                    let input = format_ident!("{}", typed.enum_name);
+                    (quote!(#input), quote!(payload_as::<#input>))
+                }
+                None => {
+                    let input = rust_type(&m.input_type);
+                    let decode = quote!(decode::<#input>);
+                    (input, decode)
+                }
+            };
             let output = rust_type(&m.output_type);
             let rpc = &m.proto_name;
-            let doc = comments(&m.comments.leading);
+            let doc = self.method_docs(full_name, m);
             let to_any = reply_conversion(m, &p);
             let requests = quote!(#p::BoxStream<'static, #result<#input, #p::Failure>>);
             let responses = quote!(#p::BoxStream<'static, #p::ActionResult<#output>>);
             let future = quote!(impl ::core::future::Future<Output = #p::ActionResult<#output>> + ::core::marker::Send);
             let decode_stream = quote! {
-                #p::StreamExt::boxed(#p::StreamExt::map(input, |message| message.decode::<#input>()))
+                #p::StreamExt::boxed(#p::StreamExt::map(input, |message| message.#decode()))
             };
             let map_stream = quote! {
                 #p::StreamExt::boxed(#p::StreamExt::map(responses, |result| result.map(|reply| reply.map(#to_any))))
@@ -449,7 +542,7 @@ impl Generator {
                     });
                     arms[0].push(quote! {
                         #rpc => {
-                            let request = message.decode::<#input>()?;
+                            let request = message.#decode()?;
                             self.0.#name(request, ctx).await.map(|reply| reply.map(#to_any))
                         }
                     });
@@ -472,7 +565,7 @@ impl Generator {
                         fn #name(&self, request: #input, ctx: #p::ActionContext) -> #responses;
                     });
                     arms[2].push(quote! {
-                        #rpc => match message.decode::<#input>() {
+                        #rpc => match message.#decode() {
                             #result::Ok(request) => {
                                 let responses = self.0.#name(request, ctx);
                                 #map_stream
@@ -515,6 +608,8 @@ impl Generator {
             quote!(.action(SERVICE_NAME, self)),
         );
         let extra = quote! {
+            #(#typed_enums)*
+
             #[doc = #trait_doc]
             #service_doc
             pub trait #trait_name: ::core::marker::Send + ::core::marker::Sync + ::core::marker::Sized + 'static {
@@ -633,7 +728,7 @@ impl Generator {
             let input = rust_type(&m.input_type);
             let output = rust_type(&m.output_type);
             let rpc = &m.proto_name;
-            let doc = comments(&m.comments.leading);
+            let doc = self.method_docs(full_name, m);
             let to_any = reply_conversion(m, &p);
             if m.server_streaming {
                 fns.push(quote! {
@@ -713,6 +808,99 @@ impl Generator {
             #service_impl_crdt
         };
         self.service_module(service, full_name, extra)
+    }
+}
+
+/// The enum a typed `Any` input decodes to: a variant per declared type,
+/// matched on the type URL (JSON ones on the whole URL, protobuf ones on the
+/// name after the last `/`), and `Other` for any other payload.
+fn typed_input(typed: &ResolvedInput, p: &TokenStream) -> TokenStream {
+    let name = format_ident!("{}", typed.enum_name);
+    let doc = format!(
+        " The input of `{}`: the payloads of the types declared for it in `build.rs`, \
+         decoded, and any other payload as it came.",
+        typed.method
+    );
+    let variants: Vec<(Ident, TokenStream, &VariantEncoding)> = typed
+        .variants
+        .iter()
+        .map(|v| {
+            let ty = match &v.encoding {
+                VariantEncoding::Protobuf(_) => rust_type(&v.rust_type),
+                VariantEncoding::Json(_) => v.rust_type.parse().unwrap_or_else(|e| {
+                    panic!(
+                        "cloudstate-build validated JSON type [{}]: {e}",
+                        v.rust_type
+                    )
+                }),
+            };
+            (format_ident!("{}", v.name), ty, &v.encoding)
+        })
+        .collect();
+    let decls = variants.iter().map(|(v, ty, encoding)| {
+        let doc = match encoding {
+            VariantEncoding::Protobuf(full) => format!(" `type.googleapis.com/{full}`"),
+            VariantEncoding::Json(json) => format!(" `json.cloudstate.io/{json}`"),
+        };
+        quote!(#[doc = #doc] #v(#ty))
+    });
+    let to_any = variants.iter().map(|(v, _, encoding)| match encoding {
+        VariantEncoding::Protobuf(_) => quote!(Self::#v(event) => #p::encode(event)),
+        VariantEncoding::Json(json) => quote!(Self::#v(event) => #p::json_to_any(#json, event)),
+    });
+    let json_arms: Vec<TokenStream> = variants
+        .iter()
+        .filter_map(|(v, _, encoding)| match encoding {
+            VariantEncoding::Json(json) => {
+                Some(quote!(#json => #p::json_from_any(#json, any).map(Self::#v)))
+            }
+            VariantEncoding::Protobuf(_) => None,
+        })
+        .collect();
+    let protobuf_arms = variants
+        .iter()
+        .filter_map(|(v, _, encoding)| match encoding {
+            VariantEncoding::Protobuf(full) => {
+                Some(quote!(#full => #p::decode_as(any).map(Self::#v)))
+            }
+            VariantEncoding::Json(_) => None,
+        });
+    let other =
+        quote!(_ => ::core::result::Result::Ok(Self::Other(::core::clone::Clone::clone(any))));
+    let json_decode = (!json_arms.is_empty()).then(|| {
+        quote! {
+            if let ::core::option::Option::Some(name) = any.type_url.strip_prefix(#p::JSON_PREFIX) {
+                return match name {
+                    #(#json_arms,)*
+                    #other,
+                };
+            }
+        }
+    });
+    quote! {
+        #[doc = #doc]
+        #[derive(Clone, PartialEq, Debug)]
+        pub enum #name {
+            #(#decls,)*
+            /// A payload of any other type, as it came.
+            Other(#p::Any),
+        }
+
+        impl #p::Payload for #name {
+            fn to_any(&self) -> #p::Any {
+                match self {
+                    #(#to_any,)*
+                    Self::Other(any) => ::core::clone::Clone::clone(any),
+                }
+            }
+            fn from_any(any: &#p::Any) -> ::core::result::Result<Self, #p::PayloadError> {
+                #json_decode
+                match #p::type_name(&any.type_url) {
+                    #(#protobuf_arms,)*
+                    #other,
+                }
+            }
+        }
     }
 }
 
@@ -858,12 +1046,17 @@ fn service_impl(
 }
 
 /// One trait method per rpc: the request, the context, a typed reply.
-fn command_fns(service: &Service, p: &TokenStream) -> TokenStream {
+fn command_fns(
+    generator: &Generator,
+    service: &Service,
+    full_name: &str,
+    p: &TokenStream,
+) -> TokenStream {
     let fns = service.methods.iter().map(|m| {
         let name = ident(&m.proto_name.to_snake_case());
         let input = rust_type(&m.input_type);
         let output = rust_type(&m.output_type);
-        let doc = comments(&m.comments.leading);
+        let doc = generator.method_docs(full_name, m);
         quote! {
             #doc
             fn #name(&self, request: #input, ctx: &mut Context<'_, Self>) -> #p::CommandResult<#output>;

@@ -6,6 +6,8 @@ use crate::{Action, Crdt, EventSourced, ValueEntity};
 
 /// One declared service with its kind-specific settings; after validation,
 /// with its message types resolved to Rust paths.
+// A build holds a handful of these: their size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub(crate) enum Declared {
     EventSourced(EventSourced),

@@ -29,6 +29,7 @@
 
 mod codegen;
 mod declared;
+mod eventing;
 mod validate;
 
 use std::collections::{HashMap, HashSet};
@@ -165,9 +166,84 @@ pub struct Builder {
 ///
 /// and `Action<T>`, which serves an implementation of it: register it with
 /// `CloudState::register(Action(handlers), ActionOptions::new())`.
+///
+/// A method taking `google.protobuf.Any`, such as one that subscribes to an
+/// event log with `(cloudstate.eventing)` and receives every event no other
+/// method takes, can have typed events instead: with [`Action::json_events`]
+/// and [`Action::events`], its trait method takes a generated enum
+/// `<Method>Input` with one variant per declared type, decoded by type URL,
+/// and `Other(Any)` for any other payload.
+///
+/// ```no_run
+/// // build.rs: `OnOther(google.protobuf.Any)` reads the cart's event log.
+/// use cloudstate_build::{Action, EventSourced};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// cloudstate_build::configure()
+///     .event_sourced(
+///         EventSourced::new("com.example.shoppingcart.ShoppingCart")
+///             .json_event("crate::domain::ItemMoved")
+///             .persistence_id("shopping-cart"),
+///     )
+///     .action(
+///         Action::new("com.example.shoppingcart.CartListener")
+///             .json_events("OnOther", ["crate::domain::ItemMoved"])
+///             .events("OnOther", ["com.example.shoppingcart.persistence.CartCleared"]),
+///     )
+///     .compile_protos(&["shoppingcart/shoppingcart.proto"], &["proto"])?;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// makes the trait method
+/// `fn on_other(&self, request: OnOtherInput, ctx: ActionContext)` with
+/// `OnOtherInput::ItemMoved(ItemMoved)`, `OnOtherInput::CartCleared(CartCleared)`
+/// and `OnOtherInput::Other(Any)`.
 #[derive(Debug, Clone)]
 pub struct Action {
     service: String,
+    /// The typed inputs of `Any` methods, one entry per method.
+    typed: Vec<TypedInput>,
+    /// Filled in by validation, one per entry of `typed`.
+    resolved_typed: Vec<ResolvedInput>,
+}
+
+/// The event types declared for one `Any` method of an action.
+#[derive(Debug, Clone)]
+struct TypedInput {
+    method: String,
+    /// Protobuf messages by full name.
+    events: Vec<String>,
+    /// (Rust type, JSON type name if chosen).
+    json_events: Vec<(String, Option<String>)>,
+}
+
+/// A typed input after validation: the enum and its variants.
+#[derive(Debug, Clone)]
+struct ResolvedInput {
+    /// The rpc's proto name.
+    method: String,
+    /// The generated enum, `<Method>Input`.
+    enum_name: String,
+    variants: Vec<InputVariant>,
+}
+
+#[derive(Debug, Clone)]
+struct InputVariant {
+    name: String,
+    /// The Rust type: a path from the package module for protobuf
+    /// messages, the user's path for JSON types.
+    rust_type: String,
+    /// How it travels.
+    encoding: VariantEncoding,
+}
+
+#[derive(Debug, Clone)]
+enum VariantEncoding {
+    /// A protobuf message, by full name.
+    Protobuf(String),
+    /// A JSON payload, by type name.
+    Json(String),
 }
 
 impl Action {
@@ -175,7 +251,78 @@ impl Action {
     pub fn new(service: impl Into<String>) -> Self {
         Self {
             service: service.into(),
+            typed: Vec::new(),
+            resolved_typed: Vec::new(),
         }
+    }
+
+    /// Makes the rpc `method` (its proto name, e.g. `OnOther`), whose input is
+    /// `google.protobuf.Any`, take the JSON events `rust_types`: types of your
+    /// crate written as Rust paths that work from anywhere
+    /// (`crate::domain::ItemMoved`), each `serde::Serialize +
+    /// serde::Deserialize`, `Clone`, `PartialEq` and `Debug`, named
+    /// `json.cloudstate.io/<last path segment>` as `EventSourced::json_event`
+    /// names them. Each is a variant of `<Method>Input` named after that
+    /// segment. Needs the SDK's `json` feature (on by default).
+    #[must_use]
+    pub fn json_events<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        method: impl Into<String>,
+        rust_types: I,
+    ) -> Self {
+        let typed = self.typed_input(method.into());
+        typed
+            .json_events
+            .extend(rust_types.into_iter().map(|t| (t.into(), None)));
+        self
+    }
+
+    /// Like [`Action::json_events`] for one type with the JSON type name
+    /// `type_name` rather than the path's last segment.
+    #[must_use]
+    pub fn json_event_named(
+        mut self,
+        method: impl Into<String>,
+        rust_type: impl Into<String>,
+        type_name: impl Into<String>,
+    ) -> Self {
+        let typed = self.typed_input(method.into());
+        typed
+            .json_events
+            .push((rust_type.into(), Some(type_name.into())));
+        self
+    }
+
+    /// Makes the rpc `method`, whose input is `google.protobuf.Any`, take the
+    /// protobuf events `messages` (full names), each a variant of
+    /// `<Method>Input` named after the message. For events that only this
+    /// method reads: an event type that another method subscribed to the
+    /// same source takes as its input goes to that method instead, which is
+    /// a build error here.
+    #[must_use]
+    pub fn events<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        method: impl Into<String>,
+        messages: I,
+    ) -> Self {
+        let typed = self.typed_input(method.into());
+        typed.events.extend(messages.into_iter().map(Into::into));
+        self
+    }
+
+    fn typed_input(&mut self, method: String) -> &mut TypedInput {
+        let index = match self.typed.iter().position(|t| t.method == method) {
+            Some(index) => index,
+            None => {
+                self.typed.push(TypedInput {
+                    method,
+                    events: Vec::new(),
+                    json_events: Vec::new(),
+                });
+                self.typed.len() - 1
+            }
+        };
+        &mut self.typed[index]
     }
 }
 
@@ -241,6 +388,7 @@ pub struct EventSourced {
     json_events: Vec<(String, Option<String>)>,
     state: Option<String>,
     snapshot: Option<String>,
+    persistence_id: Option<String>,
     /// Filled in by validation: (full name, Rust path from the service's package).
     resolved_events: Vec<(String, String)>,
     /// Filled in by validation: (JSON type name, Rust type, simple name).
@@ -258,6 +406,7 @@ impl EventSourced {
             json_events: Vec::new(),
             state: None,
             snapshot: None,
+            persistence_id: None,
             resolved_events: Vec::new(),
             resolved_json_events: Vec::new(),
             resolved_state: None,
@@ -310,6 +459,20 @@ impl EventSourced {
     #[must_use]
     pub fn snapshot(mut self, message: impl Into<String>) -> Self {
         self.snapshot = Some(message.into());
+        self
+    }
+
+    /// Declares the entity's persistence id, the name of its journal, e.g.
+    /// `shopping-cart`. The generated module then has
+    /// `pub const PERSISTENCE_ID: &str`, to register the entity with
+    /// (`EventSourcedOptions::new(shopping_cart::PERSISTENCE_ID)`), and
+    /// methods of the build whose `(cloudstate.eventing)` option reads
+    /// `in: { event_log: "shopping-cart" }` are checked against it: an event
+    /// log that no entity of the build declares is a build error. Optional
+    /// otherwise; two entities may not declare the same id.
+    #[must_use]
+    pub fn persistence_id(mut self, id: impl Into<String>) -> Self {
+        self.persistence_id = Some(id.into());
         self
     }
 
@@ -435,7 +598,9 @@ impl Builder {
     /// A proto that does not parse or resolve, a declaration the protos do
     /// not match or that the proxy would refuse at start-up (an entity rpc
     /// whose input has no `(cloudstate.entity_key)` field, a streaming rpc
-    /// where the kind takes none, a name that clashes with generated code);
+    /// where the kind takes none, a name that clashes with generated code,
+    /// a `(cloudstate.eventing)` option the proxy refuses or whose
+    /// `event_log` no entity of the build declares as its persistence id);
     /// messages name the proto file and line where there is one. Or a
     /// failure to write the output.
     pub fn compile_protos(
@@ -485,8 +650,10 @@ impl Builder {
         let mut order: Vec<&Declared> = self.declared.iter().collect();
         order.sort_by_key(|decl| decl.kind());
         let mut declared: HashMap<String, Declared> = HashMap::new();
+        let mut subscriptions = Vec::new();
+        let mut persistence_ids: HashMap<String, String> = HashMap::new();
         for decl in order {
-            let resolved = validate::declaration(decl, &pool, &fds, &self.sdk_path)?;
+            let (resolved, eventing) = validate::declaration(decl, &pool, &fds, &self.sdk_path)?;
             if let Some(first) = declared.get(decl.service()) {
                 return Err(Error::Proto(declared::declared_twice(
                     first.kind(),
@@ -494,15 +661,26 @@ impl Builder {
                     decl.service(),
                 )));
             }
+            if let Declared::EventSourced(EventSourced {
+                persistence_id: Some(id),
+                ..
+            }) = decl
+            {
+                validate::persistence_id(id, decl.service(), &persistence_ids)?;
+                persistence_ids.insert(id.clone(), decl.service().to_owned());
+            }
             declared.insert(decl.service().to_owned(), resolved);
+            subscriptions.push((decl.service().to_owned(), eventing));
         }
+        eventing::event_logs(&subscriptions, &persistence_ids)?;
         validate::module_names(&pool)?;
         let sdk: proc_macro2::TokenStream = self.sdk_path.parse().map_err(|_| {
             Error::Proto(format!("sdk_path [{}] is not a Rust path", self.sdk_path))
         })?;
         write_if_changed(&out_dir.join(DESCRIPTOR_FILE), &embedded)?;
         let payloads = codegen::payload_impls(&sdk, &validate::payload_messages(&pool, is_bundled));
-        self.generate_messages(fds, &out_dir, declared, sdk)?;
+        let eventing = subscriptions.into_iter().collect();
+        self.generate_messages(fds, &out_dir, declared, eventing, sdk)?;
         write_if_changed(&out_dir.join(PAYLOAD_FILE), payloads.as_bytes())?;
 
         let mut code = String::from("// @generated by cloudstate-build. Do not edit.\n\n");
@@ -527,6 +705,7 @@ impl Builder {
         fds: FileDescriptorSet,
         out_dir: &Path,
         declared: HashMap<String, Declared>,
+        eventing: HashMap<String, Vec<eventing::MethodEventing>>,
         sdk: proc_macro2::TokenStream,
     ) -> Result<(), Error> {
         // All files go to prost, so that it sees the messages that own ones
@@ -562,6 +741,7 @@ impl Builder {
         let bundled_packages = bundled.iter().map(|f| f.package().to_owned()).collect();
         config.service_generator(Box::new(codegen::Generator {
             declared,
+            eventing,
             sdk,
             bundled_packages,
         }));
@@ -1372,6 +1552,367 @@ mod tests {
                 .json_event("crate::other::Increased"),
         );
         assert!(err.contains("`on_increased`"), "{err}");
+    }
+
+    /// Builds `proto` (written to a directory of its own as `t.proto`, after
+    /// the imports eventing needs) with `builder`, and returns the error.
+    fn eventing_error(name: &str, proto: &str, builder: Builder) -> String {
+        eventing_build(name, proto, builder)
+            .unwrap_err()
+            .to_string()
+    }
+
+    fn eventing_build(name: &str, proto: &str, builder: Builder) -> Result<(), Error> {
+        let dir = out_dir(&format!("eventing-{name}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let header = "syntax = \"proto3\";\npackage t;\n\
+                      import \"cloudstate/eventing.proto\";\n\
+                      import \"cloudstate/entity_key.proto\";\n\
+                      import \"google/protobuf/any.proto\";\n\
+                      message M { string id = 1 [(.cloudstate.entity_key) = true]; }\n\
+                      message N { string id = 1 [(.cloudstate.entity_key) = true]; }\n";
+        std::fs::write(dir.join("t.proto"), format!("{header}{proto}")).unwrap();
+        builder
+            .out_dir(dir.join("out"))
+            .emit_rerun_if_changed(false)
+            .compile_protos(&["t.proto"], &[&dir])
+    }
+
+    /// An action `t.S` whose one rpc `R(M)` has the eventing option `option`.
+    fn subscriber(option: &str) -> String {
+        format!(
+            "service S {{ rpc R(M) returns (M) {{ option (.cloudstate.eventing) = {option}; }} }}"
+        )
+    }
+
+    fn action_s() -> Builder {
+        configure().action(Action::new("t.S"))
+    }
+
+    #[test]
+    fn eventing_in_needs_a_source() {
+        let e = eventing_error("no-source", &subscriber("{ in: {} }"), action_s());
+        assert!(
+            e.starts_with("t.proto:")
+                && e.contains("rpc [t.S.R] has an eventing `in` with no source"),
+            "{e}"
+        );
+        let e = eventing_error(
+            "only-group",
+            &subscriber("{ in: { consumer_group: \"g\" } }"),
+            action_s(),
+        );
+        assert!(
+            e.contains("rpc [t.S.R] has an eventing `in` with no source"),
+            "{e}"
+        );
+        let e = eventing_error(
+            "empty-log",
+            &subscriber("{ in: { event_log: \"\" } }"),
+            action_s(),
+        );
+        assert!(
+            e.contains("rpc [t.S.R] has an eventing `in` with an empty `event_log`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn eventing_out_needs_a_topic() {
+        let e = eventing_error("no-topic", &subscriber("{ out: {} }"), action_s());
+        assert!(
+            e.contains("rpc [t.S.R] has an eventing `out` with no topic"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_method_may_not_read_and_write_one_topic() {
+        let e = eventing_error(
+            "loop",
+            &subscriber("{ in: { topic: \"news\" }, out: { topic: \"news\" } }"),
+            action_s(),
+        );
+        assert!(
+            e.contains("rpc [t.S.R] reads from and publishes to the same topic [news]"),
+            "{e}"
+        );
+        eventing_build(
+            "no-loop",
+            &subscriber("{ in: { topic: \"news\" }, out: { topic: \"digest\" } }"),
+            action_s(),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn topic_names_are_pub_sub_names() {
+        let e = eventing_error(
+            "bad-in",
+            &subscriber("{ in: { topic: \"1st\" } }"),
+            action_s(),
+        );
+        assert!(
+            e.contains(
+                "rpc [t.S.R] reads from the topic [1st], which does not start with a letter"
+            ),
+            "{e}"
+        );
+        let e = eventing_error(
+            "bad-out",
+            &subscriber("{ out: { topic: \"goog-news\" } }"),
+            action_s(),
+        );
+        assert!(
+            e.contains("rpc [t.S.R] publishes to the topic [goog-news], which starts with `goog`"),
+            "{e}"
+        );
+        let e = eventing_error(
+            "empty-out",
+            &subscriber("{ out: { topic: \"\" } }"),
+            action_s(),
+        );
+        assert!(
+            e.contains("[], which is not 3 to 255 characters long"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn two_methods_may_not_take_one_input_from_one_source() {
+        let service = |first: &str, second: &str| {
+            format!(
+                "service S {{\n\
+                 rpc A(M) returns (M) {{ option (.cloudstate.eventing) = {{ in: {{ topic: \"news\"{first} }} }}; }}\n\
+                 rpc B(M) returns (M) {{ option (.cloudstate.eventing) = {{ in: {{ topic: \"news\"{second} }} }}; }}\n\
+                 rpc C(N) returns (M) {{ option (.cloudstate.eventing) = {{ in: {{ topic: \"news\" }} }}; }}\n}}"
+            )
+        };
+        let e = eventing_error("same-input", &service("", ""), action_s());
+        assert!(
+            e.contains(
+                "rpc [t.S.B] and rpc [t.S.A] both subscribe to the topic [news] with the input [t.M]"
+            ) && e.contains("consumer_group"),
+            "{e}"
+        );
+        let e = eventing_error(
+            "same-group",
+            &service(", consumer_group: \"g\"", ", consumer_group: \"g\""),
+            action_s(),
+        );
+        assert!(e.contains("both subscribe to the topic [news]"), "{e}");
+        eventing_build(
+            "other-groups",
+            &service(", consumer_group: \"one\"", ", consumer_group: \"two\""),
+            action_s(),
+        )
+        .unwrap();
+    }
+
+    const LOG_SUBSCRIBER: &str = "service Log { rpc Entity(M) returns (M); }\n\
+        service S { rpc R(M) returns (M) { option (.cloudstate.eventing) = { in: { event_log: \"carts\" } }; } }";
+
+    #[test]
+    fn an_event_log_is_the_persistence_id_of_an_entity_of_the_build() {
+        let e = eventing_error("log-none", LOG_SUBSCRIBER, action_s());
+        assert!(
+            e.starts_with("t.proto:")
+                && e.contains("rpc [t.S.R] subscribes to the event log [carts], but no event-sourced entity of this build declares that persistence id (declared: [])")
+                && e.contains(".persistence_id(\"carts\")"),
+            "{e}"
+        );
+        let e = eventing_error(
+            "log-other",
+            LOG_SUBSCRIBER,
+            action_s().event_sourced(EventSourced::new("t.Log").persistence_id("cart")),
+        );
+        assert!(e.contains("(declared: [cart (t.Log)])"), "{e}");
+        eventing_build(
+            "log-declared",
+            LOG_SUBSCRIBER,
+            action_s().event_sourced(EventSourced::new("t.Log").persistence_id("carts")),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn persistence_ids_are_one_per_entity() {
+        let e = eventing_error(
+            "log-twice",
+            &format!("{LOG_SUBSCRIBER}\nservice Log2 {{ rpc Entity(M) returns (M); }}"),
+            action_s()
+                .event_sourced(EventSourced::new("t.Log").persistence_id("carts"))
+                .event_sourced(EventSourced::new("t.Log2").persistence_id("carts")),
+        );
+        assert!(
+            e.contains("the persistence id [carts] is declared for both [t.Log] and [t.Log2]"),
+            "{e}"
+        );
+        let e = eventing_error(
+            "log-empty",
+            LOG_SUBSCRIBER,
+            action_s().event_sourced(EventSourced::new("t.Log").persistence_id("")),
+        );
+        assert!(
+            e.contains("the persistence id declared for [t.Log] is empty"),
+            "{e}"
+        );
+    }
+
+    /// Entities may subscribe too (the proxy refuses no kind); as for any
+    /// entity rpc, the event needs an entity key, which `M` has.
+    #[test]
+    fn entities_may_subscribe() {
+        eventing_build(
+            "entity-subscriber",
+            &subscriber("{ in: { topic: \"news\" }, out: { topic: \"digest\" } }"),
+            configure().value_entity(ValueEntity::new("t.S", "t.M")),
+        )
+        .unwrap();
+    }
+
+    /// The option is found by its extension number: a copy of
+    /// `eventing.proto` in another package reads the same.
+    #[test]
+    fn eventing_is_read_by_extension_number() {
+        let dir = out_dir("eventing-copy");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("mine.proto"),
+            "syntax = \"proto3\";\npackage mine;\nimport \"google/protobuf/descriptor.proto\";\n\
+             message Ev { Src in = 1; Dst out = 2; }\n\
+             message Src { string consumer_group = 1; oneof source { string topic = 2; string event_log = 3; } }\n\
+             message Dst { oneof destination { string topic = 1; } }\n\
+             extend google.protobuf.MethodOptions { Ev ev = 1081; }\n\
+             message M { string id = 1; }\n\
+             service S { rpc R(M) returns (M) { option (mine.ev) = { out: {} }; } }\n",
+        )
+        .unwrap();
+        let e = action_s_at("mine.S")
+            .out_dir(dir.join("out"))
+            .emit_rerun_if_changed(false)
+            .compile_protos(&["mine.proto"], &[&dir])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("rpc [mine.S.R] has an eventing `out` with no topic"),
+            "{e}"
+        );
+    }
+
+    fn action_s_at(service: &str) -> Builder {
+        configure().action(Action::new(service))
+    }
+
+    /// An entity with a persistence id and an action reading its journal and
+    /// publishing to topics: `PERSISTENCE_ID`, the `_TOPIC` constants and
+    /// the eventing docs. `eventing_golden_compiles.rs` runs it.
+    #[test]
+    fn eventing_matches_golden_file() {
+        let dir = out_dir("golden-eventing");
+        eventing_golden(configure())
+            .out_dir(&dir)
+            .emit_rerun_if_changed(false)
+            .compile_protos(&["eventing/eventing.proto"], &[FIXTURES])
+            .unwrap();
+        check_golden(
+            &dir,
+            "eventing",
+            &["example.eventing.rs", MODULES_FILE, PAYLOAD_FILE],
+        );
+    }
+
+    fn eventing_golden(builder: Builder) -> Builder {
+        builder
+            .event_sourced(
+                EventSourced::new("example.eventing.Cart")
+                    .events(["example.eventing.ItemAdded", "example.eventing.CartCleared"])
+                    .json_event("crate::events::ItemMoved")
+                    .persistence_id("shopping-cart"),
+            )
+            .action(
+                Action::new("example.eventing.CartListener")
+                    .json_events("OnOther", ["crate::events::ItemMoved"])
+                    .json_event_named("OnOther", "crate::events::Note", "com.example.Note")
+                    .events("OnOther", ["example.eventing.CartCleared"]),
+            )
+    }
+
+    #[test]
+    fn typed_inputs_are_checked() {
+        let build = |action: Action| {
+            configure()
+                .out_dir(out_dir("typed-errors"))
+                .emit_rerun_if_changed(false)
+                .event_sourced(
+                    EventSourced::new("example.eventing.Cart")
+                        .events(["example.eventing.ItemAdded"])
+                        .persistence_id("shopping-cart"),
+                )
+                .action(action)
+                .compile_protos(&["eventing/eventing.proto"], &[FIXTURES])
+                .unwrap_err()
+                .to_string()
+        };
+        let listener = || Action::new("example.eventing.CartListener");
+        let e = build(listener().json_events("OnOthers", ["crate::A"]));
+        assert!(
+            e.contains("the rpc [OnOthers] of action [example.eventing.CartListener], which has no such rpc; its rpcs: [OnItemAdded, OnOther, Digest]"),
+            "{e}"
+        );
+        let e = build(listener().json_events("Digest", ["crate::A"]));
+        assert!(
+            e.contains(
+                "typed events are declared for rpc [example.eventing.CartListener.Digest], whose input is [example.eventing.Notice]"
+            ),
+            "{e}"
+        );
+        // `ItemAdded` of the same event log goes to `OnItemAdded`.
+        let e = build(listener().events("OnOther", ["example.eventing.ItemAdded"]));
+        assert!(
+            e.contains(
+                "event [example.eventing.ItemAdded] is declared for rpc [example.eventing.CartListener.OnOther], \
+                 but the proxy hands such events to rpc [example.eventing.CartListener.OnItemAdded]"
+            ),
+            "{e}"
+        );
+        let e = build(listener().events("OnOther", ["example.eventing.Nope"]));
+        assert!(e.contains("event type [example.eventing.Nope]"), "{e}");
+        let e = build(listener().json_events("OnOther", ["crate::Other"]));
+        assert!(
+            e.contains("would be the variant `Other` of `OnOtherInput`"),
+            "{e}"
+        );
+        let e = build(
+            listener()
+                .json_events("OnOther", ["crate::a::Notice"])
+                .events("OnOther", ["example.eventing.Notice"]),
+        );
+        assert!(
+            e.contains("JSON event [crate::a::Notice] and event [example.eventing.Notice] of rpc [example.eventing.CartListener.OnOther] would both be the variant `Notice`"),
+            "{e}"
+        );
+        let e = build(
+            listener()
+                .json_event_named("OnOther", "crate::A", "N")
+                .json_event_named("OnOther", "crate::B", "N"),
+        );
+        assert!(e.contains("JSON event [crate::B] is declared twice"), "{e}");
+        let e = build(listener().json_events("OnOther", ["not a type"]));
+        assert!(e.contains("not a Rust type"), "{e}");
+    }
+
+    #[test]
+    fn a_typed_input_enum_may_not_clash_with_the_trait() {
+        let e = eventing_error(
+            "typed-clash",
+            "service ReadInput { rpc Read(google.protobuf.Any) returns (M); }",
+            configure().action(Action::new("t.ReadInput").json_events("Read", ["crate::A"])),
+        );
+        assert!(
+            e.contains("would generate the enum `ReadInput`, which the generated trait"),
+            "{e}"
+        );
     }
 
     /// A state fixed to the snapshot message: no `type State`, and

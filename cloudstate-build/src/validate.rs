@@ -10,16 +10,20 @@ use protox::prost_reflect::{
 };
 
 use crate::declared::{Declared, Streaming};
-use crate::{Crdt, Error, EventSourced, ValueEntity};
+use crate::eventing::{self, MethodEventing};
+use crate::{
+    Action, Crdt, Error, EventSourced, InputVariant, ResolvedInput, ValueEntity, VariantEncoding,
+};
 
 /// Validates one declaration against the protos, by the rules of its kind,
-/// and resolves its message types to Rust paths.
+/// and resolves its message types to Rust paths; with the eventing options
+/// of its methods.
 pub(crate) fn declaration(
     decl: &Declared,
     pool: &DescriptorPool,
     fds: &FileDescriptorSet,
     sdk: &str,
-) -> Result<Declared, Error> {
+) -> Result<(Declared, Vec<MethodEventing>), Error> {
     let rules = decl.kind().rules();
     let label = rules.label;
     let name = decl.service();
@@ -79,8 +83,9 @@ pub(crate) fn declaration(
             &at,
         )?;
     }
+    let eventing = eventing::of_service(&service, pool, fds)?;
     let package = service.package_name();
-    Ok(match decl {
+    let resolved = match decl {
         Declared::EventSourced(decl) => Declared::EventSourced(event_sourced(
             decl,
             package,
@@ -96,7 +101,7 @@ pub(crate) fn declaration(
                 ..decl.clone()
             })
         }
-        Declared::Action(decl) => Declared::Action(decl.clone()),
+        Declared::Action(decl) => Declared::Action(action(decl, &service, &eventing, pool, sdk)?),
         Declared::Crdt(decl) => Declared::Crdt(Crdt {
             resolved_state: {
                 streamed_payloads(&service, fds)?;
@@ -107,7 +112,8 @@ pub(crate) fn declaration(
             },
             ..decl.clone()
         }),
-    })
+    };
+    Ok((resolved, eventing))
 }
 
 /// The messages of a CRDT's server-streaming rpc go out through change
@@ -277,19 +283,7 @@ fn event_sourced(
     let mut resolved_json_events = Vec::new();
     for (rust_type, type_name) in &decl.json_events {
         let what = format!("JSON event [{rust_type}]");
-        let ty: syn::Type = syn::parse_str(rust_type)
-            .map_err(|e| Error::Proto(format!("{what} of [{name}] is not a Rust type: {e}")))?;
-        let simple = match &ty {
-            syn::Type::Path(path) => path.path.segments.last().map(|s| s.ident.to_string()),
-            _ => None,
-        }
-        .ok_or_else(|| Error::Proto(format!("{what} of [{name}] is not a Rust type path")))?;
-        let json_name = type_name.clone().unwrap_or_else(|| simple.clone());
-        if json_name.is_empty() || json_name.contains('/') {
-            return Err(Error::Proto(format!(
-                "{what} of [{name}] has the JSON type name [{json_name}], which must be non-empty and without `/`"
-            )));
-        }
+        let (json_name, simple) = json_type(rust_type, type_name.as_deref(), &what, name)?;
         if !seen.insert(format!("json.cloudstate.io/{json_name}")) {
             return Err(Error::Proto(format!(
                 "JSON event type [{json_name}] is declared twice for [{name}]"
@@ -320,6 +314,182 @@ fn event_sourced(
         resolved_json_events,
         resolved_state: resolve(&decl.state, "state")?,
         resolved_snapshot: resolve(&decl.snapshot, "snapshot")?,
+        ..decl.clone()
+    })
+}
+
+/// A declared persistence id is non-empty and taken by one entity only:
+/// entities sharing one would share a journal. `taken` maps the ids seen so
+/// far to their services.
+pub(crate) fn persistence_id(
+    id: &str,
+    service: &str,
+    taken: &HashMap<String, String>,
+) -> Result<(), Error> {
+    if id.is_empty() {
+        return Err(Error::Proto(format!(
+            "the persistence id declared for [{service}] is empty; name its journal, e.g. \
+             `persistence_id(\"shopping-cart\")`"
+        )));
+    }
+    if let Some(other) = taken.get(id) {
+        return Err(Error::Proto(format!(
+            "the persistence id [{id}] is declared for both [{other}] and [{service}]; \
+             entities sharing one would share a journal, so give each its own"
+        )));
+    }
+    Ok(())
+}
+
+/// The JSON type name and the last path segment of the JSON type
+/// `rust_type` (`what`, of `owner`), named `type_name` or after the segment.
+fn json_type(
+    rust_type: &str,
+    type_name: Option<&str>,
+    what: &str,
+    owner: &str,
+) -> Result<(String, String), Error> {
+    let ty: syn::Type = syn::parse_str(rust_type)
+        .map_err(|e| Error::Proto(format!("{what} of [{owner}] is not a Rust type: {e}")))?;
+    let simple = match &ty {
+        syn::Type::Path(path) => path.path.segments.last().map(|s| s.ident.to_string()),
+        _ => None,
+    }
+    .ok_or_else(|| Error::Proto(format!("{what} of [{owner}] is not a Rust type path")))?;
+    let json_name = type_name.map_or_else(|| simple.clone(), str::to_owned);
+    if json_name.is_empty() || json_name.contains('/') {
+        return Err(Error::Proto(format!(
+            "{what} of [{owner}] has the JSON type name [{json_name}], which must be non-empty and without `/`"
+        )));
+    }
+    Ok((json_name, simple))
+}
+
+/// Resolves the typed inputs of an action's `Any` methods into the
+/// variants of their `<Method>Input` enums.
+fn action(
+    decl: &Action,
+    service: &ServiceDescriptor,
+    eventing: &[MethodEventing],
+    pool: &DescriptorPool,
+    sdk: &str,
+) -> Result<Action, Error> {
+    let name = service.full_name();
+    let trait_name = service.name().to_upper_camel_case();
+    let mut resolved_typed = Vec::new();
+    for typed in &decl.typed {
+        let Some(method) = service.methods().find(|m| m.name() == typed.method) else {
+            let rpcs: Vec<String> = service.methods().map(|m| m.name().to_owned()).collect();
+            return Err(Error::Proto(format!(
+                "typed events are declared for the rpc [{}] of action [{name}], which has no such \
+                 rpc; its rpcs: [{}]",
+                typed.method,
+                rpcs.join(", ")
+            )));
+        };
+        let rpc = format!("rpc [{name}.{}]", method.name());
+        let input = method.input();
+        if input.full_name() != "google.protobuf.Any" {
+            return Err(Error::Proto(format!(
+                "typed events are declared for {rpc}, whose input is [{}]: only a method taking \
+                 google.protobuf.Any receives events of several types (the proxy routes each \
+                 protobuf event to the method whose input is its type)",
+                input.full_name()
+            )));
+        }
+        let enum_name = format!("{}Input", method.name().to_upper_camel_case());
+        if enum_name == trait_name || enum_name == "Action" {
+            return Err(Error::Proto(format!(
+                "the typed input of {rpc} would generate the enum `{enum_name}`, which the \
+                 generated {} of its module is named too; rename the rpc or the service",
+                if enum_name == "Action" {
+                    "wrapper"
+                } else {
+                    "trait"
+                }
+            )));
+        }
+        let subscription = eventing.iter().find(|e| e.method == method.name());
+        let mut variants: Vec<InputVariant> = Vec::new();
+        let mut push = |variant: InputVariant, what: &str| -> Result<(), Error> {
+            if variant.name == "Other" {
+                return Err(Error::Proto(format!(
+                    "{what} of {rpc} would be the variant `Other` of `{enum_name}`, which holds \
+                     the payloads of other types; rename the type"
+                )));
+            }
+            if let Some(other) = variants.iter().find(|v| v.name == variant.name) {
+                let other = match &other.encoding {
+                    VariantEncoding::Protobuf(full) => format!("event [{full}]"),
+                    VariantEncoding::Json(_) => format!("JSON event [{}]", other.rust_type),
+                };
+                return Err(Error::Proto(format!(
+                    "{what} and {other} of {rpc} would both be the variant `{}` of `{enum_name}`",
+                    variant.name
+                )));
+            }
+            let same_encoding = |v: &InputVariant| match (&v.encoding, &variant.encoding) {
+                (VariantEncoding::Json(a), VariantEncoding::Json(b)) => a == b,
+                (VariantEncoding::Protobuf(a), VariantEncoding::Protobuf(b)) => a == b,
+                _ => false,
+            };
+            if variants.iter().any(same_encoding) {
+                return Err(Error::Proto(format!("{what} is declared twice for {rpc}")));
+            }
+            variants.push(variant);
+            Ok(())
+        };
+        for event in &typed.events {
+            let message = message(pool, event, name, "event")?;
+            let full = message.full_name();
+            let what = format!("event [{full}]");
+            if full == "google.protobuf.Any" {
+                return Err(Error::Proto(format!(
+                    "{what} of {rpc}: any payload that is no declared type is already `Other`"
+                )));
+            }
+            if let Some(source) = subscription.and_then(|s| s.source.as_ref())
+                && let Some(other) = eventing.iter().find(|e| {
+                    e.source.as_ref() == Some(source)
+                        && e.consumer_group == subscription.map_or("", |s| &s.consumer_group)
+                        && e.input == full
+                })
+            {
+                return Err(Error::Proto(format!(
+                    "{what} is declared for {rpc}, but the proxy hands such events to rpc \
+                     [{name}.{}], which reads the same source and takes [{full}]",
+                    other.method
+                )));
+            }
+            push(
+                InputVariant {
+                    name: message.name().to_upper_camel_case(),
+                    rust_type: rust_path(service.package_name(), &message, sdk),
+                    encoding: VariantEncoding::Protobuf(full.to_owned()),
+                },
+                &what,
+            )?;
+        }
+        for (rust_type, type_name) in &typed.json_events {
+            let what = format!("JSON event [{rust_type}]");
+            let (json_name, simple) = json_type(rust_type, type_name.as_deref(), &what, name)?;
+            push(
+                InputVariant {
+                    name: simple.to_upper_camel_case(),
+                    rust_type: rust_type.clone(),
+                    encoding: VariantEncoding::Json(json_name),
+                },
+                &what,
+            )?;
+        }
+        resolved_typed.push(ResolvedInput {
+            method: method.name().to_owned(),
+            enum_name,
+            variants,
+        });
+    }
+    Ok(Action {
+        resolved_typed,
         ..decl.clone()
     })
 }
@@ -412,7 +582,7 @@ fn has_entity_key(method: &MethodDescriptor, pool: &DescriptorPool) -> bool {
 }
 
 /// `file:line` of the element at `path`, or just the file.
-fn location(fds: &FileDescriptorSet, file: &str, path: &[i32]) -> String {
+pub(crate) fn location(fds: &FileDescriptorSet, file: &str, path: &[i32]) -> String {
     let line = fds
         .file
         .iter()

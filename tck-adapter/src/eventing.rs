@@ -20,11 +20,12 @@ use crate::proto::cloudstate::tck::model::eventlogeventing::{
     event_sourced_entity_two, process_step::Step,
 };
 
-/// The persistence id of `EventSourcedEntityOne`'s protobuf events.
-pub const EVENT_LOG_ONE: &str = "eventlogeventing-one";
+/// The persistence id of `EventSourcedEntityOne`'s protobuf events, as
+/// `build.rs` declares it (the subscriber's event log is checked against it).
+pub const EVENT_LOG_ONE: &str = event_sourced_entity_one::PERSISTENCE_ID;
 
 /// The persistence id of `EventSourcedEntityTwo`'s JSON events.
-pub const EVENT_LOG_TWO: &str = "eventlogeventing-two";
+pub const EVENT_LOG_TWO: &str = event_sourced_entity_two::PERSISTENCE_ID;
 
 /// Registers both entities and `EventLogSubscriberModel`.
 pub fn register(server: CloudState) -> CloudState {
@@ -159,27 +160,21 @@ impl event_log_subscriber_model::EventLogSubscriberModel for Subscriber {
 
     async fn process_any_event(
         &self,
-        event: cloudstate_sdk::Any,
+        event: event_log_subscriber_model::ProcessAnyEventInput,
         ctx: ActionContext,
     ) -> ActionResult<Response> {
-        let message = json_message(&event).ok_or_else(|| {
-            Failure::new(format!(
+        use event_log_subscriber_model::ProcessAnyEventInput;
+        match event {
+            ProcessAnyEventInput::JsonMessage(JsonMessage { message }) => {
+                Ok(ActionReply::message(Response {
+                    id: subject(&ctx),
+                    message,
+                }))
+            }
+            ProcessAnyEventInput::Other(event) => Err(Failure::new(format!(
                 "expected a JSON event with a message, got [{}]",
                 event.type_url
-            ))
-        })?;
-        Ok(ActionReply::message(Response {
-            id: subject(&ctx),
-            message,
-        }))
+            ))),
+        }
     }
-}
-
-/// The `message` of a `json.cloudstate.io` event of any type name.
-fn json_message(event: &cloudstate_sdk::Any) -> Option<String> {
-    let name = event
-        .type_url
-        .strip_prefix(cloudstate_sdk::payload::JSON_PREFIX)?;
-    let json: serde_json::Value = cloudstate_sdk::payload::json::from_any(name, event).ok()?;
-    json.get("message")?.as_str().map(str::to_owned)
 }
