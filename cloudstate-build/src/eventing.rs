@@ -174,10 +174,12 @@ pub(crate) fn event_logs(
                 "{}: rpc [{service}.{}] subscribes to the event log [{id}], but no event-sourced \
                  entity of this build declares that persistence id (declared: [{}]); declare it \
                  in build.rs with `EventSourced::new(\"<service>\").persistence_id(\"{id}\")` \
-                 and register that entity with `EventSourcedOptions::new(<module>::PERSISTENCE_ID)`",
+                 and register that entity with `EventSourcedOptions::new(<module>::PERSISTENCE_ID)`, \
+                 or, for an entity another crate of the user function builds, \
+                 `configure().external_event_log(\"{id}\")`",
                 method.at,
                 method.method,
-                declared.join(", ")
+                declared.join(", "),
             )));
         }
     }

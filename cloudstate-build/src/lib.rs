@@ -138,6 +138,7 @@ pub fn configure() -> Builder {
         sdk_path: "::cloudstate_sdk".to_owned(),
         emit_rerun_if_changed: true,
         declared: Vec::new(),
+        external_event_logs: Vec::new(),
     }
 }
 
@@ -149,6 +150,8 @@ pub struct Builder {
     emit_rerun_if_changed: bool,
     /// The declared services, in declaration order.
     declared: Vec<Declared>,
+    /// Event logs of entities built by other crates of the same user function.
+    external_event_logs: Vec<String>,
 }
 
 /// Declares a gRPC service as an action: a stateless function whose rpcs
@@ -577,6 +580,17 @@ impl Builder {
         self
     }
 
+    /// Accepts `event_log` subscriptions to `persistence_id`, the event log of
+    /// an event-sourced entity that another crate of the same user function
+    /// generates and registers (e.g. a sample composing the shopping cart's
+    /// crate with its own action). The build cannot check it; the proxy
+    /// refuses a subscription to an event log no served entity writes.
+    #[must_use]
+    pub fn external_event_log(mut self, persistence_id: impl Into<String>) -> Self {
+        self.external_event_logs.push(persistence_id.into());
+        self
+    }
+
     /// The path of the SDK crate in generated code (default `::cloudstate_sdk`),
     /// for crates that rename it.
     #[must_use]
@@ -671,6 +685,11 @@ impl Builder {
             }
             declared.insert(decl.service().to_owned(), resolved);
             subscriptions.push((decl.service().to_owned(), eventing));
+        }
+        for id in &self.external_event_logs {
+            persistence_ids
+                .entry(id.clone())
+                .or_insert_with(|| "another crate".to_owned());
         }
         eventing::event_logs(&subscriptions, &persistence_ids)?;
         validate::module_names(&pool)?;
@@ -1733,6 +1752,23 @@ mod tests {
             action_s().event_sourced(EventSourced::new("t.Log").persistence_id("carts")),
         )
         .unwrap();
+        // An entity another crate of the user function builds.
+        eventing_build(
+            "log-external",
+            LOG_SUBSCRIBER,
+            action_s().external_event_log("carts"),
+        )
+        .unwrap();
+        let e = eventing_error(
+            "log-external-other",
+            LOG_SUBSCRIBER,
+            action_s().external_event_log("orders"),
+        );
+        assert!(
+            e.contains("(declared: [orders (another crate)])")
+                && e.contains("external_event_log(\"carts\")"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -6,6 +6,8 @@ use cloudstate_build::{Action, ValueEntity};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     cloudstate_build::configure()
+        // The cart's entity is generated and registered by the shopping-cart crate.
+        .external_event_log("shopping-cart")
         .action(Action::new("com.example.cartanalytics.CartAnalytics"))
         .value_entity(ValueEntity::new(
             "com.example.cartanalytics.TopProducts",
