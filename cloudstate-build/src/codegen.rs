@@ -438,7 +438,27 @@ impl Generator {
         let sdk = &self.sdk;
         let p = quote!(#sdk::__private);
         let trait_name = format_ident!("{}", service.proto_name.to_upper_camel_case());
-        let state = rust_type(&decl.resolved_state);
+        // A JSON state is the user's own Rust path, used as written.
+        let state = match &decl.resolved_json_name {
+            Some(_) => match syn::parse_str::<syn::Type>(&decl.resolved_state) {
+                Ok(ty) => quote!(#ty),
+                Err(e) => panic!(
+                    "cloudstate-build: unparsable state type {}: {e}",
+                    decl.resolved_state
+                ),
+            },
+            None => rust_type(&decl.resolved_state),
+        };
+        let (encode_state, decode_state) = match &decl.resolved_json_name {
+            Some(name) => (
+                quote!(#p::json_to_any(#name, state)),
+                quote!(#p::json_from_any(#name, state)),
+            ),
+            None => (
+                quote!(#p::encode(state)),
+                quote!(#p::decode::<#state>(state)),
+            ),
+        };
         let command_fns = command_fns(self, service, full_name, &p);
         let dispatch_arms = dispatch_arms(service, &p);
         let trait_doc = format!(" The handlers of the value entity `{full_name}`: one per rpc.");
@@ -472,10 +492,10 @@ impl Generator {
             impl<T: #trait_name> #p::ValueEntity for Entity<T> {
                 type State = #state;
                 fn encode_state(&self, state: &#state) -> #p::Any {
-                    #p::encode(state)
+                    #encode_state
                 }
                 fn decode_state(&self, state: &#p::Any) -> ::core::result::Result<#state, #p::PayloadError> {
-                    #p::decode::<#state>(state)
+                    #decode_state
                 }
                 fn handle_command(&self, command: &#p::Command<'_>, ctx: &mut #p::ValueContext<'_, Self>) -> #p::CommandResult {
                     #dispatch_arms

@@ -335,12 +335,18 @@ impl Action {
 /// For it, the generator writes a handler trait named after the service (one
 /// method per rpc, taking the request and a context that reads, updates and
 /// deletes the state) and `Entity<T>`, which serves an implementation of it.
+///
+/// The state can also be a JSON type of your crate ([`ValueEntity::json_state`]).
 #[derive(Debug, Clone)]
 pub struct ValueEntity {
     service: String,
     state: String,
+    /// With `json_state`: the JSON type name (`state` is then the Rust path).
+    json_state: Option<Option<String>>,
     /// Filled in by validation: the state type's Rust path from the service's package.
     resolved_state: String,
+    /// Filled in by validation: the JSON type name of a JSON state.
+    resolved_json_name: Option<String>,
 }
 
 impl ValueEntity {
@@ -349,7 +355,35 @@ impl ValueEntity {
         Self {
             service: service.into(),
             state: state.into(),
+            json_state: None,
             resolved_state: String::new(),
+            resolved_json_name: None,
+        }
+    }
+
+    /// The service `service` whose state is the JSON type `rust_type` of your
+    /// crate, a Rust path that works from anywhere (e.g. `crate::model::Board`),
+    /// `serde::Serialize + serde::Deserialize`: stored as
+    /// `json.cloudstate.io/<name>`, the name being the path's last segment,
+    /// as `cloudstate_sdk::payload::Json` names it. Needs the SDK's `json`
+    /// feature (on by default).
+    pub fn json_state(service: impl Into<String>, rust_type: impl Into<String>) -> Self {
+        Self {
+            json_state: Some(None),
+            ..Self::new(service, rust_type)
+        }
+    }
+
+    /// As [`ValueEntity::json_state`], with the JSON type name `type_name`
+    /// rather than the path's last segment.
+    pub fn json_state_named(
+        service: impl Into<String>,
+        rust_type: impl Into<String>,
+        type_name: impl Into<String>,
+    ) -> Self {
+        Self {
+            json_state: Some(Some(type_name.into())),
+            ..Self::new(service, rust_type)
         }
     }
 }
@@ -1532,6 +1566,38 @@ mod tests {
             .compile_protos(&["counter/counter.proto"], &[FIXTURES])
             .unwrap();
         check_golden(&dir, "json", &["example.counter.rs"]);
+    }
+
+    /// A value entity whose state is a JSON type of the user's crate. The
+    /// compile test `json_state_golden_compiles.rs` runs it.
+    #[test]
+    fn json_state_matches_golden_file() {
+        let dir = out_dir("golden-json-state");
+        configure()
+            .out_dir(&dir)
+            .emit_rerun_if_changed(false)
+            .value_entity(ValueEntity::json_state(
+                "example.counter.Counter",
+                "crate::json::Tally",
+            ))
+            .compile_protos(&["counter/counter.proto"], &[FIXTURES])
+            .unwrap();
+        check_golden(&dir, "json-state", &["example.counter.rs"]);
+        let err = configure()
+            .out_dir(out_dir("json-state-errors"))
+            .emit_rerun_if_changed(false)
+            .value_entity(ValueEntity::json_state_named(
+                "example.counter.Counter",
+                "crate::json::Tally",
+                "",
+            ))
+            .compile_protos(&["counter/counter.proto"], &[FIXTURES])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("JSON state [crate::json::Tally]") && err.contains("non-empty"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -94,13 +94,24 @@ pub(crate) fn declaration(
             sdk,
             &mut trait_names,
         )?),
-        Declared::ValueEntity(decl) => {
-            let state = message(pool, &decl.state, name, "state")?;
-            Declared::ValueEntity(ValueEntity {
-                resolved_state: rust_path(package, &state, sdk),
-                ..decl.clone()
-            })
-        }
+        Declared::ValueEntity(decl) => match &decl.json_state {
+            Some(type_name) => {
+                let what = format!("JSON state [{}]", decl.state);
+                let (json_name, _) = json_type(&decl.state, type_name.as_deref(), &what, name)?;
+                Declared::ValueEntity(ValueEntity {
+                    resolved_state: decl.state.clone(),
+                    resolved_json_name: Some(json_name),
+                    ..decl.clone()
+                })
+            }
+            None => {
+                let state = message(pool, &decl.state, name, "state")?;
+                Declared::ValueEntity(ValueEntity {
+                    resolved_state: rust_path(package, &state, sdk),
+                    ..decl.clone()
+                })
+            }
+        },
         Declared::Action(decl) => Declared::Action(action(decl, &service, &eventing, pool, sdk)?),
         Declared::Crdt(decl) => Declared::Crdt(Crdt {
             resolved_state: {
