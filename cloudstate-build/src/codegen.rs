@@ -295,11 +295,31 @@ impl Generator {
 
         let (snapshot_fns, snapshot_impl) = match &decl.resolved_snapshot {
             Some((full, path)) => {
-                let ty = rust_type(path);
-                let is_state = decl
-                    .resolved_state
-                    .as_ref()
-                    .is_some_and(|(state, _)| state == full);
+                // A JSON snapshot is the user's own Rust path, used as written.
+                let ty = if decl.resolved_json_snapshot {
+                    match syn::parse_str::<syn::Type>(path) {
+                        Ok(ty) => quote!(#ty),
+                        Err(e) => panic!("cloudstate-build: unparsable snapshot type {path}: {e}"),
+                    }
+                } else {
+                    rust_type(path)
+                };
+                let (encode_snapshot, decode_snapshot) = if decl.resolved_json_snapshot {
+                    (
+                        quote!(#p::json_to_any(#full, &self.0.snapshot(state))),
+                        quote!(#p::json_from_any::<#ty>(#full, snapshot)?),
+                    )
+                } else {
+                    (
+                        quote!(#p::encode(&self.0.snapshot(state))),
+                        quote!(#p::decode::<#ty>(snapshot)?),
+                    )
+                };
+                let is_state = !decl.resolved_json_snapshot
+                    && decl
+                        .resolved_state
+                        .as_ref()
+                        .is_some_and(|(state, _)| state == full);
                 let fns = if is_state {
                     let doc =
                         format!(" The `{full}` snapshot of a state: by default the state itself.");
@@ -325,10 +345,10 @@ impl Generator {
                 };
                 let implementation = quote! {
                     fn snapshot(&self, state: &Self::State) -> ::core::option::Option<#p::Any> {
-                        ::core::option::Option::Some(#p::encode(&self.0.snapshot(state)))
+                        ::core::option::Option::Some(#encode_snapshot)
                     }
                     fn restore(&self, entity_id: &str, snapshot: &#p::Any) -> ::core::result::Result<Self::State, #p::PayloadError> {
-                        let snapshot = #p::decode::<#ty>(snapshot)?;
+                        let snapshot = #decode_snapshot;
                         ::core::result::Result::Ok(self.0.restore(entity_id, snapshot))
                     }
                 };

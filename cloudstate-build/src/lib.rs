@@ -425,13 +425,19 @@ pub struct EventSourced {
     json_events: Vec<(String, Option<String>)>,
     state: Option<String>,
     snapshot: Option<String>,
+    /// With `json_snapshot`: the JSON type name chosen, if any (`snapshot` is
+    /// then the Rust path).
+    json_snapshot: Option<Option<String>>,
     persistence_id: Option<String>,
     /// Filled in by validation: (full name, Rust path from the service's package).
     resolved_events: Vec<(String, String)>,
     /// Filled in by validation: (JSON type name, Rust type, simple name).
     resolved_json_events: Vec<(String, String, String)>,
     resolved_state: Option<(String, String)>,
+    /// (full name, Rust path); for a JSON snapshot (JSON type name, Rust type).
     resolved_snapshot: Option<(String, String)>,
+    /// Filled in by validation: whether the snapshot is JSON.
+    resolved_json_snapshot: bool,
 }
 
 impl EventSourced {
@@ -443,11 +449,13 @@ impl EventSourced {
             json_events: Vec::new(),
             state: None,
             snapshot: None,
+            json_snapshot: None,
             persistence_id: None,
             resolved_events: Vec::new(),
             resolved_json_events: Vec::new(),
             resolved_state: None,
             resolved_snapshot: None,
+            resolved_json_snapshot: false,
         }
     }
 
@@ -496,6 +504,32 @@ impl EventSourced {
     #[must_use]
     pub fn snapshot(mut self, message: impl Into<String>) -> Self {
         self.snapshot = Some(message.into());
+        self.json_snapshot = None;
+        self
+    }
+
+    /// Takes snapshots of the JSON type `rust_type` of your crate (a Rust
+    /// path that works from anywhere, `serde::Serialize +
+    /// serde::Deserialize`), stored as `json.cloudstate.io/<name>`, the name
+    /// being the path's last segment; the trait gets `snapshot` and
+    /// `restore` for it. Needs the SDK's `json` feature (on by default).
+    #[must_use]
+    pub fn json_snapshot(mut self, rust_type: impl Into<String>) -> Self {
+        self.snapshot = Some(rust_type.into());
+        self.json_snapshot = Some(None);
+        self
+    }
+
+    /// As [`EventSourced::json_snapshot`], with the JSON type name
+    /// `type_name` rather than the path's last segment.
+    #[must_use]
+    pub fn json_snapshot_named(
+        mut self,
+        rust_type: impl Into<String>,
+        type_name: impl Into<String>,
+    ) -> Self {
+        self.snapshot = Some(rust_type.into());
+        self.json_snapshot = Some(Some(type_name.into()));
         self
     }
 
@@ -1566,6 +1600,25 @@ mod tests {
             .compile_protos(&["counter/counter.proto"], &[FIXTURES])
             .unwrap();
         check_golden(&dir, "json", &["example.counter.rs"]);
+    }
+
+    /// An event-sourced entity whose snapshots are a JSON type of the user's
+    /// crate. The compile test `json_snapshot_golden_compiles.rs` runs it.
+    #[test]
+    fn json_snapshot_matches_golden_file() {
+        let dir = out_dir("golden-json-snapshot");
+        configure()
+            .out_dir(&dir)
+            .emit_rerun_if_changed(false)
+            .event_sourced(
+                EventSourced::new("example.counter.Counter")
+                    .event("example.counter.domain.Increased")
+                    .state("example.counter.domain.Snapshot")
+                    .json_snapshot("crate::json::Saved"),
+            )
+            .compile_protos(&["counter/counter.proto"], &[FIXTURES])
+            .unwrap();
+        check_golden(&dir, "json-snapshot", &["example.counter.rs"]);
     }
 
     /// A value entity whose state is a JSON type of the user's crate. The

@@ -324,7 +324,15 @@ fn event_sourced(
         resolved_events,
         resolved_json_events,
         resolved_state: resolve(&decl.state, "state")?,
-        resolved_snapshot: resolve(&decl.snapshot, "snapshot")?,
+        resolved_snapshot: match (&decl.json_snapshot, &decl.snapshot) {
+            (Some(type_name), Some(rust_type)) => {
+                let what = format!("JSON snapshot [{rust_type}]");
+                let (json_name, _) = json_type(rust_type, type_name.as_deref(), &what, name)?;
+                Some((json_name, rust_type.clone()))
+            }
+            _ => resolve(&decl.snapshot, "snapshot")?,
+        },
+        resolved_json_snapshot: decl.json_snapshot.is_some(),
         ..decl.clone()
     })
 }
