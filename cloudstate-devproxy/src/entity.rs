@@ -234,6 +234,12 @@ impl Entities {
         replica: u32,
         mail: Mail,
     ) {
+        if matches!(mail, Mail::Command(_)) {
+            self.shared.observer.emit(|| Observed::Dispatched {
+                service: service.name.clone(),
+                entity_id: entity_id.clone(),
+            });
+        }
         let key = (service.name.clone(), entity_id, replica);
         let mut mail = mail;
         loop {

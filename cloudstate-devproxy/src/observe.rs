@@ -33,6 +33,14 @@ pub enum Observed {
         /// The entity id.
         entity_id: String,
     },
+    /// A command was handed to an entity (to its mailbox, or to the entity
+    /// it starts): what a test waits for before it lets the entity go on.
+    Dispatched {
+        /// The entity's service.
+        service: String,
+        /// The entity id.
+        entity_id: String,
+    },
     /// An event-sourced message sent to the user function.
     EventSourcedIn(u64, EventSourcedStreamIn),
     /// An event-sourced message received from the user function.

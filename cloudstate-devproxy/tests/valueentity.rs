@@ -12,7 +12,7 @@ use cloudstate_devproxy::{Observed, Store};
 use cloudstate_sdk::payload::{self, Any};
 use cloudstate_sdk::protocol::cloudstate::SideEffect;
 use cloudstate_sdk::protocol::cloudstate::valueentity::{
-    ValueEntityStreamIn, ValueEntityStreamOut,
+    ValueEntityStreamIn, ValueEntityStreamOut, value_entity_stream_in::Message as ValueEntityIn,
 };
 use cloudstate_sdk::testkit::{TestServer, valueentity as ve};
 use cloudstate_sdk::{
@@ -495,8 +495,19 @@ async fn a_failed_write_fails_the_command_and_stops_the_entity() {
     let _ = std::fs::remove_file(&path);
 }
 
-/// Reads its state slowly and never successfully, so a stored state makes
-/// its stream fail at `init`; replies with the request id otherwise.
+/// Holds `decode_state` until the test opens it, so commands queue up
+/// behind the first one.
+static GATE: (std::sync::Mutex<bool>, std::sync::Condvar) =
+    (std::sync::Mutex::new(false), std::sync::Condvar::new());
+
+fn open_gate() {
+    *GATE.0.lock().unwrap() = true;
+    GATE.1.notify_all();
+}
+
+/// Reads its state only once the gate is open, and never successfully, so
+/// a stored state makes its stream fail at `init`; replies with the request
+/// id otherwise.
 struct Unreadable;
 
 impl cloudstate_sdk::ValueEntity for Unreadable {
@@ -507,9 +518,8 @@ impl cloudstate_sdk::ValueEntity for Unreadable {
     }
 
     fn decode_state(&self, state: &Any) -> Result<Any, PayloadError> {
-        // Long enough for the commands behind the first one to queue up,
-        // even on a loaded machine.
-        std::thread::sleep(Duration::from_secs(2));
+        let open = GATE.0.lock().unwrap();
+        drop(GATE.1.wait_while(open, |open| !*open).unwrap());
         Err(PayloadError::unhandled(state))
     }
 
@@ -546,10 +556,25 @@ async fn a_stream_failure_fails_the_current_and_the_queued_commands() {
     let mut s = start_with(unreadable(), store).await;
     let addr = s.proxy.local_addr();
     let first = tokio::spawn(process(addr, "poisoned", vec![]));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The first command started the entity, whose init waits at the gate.
+    let mut seen = until(&mut s.observed, |o| {
+        matches!(o, Observed::ValueEntityIn(_, m) if matches!(m.message, Some(ValueEntityIn::Command(_))))
+    })
+    .await;
     let queued: Vec<_> = (0..3)
         .map(|_| tokio::spawn(process(addr, "poisoned", vec![])))
         .collect();
+    // All three are in the entity's mailbox before it may fail.
+    for _ in 0..3 {
+        seen.extend(
+            until(
+                &mut s.observed,
+                |o| matches!(o, Observed::Dispatched { entity_id, .. } if entity_id == "poisoned"),
+            )
+            .await,
+        );
+    }
+    open_gate();
     let status = first.await.unwrap().unwrap_err();
     assert_eq!(
         (status.code(), status.message()),
@@ -562,10 +587,12 @@ async fn a_stream_failure_fails_the_current_and_the_queued_commands() {
             (tonic::Code::Unknown, "Value entity terminated")
         );
     }
-    let seen = until(&mut s.observed, |o| {
-        matches!(o, Observed::OutputClosed { .. })
-    })
-    .await;
+    seen.extend(
+        until(&mut s.observed, |o| {
+            matches!(o, Observed::OutputClosed { .. })
+        })
+        .await,
+    );
     let traffic = streams(&seen);
     assert_eq!(traffic.len(), 1, "one stream: {traffic:?}");
     assert_eq!(traffic[0].1.len(), 3, "init, one command, the failure");

@@ -407,8 +407,19 @@ impl HttpStream {
     }
 }
 
-/// The next observed item, skipping discovery noise, within 10 s.
+/// The next observed item, skipping `Dispatched` (which only tests waiting
+/// for queued commands look at, through [`until`]), within 10 s.
 pub async fn next(observed: &mut broadcast::Receiver<Observed>) -> Observed {
+    loop {
+        let item = next_any(observed).await;
+        if !matches!(item, Observed::Dispatched { .. }) {
+            return item;
+        }
+    }
+}
+
+/// The next observed item, `Dispatched` included, within 10 s.
+pub async fn next_any(observed: &mut broadcast::Receiver<Observed>) -> Observed {
     tokio::time::timeout(Duration::from_secs(10), observed.recv())
         .await
         .expect("nothing observed within 10 s")
@@ -422,9 +433,12 @@ pub async fn until(
 ) -> Vec<Observed> {
     let mut seen = Vec::new();
     loop {
-        let item = next(observed).await;
+        // `until` may wait for a `Dispatched`, which is not returned.
+        let item = next_any(observed).await;
         let done = until(&item);
-        seen.push(item);
+        if !matches!(item, Observed::Dispatched { .. }) {
+            seen.push(item);
+        }
         if done {
             return seen;
         }
