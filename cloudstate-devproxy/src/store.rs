@@ -1,5 +1,7 @@
 //! Journals, snapshots, value-entity state and CRDT state: in memory (the default, lost
-//! at exit) or SQLite (one owner thread; the async side never blocks on it).
+//! at exit) or SQLite (one owner thread; the async side never blocks on it). Both keep
+//! only the latest snapshot of an entity, the one recovery reads; the journal is kept whole
+//! (event-log subscribers read it).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -618,6 +620,13 @@ impl SqliteDb {
                     rusqlite::params![key, last, snapshot.type_url, snapshot.value, now],
                 )
                 .map_err(sql)?;
+                // Recovery reads only the latest: storage grows with the
+                // state, not with every snapshot ever taken.
+                tx.execute(
+                    "DELETE FROM snapshot WHERE persistence_id = ?1 AND sequence_number < ?2",
+                    rusqlite::params![key, last],
+                )
+                .map_err(sql)?;
             }
         }
         tx.commit().map_err(sql)
@@ -935,6 +944,36 @@ mod tests {
         let again = Store::from_spec(&format!("sqlite:{}", path.display())).unwrap();
         assert_eq!(again.get_crdt("p", "a").await.unwrap(), None);
         assert_eq!(again.get_crdt("q", "a").await.unwrap(), Some(Vec::new()));
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[tokio::test]
+    async fn sqlite_keeps_only_the_latest_snapshot() {
+        let path =
+            std::env::temp_dir().join(format!("devproxy-snapshots-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let store = Store::sqlite(&path).unwrap();
+        for round in 0..4 {
+            store
+                .append(
+                    "p",
+                    "a",
+                    round * 2 + 1,
+                    vec![any("e"), any("f")],
+                    Some(any(&format!("s{round}"))),
+                )
+                .await
+                .unwrap();
+        }
+        let rows: i64 = rusqlite::Connection::open(&path)
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM snapshot", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(rows, 1);
+        let recovered = store.recover("p", "a").await.unwrap();
+        let snapshot = recovered.snapshot.unwrap();
+        assert_eq!((snapshot.sequence, snapshot.payload), (8, any("s3")));
+        assert!(recovered.events.is_empty());
         let _ = std::fs::remove_file(&path);
     }
 
