@@ -310,6 +310,16 @@ impl Entities {
 }
 
 impl Task {
+    /// Removes this task's entry (not a later incarnation's) from `active`
+    /// and closes the mailbox, under the registry's lock.
+    fn leave(&mut self, active: &mut HashMap<Key, (u64, mpsc::Sender<Mail>)>) {
+        let key = self.key();
+        if active.get(&key).is_some_and(|(id, _)| *id == self.id) {
+            active.remove(&key);
+        }
+        self.mailbox.close();
+    }
+
     fn key(&self) -> Key {
         (
             self.service.name.clone(),
@@ -325,36 +335,19 @@ impl Task {
     /// Leaves the registry if the mailbox is empty; then no mail can reach
     /// this task any more.
     pub(crate) fn retire_if_idle(&mut self) -> bool {
-        let key = self.key();
-        let mut active = self
-            .entities
-            .active
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let entities = Arc::clone(&self.entities);
+        let mut active = entities.active.lock().unwrap_or_else(|e| e.into_inner());
         if !self.mailbox.is_empty() {
             return false;
         }
-        if active.get(&key).is_some_and(|(id, _)| *id == self.id) {
-            active.remove(&key);
-        }
-        self.mailbox.close();
+        self.leave(&mut active);
         true
     }
 
     /// Leaves the registry and answers the commands still queued with `error`.
     pub(crate) fn retire(&mut self, error: &ProxyError) {
-        let key = self.key();
-        {
-            let mut active = self
-                .entities
-                .active
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if active.get(&key).is_some_and(|(id, _)| *id == self.id) {
-                active.remove(&key);
-            }
-        }
-        self.mailbox.close();
+        let entities = Arc::clone(&self.entities);
+        self.leave(&mut entities.active.lock().unwrap_or_else(|e| e.into_inner()));
         while let Ok(mail) = self.mailbox.try_recv() {
             mail.refuse(error.clone());
         }

@@ -52,15 +52,32 @@ impl Local {
         configure: impl FnOnce(&mut DevProxyConfig),
     ) -> Result<Self, Error> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let user_function = listener.local_addr()?;
+        let proxy_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let mut config = DevProxyConfig::new(String::new());
+        configure(&mut config);
+        Self::serve(server, listener, proxy_listener, config).await
+    }
+
+    /// Serves `server` on `listener` and the dev proxy (`config`, whose
+    /// `user_function` is set to the server's address) on `proxy_listener`.
+    async fn serve(
+        server: CloudState,
+        listener: tokio::net::TcpListener,
+        proxy_listener: tokio::net::TcpListener,
+        mut config: DevProxyConfig,
+    ) -> Result<Self, Error> {
+        let address = listener.local_addr()?;
+        // A server on every interface is reached on the loopback one.
+        let user_function = if address.ip().is_unspecified() {
+            SocketAddr::from(([127, 0, 0, 1], address.port()))
+        } else {
+            address
+        };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.serve_with_listener(listener, async move {
             let _ = stopped.await;
         }));
-        let mut config = DevProxyConfig::new(user_function.to_string());
-        configure(&mut config);
         config.user_function = user_function.to_string();
-        let proxy_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let proxy = match DevProxy::start(config, proxy_listener).await {
             Ok(proxy) => proxy,
             Err(e) => {
@@ -88,14 +105,20 @@ impl Local {
     }
 
     /// Stops the dev proxy (passivating every entity), then the user function.
-    pub async fn shutdown(mut self) {
+    pub async fn shutdown(self) {
+        let _ = self.stop().await;
+    }
+
+    /// As [`Local::shutdown`], with how the user function ended.
+    async fn stop(mut self) -> Result<(), Box<dyn std::error::Error>> {
         if let Some(proxy) = self.proxy.take() {
             proxy.shutdown().await;
         }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        let _ = (&mut self.task).await;
+        (&mut self.task).await??;
+        Ok(())
     }
 }
 
@@ -154,16 +177,7 @@ pub async fn run(
             .serve_with_listener(listener, cloudstate_sdk::shutdown_signal())
             .await?);
     }
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let user_function = tokio::spawn(server.serve_with_listener(listener, async move {
-        let _ = stopped.await;
-    }));
-    let target = if address.ip().is_unspecified() {
-        SocketAddr::from(([127, 0, 0, 1], address.port()))
-    } else {
-        address
-    };
-    let mut config = DevProxyConfig::new(target.to_string());
+    let mut config = DevProxyConfig::new(String::new());
     if let Ok(store) = std::env::var("PROXY_STORE") {
         config.store = Store::from_spec(&store)?;
     }
@@ -181,15 +195,10 @@ pub async fn run(
         );
     }
     let port = std::env::var("PROXY_PORT").unwrap_or_else(|_| "9000".to_owned());
-    let proxy = DevProxy::start(
-        config,
-        tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?,
-    )
-    .await?;
-    println!("{}", banner(&format!("http://{}", proxy.local_addr())));
+    let proxy_listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
+    let local = Local::serve(server, listener, proxy_listener, config).await?;
+    println!("{}", banner(&format!("http://{}", local.addr())));
     cloudstate_sdk::shutdown_signal().await;
-    proxy.shutdown().await;
-    let _ = stop.send(());
-    user_function.await??;
+    local.stop().await?;
     Ok(())
 }
