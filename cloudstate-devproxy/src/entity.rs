@@ -388,6 +388,22 @@ pub(crate) struct Stream<S: StreamShape> {
     input: Option<mpsc::UnboundedSender<S::In>>,
     output: Output<S::Out>,
     observer: Observer,
+    /// How the user function's side failed, when it did.
+    failed: Option<String>,
+}
+
+/// The log's account of a stream the user function's side failed.
+fn failed_because(status: &tonic::Status) -> String {
+    let hint = if status.code() == tonic::Code::OutOfRange {
+        " (a message over the size limit of one side: the user function's answer is too large)"
+    } else {
+        ""
+    };
+    format!(
+        "the stream failed with status {:?}: {}{hint}",
+        status.code(),
+        status.message()
+    )
 }
 
 /// The response side of a stream. Some servers (grpc-go) send response
@@ -424,6 +440,7 @@ impl<S: StreamShape> Stream<S> {
             input: Some(tx),
             output: Output::Pending(call),
             observer: shared.observer.clone(),
+            failed: None,
         };
         for message in opening {
             stream.send(message);
@@ -459,6 +476,7 @@ impl<S: StreamShape> Stream<S> {
                         stream = self.number,
                         "the user function refused the stream: {status}"
                     );
+                    self.failed = Some(format!("the user function refused the stream: {status}"));
                     return self.ended(false);
                 }
                 Err(e) => {
@@ -482,9 +500,17 @@ impl<S: StreamShape> Stream<S> {
                     stream = self.number,
                     "the user function failed the stream: {status}"
                 );
+                self.failed = Some(failed_because(&status));
                 self.ended(false)
             }
         }
+    }
+
+    /// Why the user function's side ended, for the log.
+    pub(crate) fn end_reason(&self) -> String {
+        self.failed
+            .clone()
+            .unwrap_or_else(|| "the user function ended the stream".to_owned())
     }
 
     fn ended(&mut self, ok: bool) -> Option<S::Out> {

@@ -101,6 +101,8 @@ pub(crate) struct Registration<F: ?Sized, S = ()> {
     pub(crate) service: Option<ServiceInfo>,
     pub(crate) settings: S,
     pub(crate) factory: Arc<F>,
+    /// The largest message the proxy takes from this user function.
+    pub(crate) max_reply: usize,
 }
 
 /// The registered types of one kind, by service name.
@@ -118,6 +120,27 @@ pub(crate) fn lookup<F: ?Sized, S>(
             format!("Protocol error: Service not found: [{service_name}] (entity [{entity_id}])"),
         )
     })
+}
+
+/// The size on the wire of a message of `len` bytes held in a stream
+/// message's oneof field: what the proxy's message limit applies to.
+pub(crate) fn framed_len(len: usize) -> usize {
+    1 + prost::length_delimiter_len(len) + len
+}
+
+/// Why a reply to command `name` cannot be sent: `size` bytes encoded,
+/// above `limit`, with what made it so large.
+pub(crate) fn oversized(name: &str, size: usize, limit: usize, parts: &str) -> String {
+    format!(
+        "The reply to command [{name}] is {size} bytes, over the {limit}-byte limit of a \
+         message to the proxy ({parts}); it was not sent"
+    )
+}
+
+/// `n things of b bytes`, for [`oversized`].
+pub(crate) fn part<M: prost::Message>(what: &str, items: &[M]) -> String {
+    let bytes: usize = items.iter().map(prost::Message::encoded_len).sum();
+    format!("{} {what} of {bytes} bytes", items.len())
 }
 
 /// Runs `f`, turning a panic into its message.

@@ -83,8 +83,8 @@ pub use payload::{Any, Payload, PayloadError};
 /// The prost version of the generated messages.
 pub use prost;
 pub use server::{
-    CloudState, DEFAULT_MAX_MESSAGE_SIZE, PROTOCOL_VERSION, SUPPORT_LIBRARY_NAME, entity_type,
-    listen_address, shutdown_signal,
+    CloudState, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_REPLY_SIZE, PROTOCOL_VERSION,
+    SUPPORT_LIBRARY_NAME, entity_type, listen_address, shutdown_signal,
 };
 pub use valueentity::{ValueContext, ValueEntity, ValueEntityOptions};
 

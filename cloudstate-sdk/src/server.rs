@@ -49,6 +49,9 @@ pub const SUPPORT_LIBRARY_NAME: &str = "cloudstate-rust-sdk";
 pub const PROTOCOL_VERSION: (i32, i32) = (0, 2);
 /// Default limit on one message, each way: above the proxy's 12 MiB.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
+/// Default limit on one message to the proxy: the official proxy's
+/// `max-inbound-message-size`, 12 MiB.
+pub const DEFAULT_MAX_REPLY_SIZE: usize = 12 * 1024 * 1024;
 
 /// A Cloudstate user function: the entities it serves and how.
 ///
@@ -69,6 +72,7 @@ pub struct CloudState {
     descriptor_sets: Vec<Vec<u8>>,
     services: Vec<Pending>,
     max_message_size: usize,
+    max_reply_size: usize,
     shutdown_grace: Duration,
 }
 
@@ -94,6 +98,8 @@ struct Registries {
     value_entities: Registry<dyn crate::valueentity::runtime::Factory>,
     crdts: Registry<dyn crate::crdt::runtime::Factory>,
     actions: HashMap<String, Arc<dyn ActionHandler>>,
+    /// The largest message to the proxy, for every registration.
+    max_reply: usize,
 }
 
 impl Registries {
@@ -122,6 +128,7 @@ fn registration<F: ?Sized, S>(
     service: ServiceInfo,
     settings: S,
     factory: Arc<F>,
+    max_reply: usize,
 ) -> Arc<Registration<F, S>> {
     Arc::new(Registration {
         kind,
@@ -129,6 +136,7 @@ fn registration<F: ?Sized, S>(
         service: Some(service),
         settings,
         factory,
+        max_reply,
     })
 }
 
@@ -147,6 +155,7 @@ impl CloudState {
             descriptor_sets: Vec::new(),
             services: Vec::new(),
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            max_reply_size: DEFAULT_MAX_REPLY_SIZE,
             shutdown_grace: Duration::from_secs(10),
         }
     }
@@ -202,7 +211,14 @@ impl CloudState {
             options.passivation_timeout,
             refusal,
             move |registries, kind, name, service| {
-                let registration = registration(kind, name.clone(), service, every, factory);
+                let registration = registration(
+                    kind,
+                    name.clone(),
+                    service,
+                    every,
+                    factory,
+                    registries.max_reply,
+                );
                 registries.event_sourced.insert(name, registration);
             },
         )
@@ -226,7 +242,14 @@ impl CloudState {
             options.passivation_timeout,
             None,
             move |registries, kind, name, service| {
-                let registration = registration(kind, name.clone(), service, (), factory);
+                let registration = registration(
+                    kind,
+                    name.clone(),
+                    service,
+                    (),
+                    factory,
+                    registries.max_reply,
+                );
                 registries.value_entities.insert(name, registration);
             },
         )
@@ -255,7 +278,14 @@ impl CloudState {
             options.passivation_timeout,
             None,
             move |registries, kind, name, service| {
-                let registration = registration(kind, name.clone(), service, (), factory);
+                let registration = registration(
+                    kind,
+                    name.clone(),
+                    service,
+                    (),
+                    factory,
+                    registries.max_reply,
+                );
                 registries.crdts.insert(name, registration);
             },
         )
@@ -311,6 +341,20 @@ impl CloudState {
     #[must_use]
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes;
+        self
+    }
+
+    /// The largest message sent to the proxy, in bytes (default 12 MiB, the
+    /// official proxy's `max-inbound-message-size`). A reply above it, with
+    /// its events, state and side effects, is not sent: the command fails
+    /// with a description of what was too large, and the entity goes on
+    /// without that command's changes. A snapshot that would take an
+    /// event-sourced reply over the limit is left out instead (the journal
+    /// has every event). For a CRDT the stream ends with that failure, and
+    /// the proxy restarts the entity from its copy of the state.
+    #[must_use]
+    pub fn max_reply_size(mut self, bytes: usize) -> Self {
+        self.max_reply_size = bytes;
         self
     }
 
@@ -414,7 +458,7 @@ impl CloudState {
         serve_kind!(
             served.actions,
             ActionProtocolServer,
-            ActionService::new(served.actions, stop_rx.clone())
+            ActionService::new(served.actions, stop_rx.clone(), served.max_reply)
         );
         serve_kind!(
             served.event_sourced,
@@ -461,7 +505,10 @@ impl CloudState {
     #[cfg(feature = "testkit")]
     fn checked_for_kit(self) -> Result<(Registries, Option<Descriptors>), Error> {
         if self.descriptor_sets.iter().all(Vec::is_empty) {
-            let mut registries = Registries::default();
+            let mut registries = Registries {
+                max_reply: self.max_reply_size.min(self.max_message_size),
+                ..Registries::default()
+            };
             for pending in self.services {
                 (pending.install)(
                     &mut registries,
@@ -545,7 +592,10 @@ impl CloudState {
             services: HashSet::new(),
             persistence_ids: HashMap::new(),
         };
-        let mut registries = Registries::default();
+        let mut registries = Registries {
+            max_reply: self.max_reply_size.min(self.max_message_size),
+            ..Registries::default()
+        };
         let mut services = self.services;
         // Discovery lists the kinds in a fixed order, each in registration order.
         services.sort_by_key(|p| rank(p.kind));

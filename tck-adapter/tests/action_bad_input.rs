@@ -458,3 +458,41 @@ async fn streamed_in_may_answer_before_the_input_completes() {
     );
     still_serving(&s.driver).await;
 }
+
+#[tokio::test]
+async fn a_reply_too_large_to_send_becomes_a_failure_naming_its_size() {
+    let s = TestServer::start(tck_adapter::server().max_reply_size(1024)).await;
+    let driver = s.driver().await;
+    let big = |message: String| Request {
+        groups: vec![ProcessGroup {
+            steps: vec![ProcessStep {
+                step: Some(Step::Reply(Reply { message })),
+            }],
+        }],
+    };
+    let check = |actual: &ActionResponse| {
+        let Some(pb::action::action_response::Response::Failure(f)) = &actual.response else {
+            panic!("expected a failure, got {actual:?}")
+        };
+        assert!(
+            f.description.starts_with("The reply to command [")
+                && f.description.contains("over the 1024-byte limit"),
+            "{f:?}"
+        );
+    };
+    let actual = driver
+        .action_unary(a::command(SVC, "ProcessUnary", &big("m".repeat(2000))))
+        .await
+        .unwrap();
+    check(&actual);
+    // Each element of a streamed reply is checked too.
+    let mut out = driver
+        .action_streamed_out(a::command(
+            SVC,
+            "ProcessStreamedOut",
+            &big("m".repeat(2000)),
+        ))
+        .await;
+    check(&out.next_message().await);
+    still_serving(&driver).await;
+}

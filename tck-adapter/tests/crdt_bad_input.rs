@@ -22,8 +22,8 @@ use cloudstate_sdk::protocol::cloudstate::crdt::{
 use cloudstate_sdk::testkit::{DriverStream, TestServer, crdt};
 use cloudstate_sdk::{CloudState, Command, Failure, Reply};
 use tck_adapter::proto::cloudstate::tck::model::crdt::{
-    GCounterUpdate, GCounterValue, Request, RequestAction, Response, State, Update, crdt_tck_model,
-    crdt_two, request_action::Action, state::Value, update,
+    Effect, GCounterUpdate, GCounterValue, Request, RequestAction, Response, State, Update,
+    crdt_tck_model, crdt_two, request_action::Action, state::Value, update,
 };
 
 const SVC: &str = "cloudstate.tck.model.crdt.CrdtTckModel";
@@ -415,4 +415,23 @@ async fn entity_id_naming_no_crdt_type() {
     c.send(process(1, "Bogus-1", &[])).await;
     expect_stream_failure(&mut c, &["unknown CRDT type [Bogus]", SVC, "Bogus-1"]).await;
     assert_other_entity_works(&s).await;
+}
+
+#[tokio::test]
+async fn an_answer_too_large_to_send_ends_the_stream_naming_the_command() {
+    let server = TestServer::start(tck_adapter::server().max_reply_size(1024)).await;
+    let id = "GCounter-big";
+    let mut c = server.driver().await.crdt().await;
+    c.send(crdt::init(SVC, id)).await;
+    let mut request = increments(id, &[1]);
+    // A side effect whose payload alone is over the limit.
+    request.actions.push(RequestAction {
+        action: Some(Action::Effect(Effect {
+            id: "e".repeat(2000),
+            synchronous: false,
+        })),
+    });
+    c.send(crdt::command(1, id, "Process", &request)).await;
+    expect_stream_failure(&mut c, &[SVC, id, "command 1", "over the 1024-byte limit"]).await;
+    assert_other_entity_works(&server).await;
 }

@@ -415,7 +415,10 @@ impl Live {
 
     async fn output(&mut self, out: Option<CrdtStreamOut>) -> Result<(), String> {
         let Some(out) = out else {
-            return Err("the user function ended the stream".into());
+            return Err(self.stream.as_ref().map_or_else(
+                || "the user function ended the stream".to_owned(),
+                Stream::end_reason,
+            ));
         };
         match out.message {
             Some(Out::Reply(reply)) => self.reply(reply).await,

@@ -183,10 +183,7 @@ async fn serve<P: Protocol>(
                 P::TEXTS.unexpected_failure,
                 "an empty message from the user function",
             ),
-            None => Handled::unexpected(
-                P::TEXTS.unexpected_termination,
-                "the user function ended the stream",
-            ),
+            None => Handled::unexpected(P::TEXTS.unexpected_termination, stream.end_reason()),
         };
         match handled {
             Handled::Reply(reply) => envelope.reply.send(Ok(reply)),

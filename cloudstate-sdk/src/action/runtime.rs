@@ -26,14 +26,48 @@ type Handlers = HashMap<String, Arc<dyn ActionHandler>>;
 pub(crate) struct ActionService {
     handlers: Arc<Handlers>,
     shutdown: watch::Receiver<bool>,
+    /// The largest message the proxy takes from this user function.
+    max_reply: usize,
 }
 
 impl ActionService {
-    pub(crate) fn new(handlers: Handlers, shutdown: watch::Receiver<bool>) -> Self {
+    pub(crate) fn new(
+        handlers: Handlers,
+        shutdown: watch::Receiver<bool>,
+        max_reply: usize,
+    ) -> Self {
         Self {
             handlers: Arc::new(handlers),
             shutdown,
+            max_reply,
         }
+    }
+
+    /// The response, or a failure naming its size when it is too large to send.
+    fn fit(ctx: &ActionContext, response: ActionResponse, limit: usize) -> ActionResponse {
+        let size = prost::Message::encoded_len(&response);
+        if size <= limit {
+            return response;
+        }
+        let effects: usize = (response.side_effects.iter())
+            .map(|effect| crate::entity::framed_len(prost::Message::encoded_len(effect)))
+            .sum();
+        let reply = size - effects;
+        let parts = format!(
+            "reply {reply} bytes, {}",
+            crate::entity::part("side effects", &response.side_effects)
+        );
+        let description = crate::entity::oversized(ctx.command_name(), size, limit, &parts);
+        log_failure(ctx, &description);
+        failure(description)
+    }
+
+    /// `responses`, each made to fit the proxy's limit.
+    fn fit_all(&self, ctx: &ActionContext, responses: Responses) -> Responses {
+        let (ctx, limit) = (ctx.clone(), self.max_reply);
+        responses
+            .map(move |item| item.map(|response| Self::fit(&ctx, response, limit)))
+            .boxed()
     }
 
     /// The handler and context of a call, or the failure text for an unknown service.
@@ -73,7 +107,7 @@ impl ActionProtocol for ActionService {
         let response = run(&ctx, move || handler.handle_unary(message, call))
             .instrument(span)
             .await;
-        Ok(Response::new(response))
+        Ok(Response::new(Self::fit(&ctx, response, self.max_reply)))
     }
 
     async fn handle_streamed_in(
@@ -94,7 +128,7 @@ impl ActionProtocol for ActionService {
         let response = run(&ctx, move || handler.handle_streamed_in(elements, call))
             .instrument(span)
             .await;
-        Ok(Response::new(response))
+        Ok(Response::new(Self::fit(&ctx, response, self.max_reply)))
     }
 
     type handleStreamedOutStream = Responses;
@@ -110,9 +144,13 @@ impl ActionProtocol for ActionService {
         };
         let message = ActionMessage::from_command(&mut command);
         let call = ctx.clone();
-        Ok(Response::new(run_stream(ctx, move || {
-            handler.handle_streamed_out(message, call)
-        })))
+        let responses = self.fit_all(
+            &ctx,
+            run_stream(ctx.clone(), move || {
+                handler.handle_streamed_out(message, call)
+            }),
+        );
+        Ok(Response::new(responses))
     }
 
     type handleStreamedStream = Responses;
@@ -131,9 +169,11 @@ impl ActionProtocol for ActionService {
         };
         let call = ctx.clone();
         let elements = elements(input, Some(self.shutdown.clone()));
-        Ok(Response::new(run_stream(ctx, move || {
-            handler.handle_streamed(elements, call)
-        })))
+        let responses = self.fit_all(
+            &ctx,
+            run_stream(ctx.clone(), move || handler.handle_streamed(elements, call)),
+        );
+        Ok(Response::new(responses))
     }
 }
 

@@ -491,11 +491,30 @@ impl Protocol for CrdtProtocol {
     }
 
     fn handle(
-        (entity, _): &mut Self::Entity,
+        (entity, entity_id): &mut Self::Entity,
         message: In,
         out: &mut Outputs<Self::Out>,
     ) -> Result<(), Stop> {
-        entity.instance.handle(&entity.registration, message, out)
+        let before = out.len();
+        let handled = entity.instance.handle(&entity.registration, message, out);
+        let limit = entity.registration.max_reply;
+        let oversized = out.iter().skip(before).find_map(|message| {
+            let size = prost::Message::encoded_len(message);
+            (size > limit).then(|| (command_id(message), size))
+        });
+        let Some((command_id, size)) = oversized else {
+            return handled;
+        };
+        // The local state may hold a change the proxy will now never see:
+        // end the stream, so the proxy starts the entity afresh from its copy.
+        out.truncate(before);
+        let description = format!(
+            "A message for command {command_id} is {size} bytes, over the {limit}-byte limit \
+             of a message to the proxy; it was not sent"
+        );
+        Err(entity
+            .registration
+            .stop(entity_id, command_id, &description))
     }
 
     fn stop((entity, entity_id): &Self::Entity, command_id: i64, description: &str) -> Stop {
@@ -510,6 +529,17 @@ impl Protocol for CrdtProtocol {
                 restart: false,
             })),
         }
+    }
+}
+
+/// The command an output answers.
+fn command_id(message: &wire::CrdtStreamOut) -> i64 {
+    match &message.message {
+        Some(Out::Reply(reply)) => reply.command_id,
+        Some(Out::StreamedMessage(streamed)) => streamed.command_id,
+        Some(Out::StreamCancelledResponse(response)) => response.command_id,
+        Some(Out::Failure(failure)) => failure.command_id,
+        None => 0,
     }
 }
 

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use tracing::{debug, error, info_span};
+use prost::Message as _;
+use tracing::{debug, error, info_span, warn};
 
 use super::{Command, CommandContext, EventCodec, EventSourcedEntity};
 use crate::effect::{Reply, failure_action};
@@ -357,14 +358,22 @@ impl<I: Instance + ?Sized> Entity<I> {
                 snapshot,
             } => {
                 view.check_reply(&reply);
-                self.sequence += events.len() as i64;
-                es::EventSourcedReply {
+                let mut reply = es::EventSourcedReply {
                     command_id: id,
                     client_action: Some(reply.into_client_action()),
                     side_effects,
                     events,
                     snapshot,
+                };
+                if let Err(description) = self.fit(&mut reply, name) {
+                    // Emitted events already changed the state.
+                    let restart = !reply.events.is_empty();
+                    self.poisoned |= restart;
+                    registration.log_failure(&self.entity_id, name, &description);
+                    return Ok(failed(id, description, restart));
                 }
+                self.sequence += reply.events.len() as i64;
+                reply
             }
             Outcome::Failed {
                 description,
@@ -378,6 +387,42 @@ impl<I: Instance + ?Sized> Entity<I> {
                 failed(id, description, restart)
             }
         })
+    }
+}
+
+impl<I: Instance + ?Sized> Entity<I> {
+    /// Makes `reply` fit the proxy's message limit: a snapshot too large to
+    /// send is left out (the journal still has every event, so nothing is
+    /// lost and the entity goes on); anything else too large is an error.
+    fn fit(&self, reply: &mut es::EventSourcedReply, name: &str) -> Result<(), String> {
+        let limit = self.registration.max_reply;
+        let mut size = entity::framed_len(reply.encoded_len());
+        if size <= limit {
+            return Ok(());
+        }
+        if let Some(snapshot) = reply.snapshot.take() {
+            size = entity::framed_len(reply.encoded_len());
+            warn!(
+                entity_id = %self.entity_id,
+                service = %self.registration.service_name,
+                "the snapshot after command [{name}] is {} bytes, too large for the proxy's \
+                 {limit}-byte message limit: not sent, so a restart replays from the previous one",
+                snapshot.encoded_len()
+            );
+            if size <= limit {
+                return Ok(());
+            }
+        }
+        let reply_len = reply
+            .client_action
+            .as_ref()
+            .map_or(0, prost::Message::encoded_len);
+        let parts = format!(
+            "reply {reply_len} bytes, {}, {}",
+            entity::part("events", &reply.events),
+            entity::part("side effects", &reply.side_effects)
+        );
+        Err(entity::oversized(name, size, limit, &parts))
     }
 }
 

@@ -117,6 +117,7 @@ impl<E: CrdtEntity> CrdtTestKit<E> {
             service: None,
             settings: (),
             factory: Arc::new(crate::crdt::runtime::Typed(Arc::new(entity))),
+            max_reply: crate::server::DEFAULT_MAX_REPLY_SIZE,
         });
         Self::create(registration, entity_id, None)
     }

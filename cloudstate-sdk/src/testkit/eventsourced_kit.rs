@@ -123,6 +123,7 @@ impl<E: EventSourcedEntity> EventSourcedTestKit<E> {
             service: None,
             settings: EventSourcedOptions::DEFAULT_SNAPSHOT_EVERY,
             factory: Arc::new(Typed(Arc::new(entity))),
+            max_reply: crate::server::DEFAULT_MAX_REPLY_SIZE,
         });
         Self::start(registration, entity_id, None).unwrap_or_else(|e| panic!("{e}"))
     }
@@ -159,6 +160,7 @@ impl<E: EventSourcedEntity> EventSourcedTestKit<E> {
             service: r.service.clone(),
             settings: n,
             factory: Arc::clone(&r.factory),
+            max_reply: r.max_reply,
         });
         self.rebuild();
         self

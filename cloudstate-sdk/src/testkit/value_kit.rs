@@ -94,6 +94,7 @@ impl<E: ValueEntity> ValueEntityTestKit<E> {
             service: None,
             settings: (),
             factory: Arc::new(Typed(Arc::new(entity))),
+            max_reply: crate::server::DEFAULT_MAX_REPLY_SIZE,
         });
         Self::start(registration, entity_id, None)
     }

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use prost::Message;
 use tracing::{debug, info_span};
 
 use super::{ValueContext, ValueEntity};
@@ -27,9 +28,12 @@ pub(crate) trait Factory: Send + Sync {
 
 /// One live value entity.
 pub(crate) trait Instance: Send {
-    /// Runs a command; on success the state change is applied and returned
-    /// as the state action.
+    /// Runs a command; on success its state change is returned as the
+    /// state action and held until [`commit`](Self::commit).
     fn command(&mut self, command: &Command<'_>) -> Outcome;
+    /// Applies the state change of the last successful command, once its
+    /// reply is on its way to the proxy.
+    fn commit(&mut self);
     /// The instance, for the test kit to read its typed state.
     #[cfg_attr(not(feature = "testkit"), allow(dead_code))]
     fn as_any(&self) -> &dyn std::any::Any;
@@ -64,6 +68,7 @@ impl<E: ValueEntity> Factory for Typed<E> {
             entity: Arc::clone(&self.0),
             entity_id: entity_id.to_owned(),
             state,
+            pending: None,
         }))
     }
 }
@@ -72,6 +77,8 @@ pub(crate) struct Live<E: ValueEntity> {
     pub(crate) entity: Arc<E>,
     pub(crate) entity_id: String,
     pub(crate) state: Option<E::State>,
+    /// The change of the command being answered: `Some(None)` deletes.
+    pub(crate) pending: Option<Option<E::State>>,
 }
 
 impl<E: ValueEntity> Instance for Live<E> {
@@ -79,7 +86,14 @@ impl<E: ValueEntity> Instance for Live<E> {
         self
     }
 
+    fn commit(&mut self) {
+        if let Some(change) = self.pending.take() {
+            self.state = change;
+        }
+    }
+
     fn command(&mut self, command: &Command<'_>) -> Outcome {
+        self.pending = None;
         let entity = &*self.entity;
         let mut ctx = ValueContext {
             current: self.state.as_ref(),
@@ -100,13 +114,13 @@ impl<E: ValueEntity> Instance for Live<E> {
                     None => None,
                     Some(Some(state)) => {
                         let value = entity.encode_state(&state);
-                        self.state = Some(state);
+                        self.pending = Some(Some(state));
                         Some(StateAction::Update(ve::ValueEntityUpdate {
                             value: Some(value),
                         }))
                     }
                     Some(None) => {
-                        self.state = None;
+                        self.pending = Some(None);
                         Some(StateAction::Delete(ve::ValueEntityDelete {}))
                     }
                 };
@@ -251,14 +265,31 @@ impl<I: Instance + ?Sized> Entity<I> {
                 state_action,
             } => {
                 view.check_reply(&reply);
-                ve::ValueEntityReply {
+                let reply = ve::ValueEntityReply {
                     command_id: id,
                     client_action: Some(reply.into_client_action()),
                     side_effects,
                     state_action: state_action.map(|action| ve::ValueEntityAction {
                         action: Some(action),
                     }),
+                };
+                let size = entity::framed_len(reply.encoded_len());
+                let limit = registration.max_reply;
+                if size > limit {
+                    // The change is dropped with the reply: the proxy never
+                    // sees it, and neither does the next command.
+                    let parts = format!(
+                        "reply {} bytes, state {} bytes, {}",
+                        reply.client_action.as_ref().map_or(0, Message::encoded_len),
+                        reply.state_action.as_ref().map_or(0, Message::encoded_len),
+                        entity::part("side effects", &reply.side_effects)
+                    );
+                    let description = entity::oversized(name, size, limit, &parts);
+                    registration.log_failure(&self.entity_id, name, &description);
+                    return Ok(failed(id, description));
                 }
+                instance.commit();
+                reply
             }
             Outcome::Failed(description) => {
                 registration.log_failure(&self.entity_id, name, &description);

@@ -1,6 +1,9 @@
 //! The value-entity cart in memory (test kit) and over the protocol (driver).
 
 use cloudstate_sdk::CloudState;
+use cloudstate_sdk::protocol::cloudstate::{
+    self as pb, valueentity::value_entity_stream_out as ve_out,
+};
 use cloudstate_sdk::testkit::{TestServer, ValueEntityTestKit, valueentity as ve};
 use value_shopping_cart::ShoppingCart;
 use value_shopping_cart::proto::com::example::valueentity::shoppingcart::{
@@ -126,5 +129,75 @@ async fn over_the_protocol_the_stored_cart_comes_back_at_init() {
         }],
     };
     c.expect(ve::reply(1, &cart)).await;
+    c.passivate().await;
+}
+
+#[tokio::test]
+async fn a_state_too_large_to_send_fails_the_command_and_is_not_kept() {
+    let limit = 4096;
+    let server = value_shopping_cart::register(CloudState::new()).max_message_size(limit);
+    let server = TestServer::start(server).await;
+    let driver = server.driver().await;
+    let svc = value_shopping_cart::SERVICE;
+    let big = |product: &str| api::AddLineItem {
+        name: format!("{product} {}", "n".repeat(1500)),
+        ..add(product, 1)
+    };
+    let mut c = driver.value_entity().await;
+    c.send(ve::init(svc, "u")).await;
+    for (id, product) in (1..=2).zip(["a", "b"]) {
+        c.send(ve::command(id, "u", "AddItem", &big(product))).await;
+        assert!(matches!(
+            c.next_message().await.message,
+            Some(ve_out::Message::Reply(_))
+        ));
+    }
+    // A third item would make the stored cart too large for one message.
+    c.send(ve::command(3, "u", "AddItem", &big("c"))).await;
+    let out = c.next_message().await;
+    let Some(ve_out::Message::Reply(reply)) = &out.message else {
+        panic!("{out:?}");
+    };
+    let Some(pb::ClientAction {
+        action: Some(pb::client_action::Action::Failure(failure)),
+    }) = &reply.client_action
+    else {
+        panic!("{out:?}");
+    };
+    assert!(
+        failure
+            .description
+            .starts_with("The reply to command [AddItem] is ")
+            && failure
+                .description
+                .contains(&format!("over the {limit}-byte limit"))
+            && failure.description.contains("state "),
+        "{}",
+        failure.description
+    );
+    assert!(reply.state_action.is_none());
+    // The entity goes on with the state the proxy has: two items.
+    c.send(ve::command(
+        4,
+        "u",
+        "GetCart",
+        &api::GetShoppingCart {
+            user_id: "u".into(),
+        },
+    ))
+    .await;
+    let out = c.next_message().await;
+    let Some(ve_out::Message::Reply(reply)) = &out.message else {
+        panic!("{out:?}");
+    };
+    let Some(pb::ClientAction {
+        action: Some(pb::client_action::Action::Reply(reply)),
+    }) = &reply.client_action
+    else {
+        panic!("{out:?}");
+    };
+    let cart: api::Cart = cloudstate_sdk::payload::decode(reply.payload.as_ref().unwrap()).unwrap();
+    let products: Vec<&str> = cart.items.iter().map(|i| i.product_id.as_str()).collect();
+    assert_eq!(products, ["a", "b"]);
     c.passivate().await;
 }
