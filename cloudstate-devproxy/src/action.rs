@@ -88,7 +88,7 @@ pub(crate) fn call(
     metadata: Option<pb::Metadata>,
     input: Input,
 ) -> Answers {
-    let type_url = method.input_type_url();
+    let type_url = method.input_type_url().to_owned();
     call_typed(router, method, metadata, input, type_url)
 }
 
@@ -106,7 +106,7 @@ pub(crate) fn call_typed(
         responses,
         input_error,
     } = raw(&router, &method, metadata, input, type_url);
-    let trace = format!("{}.{}", method.service, method.name());
+    let trace = method.full_name().to_owned();
     let state = State {
         router,
         method,
@@ -133,7 +133,13 @@ async fn gathered(
         mut guard,
         mut responses,
         ..
-    } = raw(router, method, metadata, input, method.input_type_url());
+    } = raw(
+        router,
+        method,
+        metadata,
+        input,
+        method.input_type_url().to_owned(),
+    );
     let number = guard.number;
     let mut gathered = UfReply::default();
     while let Some(response) = responses.next().await {

@@ -234,18 +234,30 @@ impl Entities {
         replica: u32,
         mail: Mail,
     ) {
-        if matches!(mail, Mail::Command(_)) {
+        let command = matches!(mail, Mail::Command(_));
+        let key = (service.name.clone(), entity_id, replica);
+        self.hand_over::<D>(service, &key, mail).await;
+        // Observed once the command is in the mailbox (or with the entity
+        // it started), so a test that waits for it knows where it is.
+        if command {
             self.shared.observer.emit(|| Observed::Dispatched {
-                service: service.name.clone(),
-                entity_id: entity_id.clone(),
+                service: key.0.clone(),
+                entity_id: key.1.clone(),
             });
         }
-        let key = (service.name.clone(), entity_id, replica);
+    }
+
+    async fn hand_over<D: Driver>(
+        self: &Arc<Self>,
+        service: &Arc<ServiceModel>,
+        key: &Key,
+        mail: Mail,
+    ) {
         let mut mail = mail;
         loop {
             let sender = {
                 let mut active = self.active.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some((_, tx)) = active.get(&key) {
+                if let Some((_, tx)) = active.get(key) {
                     match tx.try_send(mail) {
                         Ok(()) => return,
                         Err(mpsc::error::TrySendError::Full(back)) => {
@@ -254,7 +266,7 @@ impl Entities {
                         }
                         Err(mpsc::error::TrySendError::Closed(back)) => {
                             mail = back;
-                            active.remove(&key);
+                            active.remove(key);
                             None
                         }
                     }

@@ -513,7 +513,7 @@ impl Worker {
             }
             Ok(())
         } else {
-            let trace = format!("{}.{}", method.service, method.name());
+            let trace = method.full_name().to_owned();
             router
                 .route_ingress(method, payload, Some(metadata), &trace)
                 .await

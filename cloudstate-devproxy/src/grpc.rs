@@ -88,14 +88,10 @@ impl StreamingService<Bytes> for MethodService {
                 .then(|| action::metadata_of(&request.metadata().clone().into_headers()))
                 .flatten();
             let mut inbound = request.into_inner();
-            let type_url = method.input_type_url();
-            let trace = format!("{}.{}", method.service, method.name());
             // The first reply's metadata becomes the response headers, so it
             // is awaited before the response starts.
             let first: Option<Option<Answer>> = match inbound.message().await? {
-                Some(frame) => {
-                    Some(route(&router, &method, &type_url, frame, metadata.clone(), &trace).await?)
-                }
+                Some(frame) => Some(route(&router, &method, frame, metadata.clone()).await?),
                 None => None,
             };
             let headers = first
@@ -103,21 +99,17 @@ impl StreamingService<Bytes> for MethodService {
                 .and_then(Option::as_ref)
                 .and_then(|a| a.metadata.clone());
             let rest = futures_util::stream::unfold(
-                (inbound, router, method, type_url, metadata, trace),
-                |(mut inbound, router, method, type_url, metadata, trace)| async move {
+                (inbound, router, method, metadata),
+                |(mut inbound, router, method, metadata)| async move {
                     let frame = match inbound.message().await {
                         Ok(Some(frame)) => frame,
                         Ok(None) => return None,
                         Err(status) => {
-                            return Some((
-                                Err(status),
-                                (inbound, router, method, type_url, metadata, trace),
-                            ));
+                            return Some((Err(status), (inbound, router, method, metadata)));
                         }
                     };
-                    let answer =
-                        route(&router, &method, &type_url, frame, metadata.clone(), &trace).await;
-                    Some((answer, (inbound, router, method, type_url, metadata, trace)))
+                    let answer = route(&router, &method, frame, metadata.clone()).await;
+                    Some((answer, (inbound, router, method, metadata)))
                 },
             );
             let first = futures_util::stream::iter(first.map(Ok::<_, Status>));
@@ -168,7 +160,7 @@ async fn call_crdt_stream(
         return Err(Status::internal("Missing request message."));
     };
     let payload = Any {
-        type_url: method.input_type_url(),
+        type_url: method.input_type_url().to_owned(),
         value: frame.to_vec(),
     };
     answers_response(router.crdt_stream(method, payload, metadata)).await
@@ -205,17 +197,15 @@ async fn answers_response(mut answers: action::Answers) -> Result<Response<Repli
 async fn route(
     router: &Arc<Router>,
     method: &Arc<MethodModel>,
-    type_url: &str,
     frame: Bytes,
     metadata: Option<pb::Metadata>,
-    trace: &str,
 ) -> Result<Option<Answer>, Status> {
     let payload = Any {
-        type_url: type_url.to_owned(),
+        type_url: method.input_type_url().to_owned(),
         value: frame.to_vec(),
     };
     router
-        .route_ingress(method, payload, metadata, trace)
+        .route_ingress(method, payload, metadata, method.full_name())
         .await
         .map_err(|e| e.status())
 }

@@ -624,7 +624,7 @@ async fn serve_http(app: &Arc<App>, request: Request) -> Response {
         first
     } else {
         let payload = Any {
-            type_url: method.input_type_url(),
+            type_url: method.input_type_url().to_owned(),
             value: input,
         };
         // Entity commands carry no metadata; CRDT calls read the replica pin.

@@ -1,6 +1,8 @@
 //! What the user function serves, built from its `EntitySpec`: services,
 //! methods, entity keys, as the official proxy validates them.
 
+mod key;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,6 +78,33 @@ pub struct MethodModel {
     pub eventing_in: Option<EventIn>,
     /// The topic its replies are published to (`cloudstate.eventing` `out`).
     pub eventing_out: Option<String>,
+    /// Computed once: what every command and reply of the method needs.
+    names: MethodNames,
+}
+
+/// The texts a call of a method needs, computed when the model is built
+/// rather than per request.
+#[derive(Debug)]
+struct MethodNames {
+    /// `type.googleapis.com/<input type>`.
+    input_type_url: String,
+    /// `type.googleapis.com/<output type>`.
+    output_type_url: String,
+    /// `<service>.<method>`.
+    full_name: String,
+    /// Whether every key field can be read from the wire form ([`key::scan`]).
+    scan_keys: bool,
+}
+
+impl MethodNames {
+    fn of(service: &str, descriptor: &MethodDescriptor, key_fields: &[FieldDescriptor]) -> Self {
+        Self {
+            scan_keys: !key_fields.is_empty() && key_fields.iter().all(key::readable),
+            input_type_url: format!("type.googleapis.com/{}", descriptor.input().full_name()),
+            output_type_url: format!("type.googleapis.com/{}", descriptor.output().full_name()),
+            full_name: format!("{service}.{}", descriptor.name()),
+        }
+    }
 }
 
 impl MethodModel {
@@ -85,11 +114,18 @@ impl MethodModel {
     }
 
     /// `type.googleapis.com/<input type>`, the type URL of commands.
-    pub fn input_type_url(&self) -> String {
-        format!(
-            "type.googleapis.com/{}",
-            self.descriptor.input().full_name()
-        )
+    pub fn input_type_url(&self) -> &str {
+        &self.names.input_type_url
+    }
+
+    /// `type.googleapis.com/<output type>`, the type URL replies should have.
+    pub fn output_type_url(&self) -> &str {
+        &self.names.output_type_url
+    }
+
+    /// `<service full name>.<method>`, as logs and error traces name the method.
+    pub fn full_name(&self) -> &str {
+        &self.names.full_name
     }
 
     /// The entity id of a request: the key fields' values in declaration
@@ -105,11 +141,26 @@ impl MethodModel {
             return Ok(String::new());
         }
         let input = self.descriptor.input();
+        if self.names.scan_keys
+            && let Some(values) = key::scan(&input, &self.key_fields, request)
+        {
+            let parts: Vec<String> = values.iter().map(key_text).collect();
+            return Ok(parts.join("-"));
+        }
         let message =
             DynamicMessage::decode(input.clone(), request).map_err(|e| KeyError::Undecodable {
                 input: input.full_name().to_owned(),
                 reason: e.to_string(),
             })?;
+        self.entity_id_of(&message)
+    }
+
+    /// [`entity_id`](Self::entity_id) of a request already decoded (as the
+    /// HTTP transcoder builds it), without encoding and decoding it again.
+    ///
+    /// # Errors
+    /// An empty string or bytes key field.
+    pub fn entity_id_of(&self, message: &DynamicMessage) -> Result<String, KeyError> {
         let values: Vec<_> = self
             .key_fields
             .iter()
@@ -126,7 +177,7 @@ impl MethodModel {
             .collect();
         if !empty.is_empty() {
             return Err(KeyError::Missing {
-                input: input.full_name().to_owned(),
+                input: self.descriptor.input().full_name().to_owned(),
                 fields: empty.join(", "),
             });
         }
@@ -513,6 +564,7 @@ impl Model {
                 }
                 let (eventing_in, eventing_out) = eventing_of(&method)?;
                 let model = Arc::new(MethodModel {
+                    names: MethodNames::of(name, &method, &key_fields),
                     service: name.clone(),
                     descriptor: method.clone(),
                     key_fields,

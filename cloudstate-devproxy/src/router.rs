@@ -285,7 +285,7 @@ impl Router {
             self.entities
                 .dispatch::<Crdt>(&service, entity_id, replica, Mail::Command(envelope))
                 .await;
-            let trace = format!("{}.{}", method.service, method.name());
+            let trace = method.full_name().to_owned();
             Ok::<_, ProxyError>(Open {
                 router: self,
                 method,
@@ -372,10 +372,7 @@ impl Router {
     }
 
     async fn check_reply_type(&self, method: &MethodModel, payload: &Any) {
-        let expected = format!(
-            "type.googleapis.com/{}",
-            method.descriptor.output().full_name()
-        );
+        let expected = method.output_type_url();
         if payload.type_url != expected {
             let text = format!(
                 "Warning: {}.{}: Expected reply type_url to be [{expected}] but was [{}].",

@@ -124,15 +124,22 @@ impl Store {
         snapshot: Option<Any>,
     ) -> Result<(), StoreError> {
         let key = journal_key(persistence_id, entity_id);
-        let tag = persistence_id.to_owned();
         match self {
             Self::Memory(m) => {
                 let mut m = m.lock().map_err(poisoned)?;
-                m.append(&key, &tag, entity_id, first_sequence, events, snapshot)?;
+                m.append(
+                    &key,
+                    persistence_id,
+                    entity_id,
+                    first_sequence,
+                    events,
+                    snapshot,
+                )?;
                 m.written.send_modify(|n| *n += 1);
                 Ok(())
             }
             Self::Sqlite(s) => {
+                let tag = persistence_id.to_owned();
                 s.call(move |db| db.append(&key, &tag, first_sequence, events, snapshot))
                     .await?;
                 s.written.send_modify(|n| *n += 1);
@@ -399,7 +406,11 @@ impl MemoryStore {
         events: Vec<Any>,
         snapshot: Option<Any>,
     ) -> Result<(), StoreError> {
-        let journal = self.events.entry(key.to_owned()).or_default();
+        // Looked up before inserting: the key is only copied for a new entity.
+        if !self.events.contains_key(key) {
+            self.events.insert(key.to_owned(), Vec::new());
+        }
+        let journal = self.events.get_mut(key).expect("inserted above");
         let next = journal.last().map_or(1, |e| e.sequence + 1);
         if first != next {
             return Err(StoreError(format!(
@@ -421,13 +432,16 @@ impl MemoryStore {
             journal.push(StoredEvent { sequence, payload });
         }
         if let Some(payload) = snapshot {
-            self.snapshots.insert(
-                key.to_owned(),
-                StoredSnapshot {
-                    sequence: last,
-                    payload,
-                },
-            );
+            let snapshot = StoredSnapshot {
+                sequence: last,
+                payload,
+            };
+            match self.snapshots.get_mut(key) {
+                Some(kept) => *kept = snapshot,
+                None => {
+                    self.snapshots.insert(key.to_owned(), snapshot);
+                }
+            }
         }
         Ok(())
     }

@@ -5,8 +5,11 @@
 
 use std::future::Future;
 use std::marker::PhantomData;
+use std::pin::Pin;
+use std::time::Duration;
 
 use cloudstate_sdk::protocol::cloudstate as pb;
+use tokio::time::{Instant, Sleep};
 use tracing::{debug, warn};
 
 use super::{Driver, Envelope, Mail, ReplyTo, Stream, StreamShape, Task, UfReply};
@@ -157,7 +160,8 @@ async fn serve<P: Protocol>(
     session: &mut P::Session,
 ) -> End {
     let mut command_id = 0;
-    while let Some(envelope) = next_command(task).await {
+    let mut idle = Idle::new(task.service.passivation);
+    while let Some(envelope) = next_command(task, &mut idle).await {
         command_id += 1;
         let command = P::command(pb::Command {
             entity_id: task.entity_id.clone(),
@@ -202,7 +206,8 @@ async fn serve<P: Protocol>(
 
 /// The next command, or `None` once the entity is to passivate: idle for
 /// the service's timeout, or no longer reachable (shutdown).
-async fn next_command(task: &mut Task) -> Option<Envelope> {
+async fn next_command(task: &mut Task, idle: &mut Idle) -> Option<Envelope> {
+    idle.restart();
     loop {
         tokio::select! {
             mail = task.mailbox.recv() => match mail? {
@@ -210,12 +215,52 @@ async fn next_command(task: &mut Task) -> Option<Envelope> {
                 // Only CRDTs gossip.
                 Mail::Gossip(_) => {}
             },
-            () = tokio::time::sleep(task.service.passivation) => {
+            () = idle.elapsed() => {
                 if task.retire_if_idle() {
                     debug!(service = %task.service.name, entity_id = %task.entity_id, "passivating");
                     return None;
                 }
+                idle.restart();
             }
+        }
+    }
+}
+
+/// The passivation timer of an entity: one timer for the stream's life,
+/// moved only when it fires early, rather than a new one per command.
+struct Idle {
+    timeout: Duration,
+    since: Instant,
+    timer: Pin<Box<Sleep>>,
+}
+
+impl Idle {
+    fn new(timeout: Duration) -> Self {
+        let since = Instant::now();
+        Self {
+            timeout,
+            since,
+            timer: Box::pin(tokio::time::sleep_until(since + timeout)),
+        }
+    }
+
+    /// Idle from now on.
+    fn restart(&mut self) {
+        self.since = Instant::now();
+    }
+
+    /// Resolves once the entity has been idle for the timeout since the
+    /// last [`restart`](Self::restart). Cancel-safe.
+    async fn elapsed(&mut self) {
+        loop {
+            // Set for an earlier idle period, it fires early (or has fired):
+            // then it is moved to this period's end.
+            self.timer.as_mut().await;
+            let deadline = self.since + self.timeout;
+            if Instant::now() >= deadline {
+                return;
+            }
+            self.timer.as_mut().reset(deadline);
         }
     }
 }

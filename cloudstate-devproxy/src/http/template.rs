@@ -22,6 +22,10 @@ use regex::Regex;
 pub(super) struct PathTemplate {
     /// Anchored regex; capture group `i + 1` is variable `i`.
     regex: Regex,
+    /// What every matching path starts with (the literal segments before
+    /// the first wildcard or variable): most rules are told apart by it
+    /// without running the regex.
+    prefix: String,
     /// The field path of each variable, in template order.
     variables: Vec<Vec<String>>,
 }
@@ -59,7 +63,19 @@ impl PathTemplate {
                 _ => None,
             })
             .collect();
-        Ok(PathTemplate { regex, variables })
+        let mut prefix = String::new();
+        for segment in &parsed.segments {
+            prefix.push('/');
+            let Segment::Literal(literal) = segment else {
+                break;
+            };
+            prefix.push_str(literal);
+        }
+        Ok(PathTemplate {
+            regex,
+            prefix,
+            variables,
+        })
     }
 
     /// The field path of each variable, in capture order.
@@ -69,6 +85,9 @@ impl PathTemplate {
 
     /// Matches the whole `path`; returns the raw (still percent-encoded) variable values.
     pub(super) fn captures(&self, path: &str) -> Option<Vec<String>> {
+        if !path.starts_with(&self.prefix) {
+            return None;
+        }
         let caps = self.regex.captures(path)?;
         Some(
             (1..=self.variables.len())
@@ -264,6 +283,21 @@ mod tests {
 
     fn caps(template: &str, path: &str) -> Option<Vec<String>> {
         PathTemplate::parse(template).unwrap().captures(path)
+    }
+
+    #[test]
+    fn the_literal_prefix_stops_at_the_first_wildcard_or_variable() {
+        let prefix = |t: &str| PathTemplate::parse(t).unwrap().prefix;
+        assert_eq!(prefix("/cart/{user_id}/items/add"), "/cart/");
+        assert_eq!(prefix("/carts/{user_id}"), "/carts/");
+        assert_eq!(prefix("/a/b:verb"), "/a/b");
+        assert_eq!(prefix("/{x}"), "/");
+        assert_eq!(prefix("/a/*/c"), "/a/");
+        assert_eq!(prefix("/a//b/**"), "/a//b/");
+        // Every path the regex matches starts with it, a verb included.
+        assert_eq!(caps("/a/b:verb", "/a/b:verb"), Some(vec![]));
+        assert_eq!(caps("/a/b:verb", "/a/b"), None);
+        assert_eq!(caps("/carts/{id}", "/cart/x"), None);
     }
 
     #[test]
