@@ -234,8 +234,26 @@ pub struct DevProxyConfig {
     /// The largest HTTP request body; a longer one is answered 413
     /// (default: 12 MiB, the user function's message limit).
     pub max_http_body: usize,
-    /// How long shutdown waits for calls and entity streams.
+    /// How long shutdown waits for calls in progress and entity streams
+    /// (default 10 s). Idle and half-open connections are closed, and CRDT
+    /// subscriptions ended, as shutdown begins (see the crate docs).
     pub shutdown_grace: Duration,
+    /// How long a client may take to send a request's head, or a new HTTP/2
+    /// connection its preface, before the connection is closed (default
+    /// 10 s). Timed from when the connection was accepted or answered its
+    /// last request.
+    pub header_read_timeout: Duration,
+    /// How long an HTTP/JSON request's body may take to arrive, from when the
+    /// request reached the proxy; a slower one is answered `408` and its
+    /// connection closed (default 30 s). gRPC request streams are not timed:
+    /// a client-streaming call may send when it likes.
+    pub body_read_timeout: Duration,
+    /// How long a connection may go without a request in progress before it
+    /// is closed (default 60 s).
+    pub idle_timeout: Duration,
+    /// The most client connections served at once (default 1024); beyond it
+    /// new connections wait in the listen backlog until one closes.
+    pub max_connections: usize,
     /// Replicas of each CRDT entity (default 1): each has its own stream to
     /// the user function and its own copy of the CRDT, as the nodes of a
     /// cluster would (see the crate docs).
@@ -264,6 +282,10 @@ impl DevProxyConfig {
             max_message_size: 12 * 1024 * 1024,
             max_http_body: 12 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 1024,
             crdt_replicas: 1,
             crdt_gossip_delay: Duration::from_millis(500),
             eventing_min_backoff: Duration::from_secs(3),
@@ -305,6 +327,9 @@ struct App {
     http: HttpRules,
     max_message_size: usize,
     max_http_body: usize,
+    body_read_timeout: Duration,
+    /// Turns true when shutdown begins.
+    stopping: watch::Receiver<bool>,
 }
 
 impl DevProxy {
@@ -330,6 +355,7 @@ impl DevProxy {
         let served: Vec<&str> = model.services.keys().map(String::as_str).collect();
         let http = HttpRules::new(&model.pool, &served).map_err(Error::HttpRules)?;
         let model = Arc::new(model);
+        let (stop, stopped) = watch::channel(false);
         let entities = Entities::new(Shared {
             channel: channel.clone(),
             store: config.store.clone(),
@@ -352,6 +378,7 @@ impl DevProxy {
             max_message_size: config.max_message_size,
             next_replica: AtomicU32::new(0),
             broker: eventing::Broker::default(),
+            stopping: stopped.clone(),
         });
         let _ = entities.shared().router.set(Arc::downgrade(&router));
         let app = Arc::new(App {
@@ -359,6 +386,8 @@ impl DevProxy {
             http,
             max_message_size: config.max_message_size,
             max_http_body: config.max_http_body,
+            body_read_timeout: config.body_read_timeout,
+            stopping: stopped.clone(),
         });
         let (health, health_service) = tonic_health::server::health_reporter();
         health
@@ -373,8 +402,16 @@ impl DevProxy {
         let routes = routes.fallback(serve).with_state(app);
 
         let addr = listener.local_addr()?;
-        let (stop, stopped) = watch::channel(false);
         let grace = config.shutdown_grace;
+        let limits = {
+            let mut limits = cloudstate_sdk::connections::ConnectionLimits::default();
+            limits.header_read_timeout = config.header_read_timeout;
+            limits.idle_timeout = config.idle_timeout;
+            limits.max_connections = config.max_connections;
+            limits.shutdown_grace = grace;
+            limits.http1 = true;
+            limits
+        };
         let consumers = eventing::start(
             &router,
             &config.store,
@@ -385,32 +422,13 @@ impl DevProxy {
             },
         );
         let task = tokio::spawn(async move {
-            let mut overdue = stopped.clone();
             let mut stopped = stopped;
-            // Small request/reply messages: no Nagle delay.
-            let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
-                if let Err(e) = stream.set_nodelay(true) {
-                    warn!("TCP_NODELAY: {e}");
-                }
-            });
-            let server = axum::serve(listener, routes).with_graceful_shutdown(async move {
+            // Idle and half-open connections close as shutdown begins, CRDT
+            // subscriptions end; calls in progress get the grace period.
+            let shutdown = async move {
                 let _ = stopped.wait_for(|stop| *stop).await;
-            });
-            // Calls still open (e.g. a bidirectional action call the client
-            // keeps open) get the grace period, then are dropped.
-            let result = tokio::select! {
-                result = server.into_future() => result,
-                () = async {
-                    let _ = overdue.wait_for(|stop| *stop).await;
-                    tokio::time::sleep(grace).await;
-                } => {
-                    warn!("calls still open {grace:?} after shutdown began: dropped");
-                    Ok(())
-                }
             };
-            if let Err(e) = result {
-                warn!("dev proxy server: {e}");
-            }
+            cloudstate_sdk::connections::serve(listener, routes, limits, shutdown).await;
             health
                 .set_service_status("", tonic_health::ServingStatus::NotServing)
                 .await;
@@ -554,17 +572,34 @@ async fn serve_http(app: &Arc<App>, request: Request) -> Response {
         body,
         parts.headers.get(::http::header::CONTENT_LENGTH),
         app.max_http_body,
+        app.body_read_timeout,
+        app.stopping.clone(),
     )
     .await
     {
         Ok(body) => body,
+        Err(BodyError::Slow(text)) => {
+            info!("HTTP request to {} refused: {text}", parts.uri.path());
+            return closing(error(
+                ::http::StatusCode::REQUEST_TIMEOUT,
+                tonic::Code::DeadlineExceeded,
+                &text,
+            ));
+        }
+        Err(BodyError::ShuttingDown(text)) => {
+            return closing(error(
+                ::http::StatusCode::SERVICE_UNAVAILABLE,
+                tonic::Code::Unavailable,
+                &text,
+            ));
+        }
         Err(BodyError::TooLarge(text)) => {
             info!("HTTP request to {} refused: {text}", parts.uri.path());
-            return error(
+            return closing(error(
                 ::http::StatusCode::PAYLOAD_TOO_LARGE,
                 tonic::Code::ResourceExhausted,
                 &text,
-            );
+            ));
         }
         Err(BodyError::Read(text)) => {
             return error(
@@ -668,14 +703,22 @@ enum BodyError {
     TooLarge(String),
     /// The body could not be read (400).
     Read(String),
+    /// The body did not arrive within the body read timeout (408).
+    Slow(String),
+    /// Shutdown began while the body was arriving (503).
+    ShuttingDown(String),
 }
 
-/// Reads a request body of at most `limit` bytes. A `Content-Length` over the
-/// limit is refused before anything is read.
+/// Reads a request body of at most `limit` bytes within `timeout`. A
+/// `Content-Length` over the limit is refused before anything is read; a
+/// body still arriving when shutdown begins is given up, as its connection
+/// is half open.
 async fn read_body(
     body: Body,
     content_length: Option<&::http::HeaderValue>,
     limit: usize,
+    timeout: Duration,
+    mut stopping: watch::Receiver<bool>,
 ) -> Result<bytes::Bytes, BodyError> {
     let too_large = |length: Option<usize>| {
         BodyError::TooLarge(match length {
@@ -691,17 +734,40 @@ async fn read_body(
     if let Some(length) = declared.filter(|&length| length > limit) {
         return Err(too_large(Some(length)));
     }
-    let mut data = body.into_data_stream();
-    let mut read = bytes::BytesMut::new();
-    while let Some(chunk) = data.next().await {
-        let chunk =
-            chunk.map_err(|e| BodyError::Read(format!("Cannot read the request body: {e}")))?;
-        if read.len() + chunk.len() > limit {
-            return Err(too_large(None));
+    let read = async {
+        let mut data = body.into_data_stream();
+        let mut read = bytes::BytesMut::new();
+        while let Some(chunk) = data.next().await {
+            let chunk =
+                chunk.map_err(|e| BodyError::Read(format!("Cannot read the request body: {e}")))?;
+            if read.len() + chunk.len() > limit {
+                return Err(too_large(None));
+            }
+            read.extend_from_slice(&chunk);
         }
-        read.extend_from_slice(&chunk);
+        Ok(read.freeze())
+    };
+    tokio::select! {
+        biased;
+        read = tokio::time::timeout(timeout, read) => read.unwrap_or_else(|_| {
+            Err(BodyError::Slow(format!(
+                "Request body not received within {} ms",
+                timeout.as_millis()
+            )))
+        }),
+        _ = stopping.wait_for(|stop| *stop) => Err(BodyError::ShuttingDown(
+            "The dev proxy is shutting down: the request body was not complete".to_owned(),
+        )),
     }
-    Ok(read.freeze())
+}
+
+/// `response` with `Connection: close`: its request's body is left unread.
+fn closing(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        ::http::header::CONNECTION,
+        ::http::HeaderValue::from_static("close"),
+    );
+    response
 }
 
 /// An error answer in the form the request's `Accept` asks for (see
