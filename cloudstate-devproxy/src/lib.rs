@@ -155,6 +155,31 @@
 //! address the entity with the empty id). Action payloads pass through
 //! undecoded, as in the official proxy.
 //!
+//! # Slow, idle and too many clients; shutdown
+//!
+//! One port serves HTTP/1.1 and HTTP/2 through
+//! [`cloudstate_sdk::connections`]: a request's head, or a new connection's
+//! first request or HTTP/2 preface, must arrive within
+//! [`DevProxyConfig::header_read_timeout`] (a client sending a byte at a time
+//! is cut off); an HTTP/JSON body within
+//! [`DevProxyConfig::body_read_timeout`], else `408` and the connection
+//! closes (gRPC request streams are not timed); a connection without a
+//! request in progress closes after [`DevProxyConfig::idle_timeout`]; at
+//! most [`DevProxyConfig::max_connections`] are served at once, and the next
+//! ones wait in the listen backlog until a slot frees (a slow connect rather
+//! than an error). A declared `Content-Length` over
+//! [`DevProxyConfig::max_http_body`] is `413` before the body is read, a
+//! chunked body as soon as it passes the limit.
+//!
+//! [`DevProxyHandle::shutdown`] closes the listening socket, closes at once
+//! the connections with no request in progress (idle, half-sent head, half a
+//! preface) and answers `503` to requests whose body is still arriving; CRDT
+//! subscriptions end (gRPC `UNAVAILABLE`, an HTTP stream's body is cut) and
+//! client streams of action calls end, as the user function does at its own
+//! shutdown. The requests being answered finish within
+//! [`DevProxyConfig::shutdown_grace`]; what is left after it is dropped. A
+//! server-streaming action that never ends holds the grace.
+//!
 //! Entity keys are the input fields whose options set field 1080
 //! (`cloudstate.entity_key`) or 50002 (the legacy option) to true, read by
 //! number as the official proxy does: the user function's descriptors may
@@ -292,6 +317,45 @@ impl DevProxyConfig {
             eventing_max_backoff: Duration::from_secs(30),
             observer: Observer::new(),
         }
+    }
+}
+
+impl DevProxyConfig {
+    /// Sets the connection limits given in the environment:
+    /// `PROXY_HEADER_READ_TIMEOUT_MS`, `PROXY_BODY_READ_TIMEOUT_MS`,
+    /// `PROXY_IDLE_TIMEOUT_MS` and `PROXY_MAX_CONNECTIONS` (see the fields of
+    /// the same names); unset ones keep their value.
+    ///
+    /// # Errors
+    /// A value that is not a number, naming the variable.
+    pub fn limits_from_env(&mut self) -> Result<(), String> {
+        self.limits_from(|key| std::env::var(key).ok())
+    }
+
+    fn limits_from(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), String> {
+        let number = |key: &str| -> Result<Option<u64>, String> {
+            var(key)
+                .map(|v| {
+                    v.trim()
+                        .parse::<u64>()
+                        .map_err(|_| format!("{key} [{v}] is not a number"))
+                })
+                .transpose()
+        };
+        let millis = |key: &str| Ok::<_, String>(number(key)?.map(Duration::from_millis));
+        if let Some(t) = millis("PROXY_HEADER_READ_TIMEOUT_MS")? {
+            self.header_read_timeout = t;
+        }
+        if let Some(t) = millis("PROXY_BODY_READ_TIMEOUT_MS")? {
+            self.body_read_timeout = t;
+        }
+        if let Some(t) = millis("PROXY_IDLE_TIMEOUT_MS")? {
+            self.idle_timeout = t;
+        }
+        if let Some(n) = number("PROXY_MAX_CONNECTIONS")? {
+            self.max_connections = usize::try_from(n).unwrap_or(usize::MAX).max(1);
+        }
+        Ok(())
     }
 }
 
@@ -462,8 +526,9 @@ impl DevProxyHandle {
         self.addr
     }
 
-    /// Stops accepting, lets calls finish (calls still open after the
-    /// shutdown grace are dropped), passivates every entity.
+    /// Stops accepting, closes idle and half-open connections, ends CRDT
+    /// subscriptions, lets the calls in progress finish (those still open
+    /// after the shutdown grace are dropped), passivates every entity.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(true);
@@ -857,4 +922,36 @@ async fn stream_response(
     }
     add_reply_headers(&mut response, metadata.as_ref());
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_come_from_the_environment() {
+        let mut config = DevProxyConfig::new("uf:8080");
+        let set = |key: &str| {
+            Some(
+                match key {
+                    "PROXY_HEADER_READ_TIMEOUT_MS" => "250",
+                    "PROXY_BODY_READ_TIMEOUT_MS" => "1500",
+                    "PROXY_IDLE_TIMEOUT_MS" => "90000",
+                    "PROXY_MAX_CONNECTIONS" => "7",
+                    _ => return None,
+                }
+                .to_owned(),
+            )
+        };
+        config.limits_from(set).unwrap();
+        assert_eq!(config.header_read_timeout, Duration::from_millis(250));
+        assert_eq!(config.body_read_timeout, Duration::from_millis(1500));
+        assert_eq!(config.idle_timeout, Duration::from_secs(90));
+        assert_eq!(config.max_connections, 7);
+        let bad = |key: &str| (key == "PROXY_IDLE_TIMEOUT_MS").then(|| "soon".to_owned());
+        assert_eq!(
+            config.limits_from(bad),
+            Err("PROXY_IDLE_TIMEOUT_MS [soon] is not a number".to_owned())
+        );
+    }
 }

@@ -387,7 +387,13 @@ impl CloudState {
     }
 
     /// Serves on `listener` until `signal` completes, then shuts down
-    /// gracefully: in-flight commands finish, every entity stream ends.
+    /// gracefully: the listener closes, connections with no call in progress
+    /// (idle, or half a preface sent) close at once, in-flight commands
+    /// finish, every entity stream ends. Connections are served within the
+    /// limits set by [`handshake_timeout`](Self::handshake_timeout),
+    /// [`idle_timeout`](Self::idle_timeout) and
+    /// [`max_connections`](Self::max_connections) (see
+    /// [`connections`](crate::connections)).
     ///
     /// # Errors
     /// An invalid registration, or a failure of the server.
