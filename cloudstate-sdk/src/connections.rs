@@ -32,7 +32,7 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -168,9 +168,8 @@ pub async fn serve<S, B>(
             remote_addr: Some(peer),
         };
         let connection = Connection {
-            activity: Arc::new(Activity::default()),
+            activity: Arc::new(Activity::new()),
             limits: Arc::clone(&limits),
-            accepted: Instant::now(),
         };
         let builder = builder.clone();
         let service = service.clone();
@@ -199,9 +198,19 @@ pub async fn serve<S, B>(
     }
 }
 
-/// What a connection's I/O and requests tell its watchdog.
-#[derive(Debug, Default)]
+/// What a connection's I/O and requests tell its watchdog. Requests only
+/// touch atomics: the watchdog reads them when its timer fires, and is woken
+/// by a request's end only during shutdown.
+#[derive(Debug)]
 struct Activity {
+    /// When the connection was accepted: the origin of `idle_at`.
+    accepted: Instant,
+    /// When the last request in progress ended, in microseconds since
+    /// `accepted` (0: none has).
+    idle_at: AtomicU64,
+    /// Set by the watchdog when shutdown begins: the end of the last request
+    /// is then told through `idle`.
+    stopping: AtomicBool,
     /// Requests in the service or whose response is still being sent.
     active: AtomicUsize,
     /// Bytes read from the client so far.
@@ -212,7 +221,7 @@ struct Activity {
     requests: AtomicU64,
     /// What the first bytes were: 0 (not known yet), [`HTTP1`] or [`HTTP2`].
     protocol: AtomicU8,
-    /// Told when the last request in progress ends.
+    /// Told when the last request in progress ends during shutdown.
     idle: Notify,
 }
 
@@ -220,14 +229,33 @@ const HTTP1: u8 = 1;
 const HTTP2: u8 = 2;
 
 impl Activity {
+    fn new() -> Self {
+        Self {
+            accepted: Instant::now(),
+            idle_at: AtomicU64::new(0),
+            stopping: AtomicBool::new(false),
+            active: AtomicUsize::new(0),
+            read: AtomicU64::new(0),
+            read_at_idle: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            protocol: AtomicU8::new(0),
+            idle: Notify::new(),
+        }
+    }
+
+    /// When the connection was accepted or its last request ended.
+    fn idle_since(&self) -> Instant {
+        self.accepted + Duration::from_micros(self.idle_at.load(Ordering::SeqCst))
+    }
+
     fn begin(self: &Arc<Self>) -> InFlight {
         self.requests.fetch_add(1, Ordering::Relaxed);
-        self.active.fetch_add(1, Ordering::AcqRel);
+        self.active.fetch_add(1, Ordering::SeqCst);
         InFlight(Arc::clone(self))
     }
 
     fn is_idle(&self) -> bool {
-        self.active.load(Ordering::Acquire) == 0
+        self.active.load(Ordering::SeqCst) == 0
     }
 }
 
@@ -240,8 +268,16 @@ impl Drop for InFlight {
         activity
             .read_at_idle
             .store(activity.read.load(Ordering::Relaxed), Ordering::Relaxed);
-        if activity.active.fetch_sub(1, Ordering::AcqRel) == 1 {
-            activity.idle.notify_one();
+        // Stamped before the count drops, so a watchdog that sees the
+        // connection idle never reads an older stamp.
+        let micros = u64::try_from(activity.accepted.elapsed().as_micros()).unwrap_or(u64::MAX);
+        activity.idle_at.store(micros.max(1), Ordering::SeqCst);
+        if activity.active.fetch_sub(1, Ordering::SeqCst) == 1 {
+            // Either this sees `stopping`, or the watchdog, which sets it
+            // before it looks, sees the connection idle.
+            if activity.stopping.load(Ordering::SeqCst) {
+                activity.idle.notify_one();
+            }
         }
     }
 }
@@ -250,7 +286,6 @@ impl Drop for InFlight {
 struct Connection {
     activity: Arc<Activity>,
     limits: Arc<ConnectionLimits>,
-    accepted: Instant,
 }
 
 impl Connection {
@@ -290,9 +325,8 @@ impl Connection {
         let mut stopping = false;
         // When the connection is dropped unless it closes by itself first.
         let mut close_at: Option<Instant> = None;
-        let mut idle_since = self.accepted;
         loop {
-            let check = close_at.unwrap_or_else(|| self.next_check(idle_since));
+            let check = close_at.unwrap_or_else(|| self.next_check(self.activity.idle_since()));
             tokio::select! {
                 biased;
                 done = &mut conn => {
@@ -305,7 +339,7 @@ impl Connection {
                     if close_at.is_some() {
                         return;
                     }
-                    match self.verdict(idle_since) {
+                    match self.verdict(self.activity.idle_since()) {
                         Verdict::Keep => {}
                         Verdict::SlowHead => {
                             info!(
@@ -322,14 +356,14 @@ impl Connection {
                         }
                     }
                 }
-                () = self.activity.idle.notified() => {
-                    idle_since = Instant::now();
-                    if stopping && self.activity.is_idle() {
-                        close_at = Some(idle_since + CLOSE_LINGER);
+                () = self.activity.idle.notified(), if stopping => {
+                    if self.activity.is_idle() {
+                        close_at = Some(Instant::now() + CLOSE_LINGER);
                     }
                 }
                 _ = stopped.wait_for(|stop| *stop), if !stopping => {
                     stopping = true;
+                    self.activity.stopping.store(true, Ordering::SeqCst);
                     conn.as_mut().graceful_shutdown();
                     if self.activity.is_idle() {
                         // Nothing in progress (idle, or a request or preface
