@@ -14,7 +14,8 @@ use cloudstate_sdk::action::{BoxFuture, BoxStream};
 use cloudstate_sdk::testkit::TestServer;
 use cloudstate_sdk::{ActionContext, ActionHandler, ActionMessage, ActionReply, ActionResult};
 use futures_util::StreamExt;
-use support::crdt::{gcounter, streamed_req, subscribe};
+use support::HttpStream;
+use support::crdt::{PROCESS_STREAMED, gcounter, streamed_req, subscribe};
 use tck_adapter::proto::cloudstate::tck::model::action::Response as ActionResponse;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -276,6 +277,25 @@ async fn shutdown_ends_open_crdt_subscriptions() {
         status.message(),
         "The dev proxy is shutting down: the subscription ended"
     );
+    tokio::time::timeout(GRACE / 2, shutdown)
+        .await
+        .expect("shutdown waits for no subscription")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_ends_open_http_subscriptions() {
+    let (_uf, proxy) = proxy(|c| c.shutdown_grace = GRACE).await;
+    let body = r#"{"id":"GCounter-http-shutdown"}"#;
+    let mut stream = HttpStream::open(proxy.local_addr(), PROCESS_STREAMED, &[], body).await;
+    assert_eq!(stream.status, 200);
+    assert_eq!(
+        stream.line().await.as_deref(),
+        Some(r#"{"state":{"gcounter":{"value":"0"}}}"#)
+    );
+    let shutdown = tokio::spawn(proxy.shutdown());
+    // The body is cut: nothing more comes, and the connection ends.
+    assert_eq!(stream.rest().await, "");
     tokio::time::timeout(GRACE / 2, shutdown)
         .await
         .expect("shutdown waits for no subscription")
