@@ -18,6 +18,10 @@ pub enum ProxyError {
     /// entity.
     #[error("{0}")]
     BadRequest(String),
+    /// The dev proxy is shutting down: the call may be retried elsewhere or
+    /// later.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl ProxyError {
@@ -29,6 +33,7 @@ impl ProxyError {
             Self::Internal(_) => Code::Internal,
             Self::Unimplemented(_) => Code::Unimplemented,
             Self::BadRequest(_) => Code::InvalidArgument,
+            Self::Unavailable(_) => Code::Unavailable,
         }
     }
 
@@ -39,12 +44,14 @@ impl ProxyError {
 
     /// The HTTP status and the text: 500 for failures (the failure text
     /// verbatim, as the official proxy answers) and internal errors, 404 for
-    /// what is not served, 400 with the reason for bad requests.
+    /// what is not served, 400 with the reason for bad requests, 503 while
+    /// shutting down.
     pub fn http(&self) -> (http::StatusCode, String) {
         let status = match self {
             Self::Failure(_) | Self::Internal(_) => http::StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unimplemented(_) => http::StatusCode::NOT_FOUND,
             Self::BadRequest(_) => http::StatusCode::BAD_REQUEST,
+            Self::Unavailable(_) => http::StatusCode::SERVICE_UNAVAILABLE,
         };
         (status, self.to_string())
     }

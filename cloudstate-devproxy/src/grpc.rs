@@ -144,6 +144,19 @@ async fn call_action(
     let input = inbound
         .map(|frame| frame.map_err(|status| ProxyError::Internal(status.message().to_owned())))
         .boxed();
+    // A client's stream ends when shutdown begins, as the user function ends
+    // its side: the call finishes what it has instead of holding the
+    // shutdown grace.
+    let input = if method.descriptor.is_client_streaming() {
+        let mut stopping = router.stopping.clone();
+        input
+            .take_until(async move {
+                let _ = stopping.wait_for(|stop| *stop).await;
+            })
+            .boxed()
+    } else {
+        input
+    };
     answers_response(action::call(router, method, metadata, input)).await
 }
 

@@ -155,6 +155,31 @@
 //! address the entity with the empty id). Action payloads pass through
 //! undecoded, as in the official proxy.
 //!
+//! # Slow, idle and too many clients; shutdown
+//!
+//! One port serves HTTP/1.1 and HTTP/2 through
+//! [`cloudstate_sdk::connections`]: a request's head, or a new connection's
+//! first request or HTTP/2 preface, must arrive within
+//! [`DevProxyConfig::header_read_timeout`] (a client sending a byte at a time
+//! is cut off); an HTTP/JSON body within
+//! [`DevProxyConfig::body_read_timeout`], else `408` and the connection
+//! closes (gRPC request streams are not timed); a connection without a
+//! request in progress closes after [`DevProxyConfig::idle_timeout`]; at
+//! most [`DevProxyConfig::max_connections`] are served at once, and the next
+//! ones wait in the listen backlog until a slot frees (a slow connect rather
+//! than an error). A declared `Content-Length` over
+//! [`DevProxyConfig::max_http_body`] is `413` before the body is read, a
+//! chunked body as soon as it passes the limit.
+//!
+//! [`DevProxyHandle::shutdown`] closes the listening socket, closes at once
+//! the connections with no request in progress (idle, half-sent head, half a
+//! preface) and answers `503` to requests whose body is still arriving; CRDT
+//! subscriptions end (gRPC `UNAVAILABLE`, an HTTP stream's body is cut) and
+//! client streams of action calls end, as the user function does at its own
+//! shutdown. The requests being answered finish within
+//! [`DevProxyConfig::shutdown_grace`]; what is left after it is dropped. A
+//! server-streaming action that never ends holds the grace.
+//!
 //! Entity keys are the input fields whose options set field 1080
 //! (`cloudstate.entity_key`) or 50002 (the legacy option) to true, read by
 //! number as the official proxy does: the user function's descriptors may
@@ -234,8 +259,26 @@ pub struct DevProxyConfig {
     /// The largest HTTP request body; a longer one is answered 413
     /// (default: 12 MiB, the user function's message limit).
     pub max_http_body: usize,
-    /// How long shutdown waits for calls and entity streams.
+    /// How long shutdown waits for calls in progress and entity streams
+    /// (default 10 s). Idle and half-open connections are closed, and CRDT
+    /// subscriptions ended, as shutdown begins (see the crate docs).
     pub shutdown_grace: Duration,
+    /// How long a client may take to send a request's head, or a new HTTP/2
+    /// connection its preface, before the connection is closed (default
+    /// 10 s). Timed from when the connection was accepted or answered its
+    /// last request.
+    pub header_read_timeout: Duration,
+    /// How long an HTTP/JSON request's body may take to arrive, from when the
+    /// request reached the proxy; a slower one is answered `408` and its
+    /// connection closed (default 30 s). gRPC request streams are not timed:
+    /// a client-streaming call may send when it likes.
+    pub body_read_timeout: Duration,
+    /// How long a connection may go without a request in progress before it
+    /// is closed (default 60 s).
+    pub idle_timeout: Duration,
+    /// The most client connections served at once (default 1024); beyond it
+    /// new connections wait in the listen backlog until one closes.
+    pub max_connections: usize,
     /// Replicas of each CRDT entity (default 1): each has its own stream to
     /// the user function and its own copy of the CRDT, as the nodes of a
     /// cluster would (see the crate docs).
@@ -264,12 +307,55 @@ impl DevProxyConfig {
             max_message_size: 12 * 1024 * 1024,
             max_http_body: 12 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 1024,
             crdt_replicas: 1,
             crdt_gossip_delay: Duration::from_millis(500),
             eventing_min_backoff: Duration::from_secs(3),
             eventing_max_backoff: Duration::from_secs(30),
             observer: Observer::new(),
         }
+    }
+}
+
+impl DevProxyConfig {
+    /// Sets the connection limits given in the environment:
+    /// `PROXY_HEADER_READ_TIMEOUT_MS`, `PROXY_BODY_READ_TIMEOUT_MS`,
+    /// `PROXY_IDLE_TIMEOUT_MS` and `PROXY_MAX_CONNECTIONS` (see the fields of
+    /// the same names); unset ones keep their value.
+    ///
+    /// # Errors
+    /// A value that is not a number, naming the variable.
+    pub fn limits_from_env(&mut self) -> Result<(), String> {
+        self.limits_from(|key| std::env::var(key).ok())
+    }
+
+    fn limits_from(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), String> {
+        let number = |key: &str| -> Result<Option<u64>, String> {
+            var(key)
+                .map(|v| {
+                    v.trim()
+                        .parse::<u64>()
+                        .map_err(|_| format!("{key} [{v}] is not a number"))
+                })
+                .transpose()
+        };
+        let millis = |key: &str| Ok::<_, String>(number(key)?.map(Duration::from_millis));
+        if let Some(t) = millis("PROXY_HEADER_READ_TIMEOUT_MS")? {
+            self.header_read_timeout = t;
+        }
+        if let Some(t) = millis("PROXY_BODY_READ_TIMEOUT_MS")? {
+            self.body_read_timeout = t;
+        }
+        if let Some(t) = millis("PROXY_IDLE_TIMEOUT_MS")? {
+            self.idle_timeout = t;
+        }
+        if let Some(n) = number("PROXY_MAX_CONNECTIONS")? {
+            self.max_connections = usize::try_from(n).unwrap_or(usize::MAX).max(1);
+        }
+        Ok(())
     }
 }
 
@@ -305,6 +391,9 @@ struct App {
     http: HttpRules,
     max_message_size: usize,
     max_http_body: usize,
+    body_read_timeout: Duration,
+    /// Turns true when shutdown begins.
+    stopping: watch::Receiver<bool>,
 }
 
 impl DevProxy {
@@ -330,6 +419,7 @@ impl DevProxy {
         let served: Vec<&str> = model.services.keys().map(String::as_str).collect();
         let http = HttpRules::new(&model.pool, &served).map_err(Error::HttpRules)?;
         let model = Arc::new(model);
+        let (stop, stopped) = watch::channel(false);
         let entities = Entities::new(Shared {
             channel: channel.clone(),
             store: config.store.clone(),
@@ -352,6 +442,7 @@ impl DevProxy {
             max_message_size: config.max_message_size,
             next_replica: AtomicU32::new(0),
             broker: eventing::Broker::default(),
+            stopping: stopped.clone(),
         });
         let _ = entities.shared().router.set(Arc::downgrade(&router));
         let app = Arc::new(App {
@@ -359,6 +450,8 @@ impl DevProxy {
             http,
             max_message_size: config.max_message_size,
             max_http_body: config.max_http_body,
+            body_read_timeout: config.body_read_timeout,
+            stopping: stopped.clone(),
         });
         let (health, health_service) = tonic_health::server::health_reporter();
         health
@@ -373,8 +466,16 @@ impl DevProxy {
         let routes = routes.fallback(serve).with_state(app);
 
         let addr = listener.local_addr()?;
-        let (stop, stopped) = watch::channel(false);
         let grace = config.shutdown_grace;
+        let limits = {
+            let mut limits = cloudstate_sdk::connections::ConnectionLimits::default();
+            limits.header_read_timeout = config.header_read_timeout;
+            limits.idle_timeout = config.idle_timeout;
+            limits.max_connections = config.max_connections;
+            limits.shutdown_grace = grace;
+            limits.http1 = true;
+            limits
+        };
         let consumers = eventing::start(
             &router,
             &config.store,
@@ -385,32 +486,13 @@ impl DevProxy {
             },
         );
         let task = tokio::spawn(async move {
-            let mut overdue = stopped.clone();
             let mut stopped = stopped;
-            // Small request/reply messages: no Nagle delay.
-            let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
-                if let Err(e) = stream.set_nodelay(true) {
-                    warn!("TCP_NODELAY: {e}");
-                }
-            });
-            let server = axum::serve(listener, routes).with_graceful_shutdown(async move {
+            // Idle and half-open connections close as shutdown begins, CRDT
+            // subscriptions end; calls in progress get the grace period.
+            let shutdown = async move {
                 let _ = stopped.wait_for(|stop| *stop).await;
-            });
-            // Calls still open (e.g. a bidirectional action call the client
-            // keeps open) get the grace period, then are dropped.
-            let result = tokio::select! {
-                result = server.into_future() => result,
-                () = async {
-                    let _ = overdue.wait_for(|stop| *stop).await;
-                    tokio::time::sleep(grace).await;
-                } => {
-                    warn!("calls still open {grace:?} after shutdown began: dropped");
-                    Ok(())
-                }
             };
-            if let Err(e) = result {
-                warn!("dev proxy server: {e}");
-            }
+            cloudstate_sdk::connections::serve(listener, routes, limits, shutdown).await;
             health
                 .set_service_status("", tonic_health::ServingStatus::NotServing)
                 .await;
@@ -444,8 +526,9 @@ impl DevProxyHandle {
         self.addr
     }
 
-    /// Stops accepting, lets calls finish (calls still open after the
-    /// shutdown grace are dropped), passivates every entity.
+    /// Stops accepting, closes idle and half-open connections, ends CRDT
+    /// subscriptions, lets the calls in progress finish (those still open
+    /// after the shutdown grace are dropped), passivates every entity.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(true);
@@ -554,17 +637,34 @@ async fn serve_http(app: &Arc<App>, request: Request) -> Response {
         body,
         parts.headers.get(::http::header::CONTENT_LENGTH),
         app.max_http_body,
+        app.body_read_timeout,
+        app.stopping.clone(),
     )
     .await
     {
         Ok(body) => body,
+        Err(BodyError::Slow(text)) => {
+            info!("HTTP request to {} refused: {text}", parts.uri.path());
+            return closing(error(
+                ::http::StatusCode::REQUEST_TIMEOUT,
+                tonic::Code::DeadlineExceeded,
+                &text,
+            ));
+        }
+        Err(BodyError::ShuttingDown(text)) => {
+            return closing(error(
+                ::http::StatusCode::SERVICE_UNAVAILABLE,
+                tonic::Code::Unavailable,
+                &text,
+            ));
+        }
         Err(BodyError::TooLarge(text)) => {
             info!("HTTP request to {} refused: {text}", parts.uri.path());
-            return error(
+            return closing(error(
                 ::http::StatusCode::PAYLOAD_TOO_LARGE,
                 tonic::Code::ResourceExhausted,
                 &text,
-            );
+            ));
         }
         Err(BodyError::Read(text)) => {
             return error(
@@ -668,14 +768,22 @@ enum BodyError {
     TooLarge(String),
     /// The body could not be read (400).
     Read(String),
+    /// The body did not arrive within the body read timeout (408).
+    Slow(String),
+    /// Shutdown began while the body was arriving (503).
+    ShuttingDown(String),
 }
 
-/// Reads a request body of at most `limit` bytes. A `Content-Length` over the
-/// limit is refused before anything is read.
+/// Reads a request body of at most `limit` bytes within `timeout`. A
+/// `Content-Length` over the limit is refused before anything is read; a
+/// body still arriving when shutdown begins is given up, as its connection
+/// is half open.
 async fn read_body(
     body: Body,
     content_length: Option<&::http::HeaderValue>,
     limit: usize,
+    timeout: Duration,
+    mut stopping: watch::Receiver<bool>,
 ) -> Result<bytes::Bytes, BodyError> {
     let too_large = |length: Option<usize>| {
         BodyError::TooLarge(match length {
@@ -691,17 +799,40 @@ async fn read_body(
     if let Some(length) = declared.filter(|&length| length > limit) {
         return Err(too_large(Some(length)));
     }
-    let mut data = body.into_data_stream();
-    let mut read = bytes::BytesMut::new();
-    while let Some(chunk) = data.next().await {
-        let chunk =
-            chunk.map_err(|e| BodyError::Read(format!("Cannot read the request body: {e}")))?;
-        if read.len() + chunk.len() > limit {
-            return Err(too_large(None));
+    let read = async {
+        let mut data = body.into_data_stream();
+        let mut read = bytes::BytesMut::new();
+        while let Some(chunk) = data.next().await {
+            let chunk =
+                chunk.map_err(|e| BodyError::Read(format!("Cannot read the request body: {e}")))?;
+            if read.len() + chunk.len() > limit {
+                return Err(too_large(None));
+            }
+            read.extend_from_slice(&chunk);
         }
-        read.extend_from_slice(&chunk);
+        Ok(read.freeze())
+    };
+    tokio::select! {
+        biased;
+        read = tokio::time::timeout(timeout, read) => read.unwrap_or_else(|_| {
+            Err(BodyError::Slow(format!(
+                "Request body not received within {} ms",
+                timeout.as_millis()
+            )))
+        }),
+        _ = stopping.wait_for(|stop| *stop) => Err(BodyError::ShuttingDown(
+            "The dev proxy is shutting down: the request body was not complete".to_owned(),
+        )),
     }
-    Ok(read.freeze())
+}
+
+/// `response` with `Connection: close`: its request's body is left unread.
+fn closing(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        ::http::header::CONNECTION,
+        ::http::HeaderValue::from_static("close"),
+    );
+    response
 }
 
 /// An error answer in the form the request's `Accept` asks for (see
@@ -791,4 +922,36 @@ async fn stream_response(
     }
     add_reply_headers(&mut response, metadata.as_ref());
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_come_from_the_environment() {
+        let mut config = DevProxyConfig::new("uf:8080");
+        let set = |key: &str| {
+            Some(
+                match key {
+                    "PROXY_HEADER_READ_TIMEOUT_MS" => "250",
+                    "PROXY_BODY_READ_TIMEOUT_MS" => "1500",
+                    "PROXY_IDLE_TIMEOUT_MS" => "90000",
+                    "PROXY_MAX_CONNECTIONS" => "7",
+                    _ => return None,
+                }
+                .to_owned(),
+            )
+        };
+        config.limits_from(set).unwrap();
+        assert_eq!(config.header_read_timeout, Duration::from_millis(250));
+        assert_eq!(config.body_read_timeout, Duration::from_millis(1500));
+        assert_eq!(config.idle_timeout, Duration::from_secs(90));
+        assert_eq!(config.max_connections, 7);
+        let bad = |key: &str| (key == "PROXY_IDLE_TIMEOUT_MS").then(|| "soon".to_owned());
+        assert_eq!(
+            config.limits_from(bad),
+            Err("PROXY_IDLE_TIMEOUT_MS [soon] is not a number".to_owned())
+        );
+    }
 }

@@ -4,10 +4,15 @@
 //! ```text
 //! cloudstate-devproxy [--user-function HOST:PORT] [--port PORT] [--bind ADDR] [--store memory|sqlite:PATH]
 //!                     [--passivation-timeout SECONDS] [--crdt-replicas N] [--crdt-gossip-delay MS]
+//!                     [--header-read-timeout MS] [--body-read-timeout MS] [--idle-timeout MS]
+//!                     [--max-connections N]
 //! ```
 //!
 //! Defaults: the user function at `USER_FUNCTION_HOST:USER_FUNCTION_PORT`
-//! (127.0.0.1:8080), port `HTTP_PORT` (9000) on 127.0.0.1, in-memory store.
+//! (127.0.0.1:8080), port `HTTP_PORT` (9000) on 127.0.0.1, in-memory store;
+//! the connection limits from `PROXY_HEADER_READ_TIMEOUT_MS`,
+//! `PROXY_BODY_READ_TIMEOUT_MS`, `PROXY_IDLE_TIMEOUT_MS` and
+//! `PROXY_MAX_CONNECTIONS`, else 10 s, 30 s, 60 s and 1024.
 
 use std::time::Duration;
 
@@ -15,7 +20,8 @@ use cloudstate_devproxy::{DevProxy, DevProxyConfig, Store};
 
 const USAGE: &str = "usage: cloudstate-devproxy [--user-function HOST:PORT] [--port PORT] [--bind ADDR] \
                      [--store memory|sqlite:PATH] [--passivation-timeout SECONDS] \
-                     [--crdt-replicas N] [--crdt-gossip-delay MS]";
+                     [--crdt-replicas N] [--crdt-gossip-delay MS] [--header-read-timeout MS] \
+                     [--body-read-timeout MS] [--idle-timeout MS] [--max-connections N]";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -36,6 +42,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut passivation = None;
     let mut replicas = 1;
     let mut gossip_delay = None;
+    let mut config = DevProxyConfig::new(String::new());
+    config.limits_from_env()?;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || {
@@ -50,6 +58,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--passivation-timeout" => passivation = Some(value()?.parse::<u64>()?),
             "--crdt-replicas" => replicas = value()?.parse::<u32>()?.max(1),
             "--crdt-gossip-delay" => gossip_delay = Some(value()?.parse::<u64>()?),
+            "--header-read-timeout" => {
+                config.header_read_timeout = Duration::from_millis(value()?.parse()?);
+            }
+            "--body-read-timeout" => {
+                config.body_read_timeout = Duration::from_millis(value()?.parse()?);
+            }
+            "--idle-timeout" => config.idle_timeout = Duration::from_millis(value()?.parse()?),
+            "--max-connections" => config.max_connections = value()?.parse::<usize>()?.max(1),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(());
@@ -57,7 +73,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             other => return Err(format!("unknown argument {other}\n{USAGE}").into()),
         }
     }
-    let mut config = DevProxyConfig::new(user_function);
+    config.user_function = user_function;
     config.store = Store::from_spec(&store)?;
     if let Some(seconds) = passivation {
         config.default_passivation = Duration::from_secs(seconds);

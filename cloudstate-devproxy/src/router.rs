@@ -12,7 +12,7 @@ use cloudstate_sdk::protocol::cloudstate::{
     self as pb, client_action::Action, entity_discovery_client::EntityDiscoveryClient,
 };
 use futures_util::stream::{self, StreamExt};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tonic::transport::Channel;
 use tracing::{error, warn};
 
@@ -50,6 +50,43 @@ pub(crate) struct Router {
     pub(crate) next_replica: AtomicU32,
     /// Where replies of methods with an `eventing.out` topic are published.
     pub(crate) broker: Broker,
+    /// Turns true when shutdown begins: open-ended calls end then.
+    pub(crate) stopping: watch::Receiver<bool>,
+}
+
+/// Ending open-ended calls when shutdown begins, so they do not hold the
+/// shutdown grace.
+pub(crate) trait UntilShutdown {
+    /// These answers until `stopping` turns true (or its sender is gone),
+    /// then `Unavailable` as the last one: a subscription ends, and the
+    /// client knows to subscribe again once the proxy is back.
+    fn until_shutdown(self, stopping: watch::Receiver<bool>) -> Answers;
+}
+
+impl UntilShutdown for Answers {
+    fn until_shutdown(self, stopping: watch::Receiver<bool>) -> Answers {
+        stream::unfold(
+            (self, Some(stopping)),
+            |(mut answers, stopping)| async move {
+                let mut stopping = stopping?;
+                let next = tokio::select! {
+                    biased;
+                    next = answers.next() => Some(next),
+                    _ = stopping.wait_for(|stop| *stop) => None,
+                };
+                match next {
+                    Some(next) => next.map(|answer| (answer, (answers, Some(stopping)))),
+                    None => {
+                        let ended = ProxyError::Unavailable(
+                            "The dev proxy is shutting down: the subscription ended".to_owned(),
+                        );
+                        Some((Err(ended), (answers, None)))
+                    }
+                }
+            },
+        )
+        .boxed()
+    }
 }
 
 /// The request header that pins a CRDT call to one replica.
@@ -268,6 +305,7 @@ impl Router {
             /// Dropped with the stream: tells the entity the client left.
             _gone: oneshot::Sender<()>,
         }
+        let self_stopping = self.stopping.clone();
         let start = async move {
             let service = Arc::clone(self.service(&method)?);
             let entity_id = Self::entity_id(&method, &payload)?;
@@ -314,6 +352,7 @@ impl Router {
                 .boxed(),
             })
             .boxed()
+            .until_shutdown(self_stopping)
     }
 
     async fn side_effect(

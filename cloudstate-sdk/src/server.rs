@@ -9,10 +9,11 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic_health::ServingStatus;
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::Error;
 use crate::action::{ActionHandler, ActionService};
+use crate::connections::ConnectionLimits;
 use crate::crdt::runtime::{CrdtProtocol, CrdtService};
 use crate::crdt::{CrdtEntity, CrdtOptions};
 use crate::descriptors::Descriptors;
@@ -73,7 +74,7 @@ pub struct CloudState {
     services: Vec<Pending>,
     max_message_size: usize,
     max_reply_size: usize,
-    shutdown_grace: Duration,
+    limits: ConnectionLimits,
 }
 
 /// A registered service, waiting for `serve` to check it against the
@@ -156,7 +157,7 @@ impl CloudState {
             services: Vec::new(),
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             max_reply_size: DEFAULT_MAX_REPLY_SIZE,
-            shutdown_grace: Duration::from_secs(10),
+            limits: ConnectionLimits::default(),
         }
     }
 
@@ -359,9 +360,37 @@ impl CloudState {
     }
 
     /// How long a graceful shutdown waits for streams to end (default 10 s).
+    /// Entity streams and action inputs end as shutdown begins; the grace is
+    /// for the commands in progress.
     #[must_use]
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
-        self.shutdown_grace = grace;
+        self.limits.shutdown_grace = grace;
+        self
+    }
+
+    /// How long a new connection may take to send the HTTP/2 connection
+    /// preface (default 10 s); one that does not is closed, so a client
+    /// that connects and stalls holds no connection slot.
+    #[must_use]
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.header_read_timeout = timeout;
+        self
+    }
+
+    /// How long a connection may carry no stream or call before it is closed
+    /// with `GOAWAY` (default 60 s; the proxy reconnects when it next needs
+    /// one).
+    #[must_use]
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.idle_timeout = timeout;
+        self
+    }
+
+    /// The most connections served at once (default 1024); more wait in the
+    /// listen backlog until one closes.
+    #[must_use]
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.limits.max_connections = connections;
         self
     }
 
@@ -402,7 +431,13 @@ impl CloudState {
     }
 
     /// Serves on `listener` until `signal` completes, then shuts down
-    /// gracefully: in-flight commands finish, every entity stream ends.
+    /// gracefully: the listener closes, connections with no call in progress
+    /// (idle, or half a preface sent) close at once, in-flight commands
+    /// finish, every entity stream ends. Connections are served within the
+    /// limits set by [`handshake_timeout`](Self::handshake_timeout),
+    /// [`idle_timeout`](Self::idle_timeout) and
+    /// [`max_connections`](Self::max_connections) (see
+    /// [`connections`](crate::connections)).
     ///
     /// # Errors
     /// An invalid registration, or a failure of the server.
@@ -410,7 +445,7 @@ impl CloudState {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let grace = self.shutdown_grace;
+        let limits = self.limits.clone();
         let max = self.max_message_size;
         let built = self.build()?;
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -422,13 +457,11 @@ impl CloudState {
         }
         health.set_service_status("", ServingStatus::Serving).await;
 
-        let mut router = tonic::transport::Server::builder()
-            .add_service(health_service)
-            .add_service(
-                EntityDiscoveryServer::new(Discovery::new(built.spec))
-                    .max_decoding_message_size(max)
-                    .max_encoding_message_size(max),
-            );
+        let mut router = tonic::service::Routes::new(health_service).add_service(
+            EntityDiscoveryServer::new(Discovery::new(built.spec))
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        );
         let served = built.registries;
         // One protocol service per kind that has something registered.
         macro_rules! serve_kind {
@@ -469,28 +502,17 @@ impl CloudState {
             )
         );
 
-        let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
         let shutdown = async move {
             signal.await;
             info!("shutting down: finishing in-flight commands");
             health
                 .set_service_status("", ServingStatus::NotServing)
                 .await;
+            // Entity streams and action inputs end now; the connections
+            // follow once their calls are done.
             let _ = stop_tx.send(true);
-            let _ = signalled_tx.send(());
         };
-        // Replies are small and latency-bound: no Nagle delay.
-        let incoming =
-            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-        let server = router.serve_with_incoming_shutdown(incoming, shutdown);
-        tokio::pin!(server);
-        tokio::select! {
-            result = &mut server => result?,
-            () = async {
-                let _ = signalled_rx.await;
-                tokio::time::sleep(grace).await;
-            } => warn!("shutdown grace of {grace:?} elapsed with connections still open"),
-        }
+        crate::connections::serve(listener, router.prepare(), limits, shutdown).await;
         info!("stopped");
         Ok(())
     }

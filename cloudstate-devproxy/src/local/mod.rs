@@ -158,7 +158,8 @@ pub fn run_blocking(
 /// front of it on 127.0.0.1:`PROXY_PORT` (default 9000), with the journal
 /// and state in `PROXY_STORE` (`memory` or `sqlite:PATH`), and
 /// `PROXY_CRDT_REPLICAS` replicas of each CRDT entity gossiping after
-/// `PROXY_CRDT_GOSSIP_DELAY_MS` (see [`DevProxyConfig`]). Prints `banner`
+/// `PROXY_CRDT_GOSSIP_DELAY_MS`, and the connection limits of
+/// [`DevProxyConfig::limits_from_env`] (see [`DevProxyConfig`]). Prints `banner`
 /// with the proxy's base URL once it serves. Stops on SIGINT or SIGTERM.
 ///
 /// # Errors
@@ -194,6 +195,7 @@ pub async fn run(
                 .map_err(|_| format!("PROXY_CRDT_GOSSIP_DELAY_MS [{delay}] is not a number"))?,
         );
     }
+    config.limits_from_env()?;
     let port = std::env::var("PROXY_PORT").unwrap_or_else(|_| "9000".to_owned());
     let proxy_listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
     let local = Local::serve(server, listener, proxy_listener, config).await?;
