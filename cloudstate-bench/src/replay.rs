@@ -86,14 +86,20 @@ fn journal(n: usize) -> Vec<Vec<EventSourcedStreamIn>> {
     batches
 }
 
-/// One replay of `n` events into a fresh entity; the time from the first
-/// event sent to the reply.
+/// What one replay took, from the first event sent to the reply.
+struct Replayed {
+    elapsed: Duration,
+    /// CPU time of the whole process (generator and server), where measurable.
+    cpu_ns: Option<u64>,
+}
+
+/// One replay of `n` events into a fresh entity.
 async fn once(
     target: Target,
     channel: Channel,
     n: usize,
     entity: &str,
-) -> Result<Duration, String> {
+) -> Result<Replayed, String> {
     let journal = journal(n);
     let command = es::command(
         1,
@@ -129,6 +135,7 @@ async fn once(
         .map_err(|status| format!("could not open a stream: {status}"))?
         .into_inner();
     let started = Instant::now();
+    let cpu_start = crate::cpu::process_cpu_ns();
     for batch in journal {
         send(batch).await?;
     }
@@ -139,6 +146,9 @@ async fn once(
         .map_err(|status| format!("the stream failed: {status}"))?
         .ok_or("the stream ended before the reply")?;
     let elapsed = started.elapsed();
+    let cpu_ns = cpu_start
+        .zip(crate::cpu::process_cpu_ns())
+        .map(|(start, end)| end.saturating_sub(start));
     check_reply(&reply, 1)?;
     if target == Target::Cart {
         let units = replayed_units(&reply)?;
@@ -150,7 +160,7 @@ async fn once(
     }
     drop(tx);
     match tokio::time::timeout(crate::load::OPEN_CLOSE_TIMEOUT, output.message()).await {
-        Ok(Ok(None)) => Ok(elapsed),
+        Ok(Ok(None)) => Ok(Replayed { elapsed, cpu_ns }),
         Ok(Ok(Some(extra))) => Err(format!("unexpected message at the end: {extra:?}")),
         Ok(Err(status)) => Err(format!("the stream ended with {status}")),
         Err(_) => Err("the stream did not end after its input did".to_owned()),
@@ -195,15 +205,19 @@ pub(crate) async fn run(options: &Options, setup: &Setup, n: usize) -> Result<()
         .await?;
     }
     let mut rates: Vec<Vec<f64>> = targets.iter().map(|_| Vec::new()).collect();
+    let mut cpu_per_event: Vec<Vec<f64>> = targets.iter().map(|_| Vec::new()).collect();
     for round in 0..options.rounds {
         for k in 0..targets.len() {
             let index = (k + round) % targets.len();
             let target = targets[index];
             let entity = format!("replay-{target:?}-r{round}");
-            let elapsed = once(target, channel(target), n, &entity)
+            let replayed = once(target, channel(target), n, &entity)
                 .await
                 .map_err(|e| format!("{entity}: {e}"))?;
-            rates[index].push(n as f64 / elapsed.as_secs_f64());
+            rates[index].push(n as f64 / replayed.elapsed.as_secs_f64());
+            if let Some(cpu_ns) = replayed.cpu_ns {
+                cpu_per_event[index].push(cpu_ns as f64 / n as f64);
+            }
         }
     }
     println!(
@@ -214,23 +228,36 @@ pub(crate) async fn run(options: &Options, setup: &Setup, n: usize) -> Result<()
         options.rounds
     );
     println!();
-    println!("{:>6} {:>14} {:>14}", "server", "events/s", "(range)");
+    println!(
+        "{:>6} {:>14} {:>20} {:>14}",
+        "server", "events/s", "(range)", "CPU per event"
+    );
     let median_of = |t: Target| {
         targets
             .iter()
             .position(|x| *x == t)
             .map(|i| median(&rates[i]))
     };
-    for (target, r) in targets.iter().zip(&rates) {
+    for ((target, r), cpu) in targets.iter().zip(&rates).zip(&cpu_per_event) {
         let min = r.iter().copied().fold(f64::INFINITY, f64::min);
         let max = r.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let cpu = if cpu.is_empty() {
+            crate::dash()
+        } else {
+            format!("{:.0} ns", median(cpu))
+        };
         println!(
-            "{:>6} {:>14.0} {:>14}",
+            "{:>6} {:>14.0} {:>20} {:>14}",
             target.name(false),
             median(r),
-            format!("{min:.0}-{max:.0}")
+            format!("{min:.0}-{max:.0}"),
+            cpu
         );
     }
+    println!(
+        "(CPU per event: the whole process, the generator's encoding included; \
+         on a busy machine it moves less than events/s)"
+    );
     if let (Some(cart), Some(echo)) = (median_of(Target::Cart), median_of(Target::Echo)) {
         println!("cart/echo: {:.2}x", cart / echo);
     }
