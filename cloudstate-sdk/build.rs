@@ -42,6 +42,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        // Small per-call buffers: see src/codec.rs.
+        .codec_path("crate::codec::ProtocolCodec")
         .compile_fds_with_config(fds, config)?;
     Ok(())
 }

@@ -7,6 +7,8 @@
 //! cargo run --release -p cloudstate-bench -- [--commands N] [--concurrency 1,16,256]
 //! cargo run --release -p cloudstate-bench -- --cart-addr 127.0.0.1:8080
 //! cargo run --release -p cloudstate-bench -- --through-proxy
+//! cargo run --release -p cloudstate-bench -- --replay 100000
+//! cargo run --release -p cloudstate-bench -- --idle-streams 10000
 //! ```
 //!
 //! For each concurrency C, C clients (one cart entity each) run about N/C
@@ -45,15 +47,26 @@
 //! process's CPU time per round trip, which background load disturbs less
 //! than throughput does.
 //!
+//! **Entity activation** (`--replay N`). A fresh entity replays a journal of
+//! N events through the protocol; events per second, cart against echo
+//! (see `replay.rs`).
+//!
+//! **Memory** (`--idle-streams N`). Each server in a child process of its
+//! own: resident memory per idle entity stream, and peak RSS under the
+//! round-trip load, cart against echo (see `memory.rs`).
+//!
 //! In the default mode the table gives throughput and p50/p99 round-trip
 //! latency of both servers, and the ratios against the targets: cart
 //! throughput ≥ 0.7× echo at C = 256 and cart p99 ≤ 2× echo p99. The exit
 //! status is 0 whether they are met or not.
 
+mod child;
 mod cpu;
 mod echo;
 mod load;
+mod memory;
 mod proxy;
+mod replay;
 mod script;
 
 /// The echo service generated from `proto/bench.proto`.
@@ -113,7 +126,19 @@ usage: cloudstate-bench [OPTIONS]
                       the user function (uf-only), gRPC unary calls through the
                       proxy (grpc) and HTTP/1.1 JSON through the proxy (http)
   --only TARGET       measure one target only (for profiling): cart or echo,
-                      with --through-proxy cart, grpc or http";
+                      with --through-proxy cart, grpc or http
+  --replay N          entity activation instead: init, a journal of N ItemAdded
+                      events and one GetCart on one stream to a fresh entity,
+                      timed from the first event to the reply; events/s of the
+                      cart and of the echo (which only decodes the events)
+  --idle-streams N    memory instead, each server in a child process: RSS per
+                      idle entity stream (N streams opened with init and one
+                      command, held open) and peak RSS under the round-trip
+                      load at each --concurrency (default 256 in this mode),
+                      cart against echo
+  --serve cart|echo   serve the cart or the echo on 127.0.0.1 (a free port,
+                      printed first) until standard input closes; used by
+                      --idle-streams for its child processes";
 
 /// What a run measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,6 +178,11 @@ struct Options {
     cart_addr: Option<String>,
     through_proxy: bool,
     only: Option<Target>,
+    /// Whether `--concurrency` was given (the memory mode has its own default).
+    concurrency_given: bool,
+    replay: Option<usize>,
+    idle_streams: Option<usize>,
+    serve: Option<child::Served>,
 }
 
 impl Options {
@@ -168,6 +198,10 @@ impl Options {
             cart_addr: None,
             through_proxy: false,
             only: None,
+            concurrency_given: false,
+            replay: None,
+            idle_streams: None,
+            serve: None,
         };
         let mut only = None;
         while let Some(arg) = args.next() {
@@ -220,9 +254,36 @@ impl Options {
                 "--only" => only = Some(value),
                 "--concurrency" => {
                     options.concurrency = value.split(',').map(number).collect::<Result<_, _>>()?;
+                    options.concurrency_given = true;
+                }
+                "--replay" => options.replay = Some(number(&value)?),
+                "--idle-streams" => options.idle_streams = Some(number(&value)?),
+                "--serve" => {
+                    options.serve = Some(match value.as_str() {
+                        "cart" => child::Served::Cart,
+                        "echo" => child::Served::Echo,
+                        other => {
+                            return Err(format!("--serve: [{other}] is neither cart nor echo"));
+                        }
+                    });
                 }
                 other => return Err(format!("unknown option {other}")),
             }
+        }
+        let modes = [
+            options.through_proxy,
+            options.replay.is_some(),
+            options.idle_streams.is_some(),
+            options.serve.is_some(),
+        ];
+        if modes.iter().filter(|m| **m).count() > 1 {
+            return Err(
+                "--through-proxy, --replay, --idle-streams and --serve exclude one another"
+                    .to_owned(),
+            );
+        }
+        if options.idle_streams.is_some() && !options.concurrency_given {
+            options.concurrency = vec![TARGET_CONCURRENCY];
         }
         if let Some(only) = only {
             options.only = Some(match (only.as_str(), options.through_proxy) {
@@ -612,6 +673,10 @@ async fn bench(options: &Options, setup: &Setup) -> Result<Vec<Row>, String> {
     Ok(rows)
 }
 
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "NOT met" }
+}
+
 fn dash() -> String {
     "-".to_owned()
 }
@@ -727,7 +792,6 @@ fn print_report(options: &Options, setup: &Setup, rows: &[Row]) {
         return;
     }
     println!();
-    let verdict = |met: bool| if met { "met" } else { "NOT met" };
     match rows
         .iter()
         .find(|r| r.concurrency == TARGET_CONCURRENCY)
@@ -875,7 +939,18 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
+        if let Some(served) = options.serve {
+            return child::serve(served, options.echo_nodelay).await;
+        }
+        if let Some(n) = options.idle_streams {
+            return memory::run(&options, n).await;
+        }
         let setup = Setup::start(&options, &options.targets()).await?;
+        if let Some(n) = options.replay {
+            let replayed = replay::run(&options, &setup, n).await;
+            setup.stop().await;
+            return replayed;
+        }
         let rows = bench(&options, &setup).await;
         if let Ok(rows) = &rows {
             print_report(&options, &setup, rows);
@@ -940,6 +1015,26 @@ mod tests {
         assert!(parse(&["--only", "grpc"]).is_err());
         assert!(parse(&["--only", "echo", "--through-proxy"]).is_err());
         assert_eq!(parse(&["--help"]).unwrap_err(), "");
+        assert!(parse(&["--replay", "0"]).is_err());
+        assert!(parse(&["--replay", "10", "--idle-streams", "10"]).is_err());
+        assert!(parse(&["--idle-streams", "10", "--through-proxy"]).is_err());
+        assert!(parse(&["--serve", "proxy"]).is_err());
+    }
+
+    #[test]
+    fn options_of_the_replay_and_memory_modes() {
+        let o = parse(&["--replay", "100000"]).unwrap();
+        assert_eq!(o.replay, Some(100_000));
+        assert_eq!(o.concurrency, [1, 16, 256]);
+        // The memory mode measures at the target concurrency unless told.
+        let o = parse(&["--idle-streams", "10000"]).unwrap();
+        assert_eq!((o.idle_streams, o.concurrency), (Some(10_000), vec![256]));
+        let o = parse(&["--idle-streams=5", "--concurrency", "4,8"]).unwrap();
+        assert_eq!(o.concurrency, [4, 8]);
+        assert_eq!(
+            parse(&["--serve", "echo"]).unwrap().serve,
+            Some(child::Served::Echo)
+        );
     }
 
     #[test]

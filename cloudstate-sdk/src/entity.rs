@@ -79,7 +79,7 @@ impl Command<'_> {
     pub(crate) fn check_reply(&self, reply: &Reply) {
         if let Reply::Message { payload, .. } = reply
             && !self.output_type.is_empty()
-            && payload::type_name(&payload.type_url) != self.output_type
+            && !payload::has_type_name(&payload.type_url, self.output_type)
         {
             tracing::warn!(
                 "reply of command [{}] has type URL [{}] but the method returns [{}]",

@@ -35,6 +35,7 @@
 //!   conformance tests (the `testkit` module).
 
 pub mod action;
+mod codec;
 pub mod connections;
 pub mod crdt;
 mod descriptors;

@@ -7,13 +7,16 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures_util::Stream;
+use futures_util::task::{ArcWake, AtomicWaker, waker_ref};
 use tokio::sync::watch;
 use tonic::{Status, Streaming};
-use tracing::{Instrument, debug, error, warn};
+use tracing::{debug, error, warn};
 
 /// Why a stream stops.
 pub(crate) enum Stop {
@@ -123,7 +126,7 @@ fn serve<P: Protocol>(
     let stream = EntityStream {
         protocol,
         input,
-        shutdown,
+        shutdown: ShutdownSignal::new(shutdown),
         reporter,
         entity: None,
         queue: VecDeque::new(),
@@ -142,7 +145,7 @@ fn serve<P: Protocol>(
 struct EntityStream<P: Protocol> {
     protocol: Arc<P>,
     input: Streaming<P::In>,
-    shutdown: watch::Receiver<bool>,
+    shutdown: ShutdownSignal,
     reporter: Reporter,
     entity: Option<P::Entity>,
     queue: Outputs<P::Out>,
@@ -160,10 +163,7 @@ impl<P: Protocol> EntityStream<P> {
             if self.finished {
                 return None;
             }
-            // The span is taken per message: `init` replaces it with the
-            // entity's, which the first command must already carry.
-            let span = self.span.clone();
-            if let Err(stop) = self.advance().instrument(span).await {
+            if let Err(stop) = self.advance().await {
                 self.finished = true;
                 if let Stop::Failure(command_id, description) = stop {
                     self.span
@@ -174,11 +174,13 @@ impl<P: Protocol> EntityStream<P> {
         }
     }
 
+    /// Reads one message and handles it in the stream's span (entered only
+    /// while handling: waiting for input is not the entity's doing).
     async fn advance(&mut self) -> Result<(), Stop> {
         let message = match self.next().await {
             Ok(Some(message)) => message,
             Ok(None) => {
-                debug!("stream ended");
+                debug!(parent: &self.span, "stream ended");
                 return Err(Stop::Done);
             }
             Err(Stop::Failure(id, description)) => {
@@ -190,9 +192,11 @@ impl<P: Protocol> EntityStream<P> {
             Err(stop) => return Err(stop),
         };
         match &mut self.entity {
-            Some(entity) => P::handle(entity, message, &mut self.queue),
+            Some(entity) => self
+                .span
+                .in_scope(|| P::handle(entity, message, &mut self.queue)),
             None => {
-                let (entity, span) = self.protocol.start(message)?;
+                let (entity, span) = self.span.in_scope(|| self.protocol.start(message))?;
                 self.span = span;
                 self.entity = Some(entity);
                 Ok(())
@@ -205,7 +209,7 @@ impl<P: Protocol> EntityStream<P> {
         let message = tokio::select! {
             biased;
             message = self.input.message() => message,
-            _ = self.shutdown.wait_for(|stop| *stop) => return Ok(None),
+            () = std::future::poll_fn(|cx| self.shutdown.poll_stopped(cx)) => return Ok(None),
         };
         match message {
             Ok(Some(input)) => match P::message(input) {
@@ -217,7 +221,7 @@ impl<P: Protocol> EntityStream<P> {
             },
             Ok(None) => Ok(None),
             Err(status) if is_disconnect(&status) => {
-                debug!("proxy went away: {status}");
+                debug!(parent: &self.span, "proxy went away: {status}");
                 Ok(None)
             }
             Err(status) => Err(Stop::Failure(
@@ -229,6 +233,70 @@ impl<P: Protocol> EntityStream<P> {
                 ),
             )),
         }
+    }
+}
+
+/// The server's shutdown as one stream waits for it, alongside its input.
+///
+/// Polling the watch's own future again on every wait for input would take
+/// the watch's lock each time; this registers with the watch once, through a
+/// waker of its own, and polls it again only when that waker fired. In
+/// between, a poll costs an atomic swap and the task waker's registration.
+struct ShutdownSignal {
+    /// Completes when shutdown is signalled or the server is gone.
+    wait: Pin<Box<dyn Future<Output = ()> + Send>>,
+    wake: Arc<SignalWake>,
+    stopped: bool,
+}
+
+struct SignalWake {
+    /// Set when the watch woke `wait`; starts set, for the first poll.
+    fired: AtomicBool,
+    /// The stream's task.
+    task: AtomicWaker,
+}
+
+impl ArcWake for SignalWake {
+    fn wake_by_ref(arc_self: &Arc<Self>) {
+        arc_self.fired.store(true, Ordering::Release);
+        arc_self.task.wake();
+    }
+}
+
+impl ShutdownSignal {
+    fn new(mut shutdown: watch::Receiver<bool>) -> Self {
+        Self {
+            wait: Box::pin(async move {
+                let _ = shutdown.wait_for(|stop| *stop).await;
+            }),
+            wake: Arc::new(SignalWake {
+                fired: AtomicBool::new(true),
+                task: AtomicWaker::new(),
+            }),
+            stopped: false,
+        }
+    }
+
+    /// Ready once shutdown is signalled (and from then on).
+    fn poll_stopped(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.stopped {
+            return Poll::Ready(());
+        }
+        // Registered before `fired` is read, so no wake-up is lost.
+        self.wake.task.register(cx.waker());
+        if self.wake.fired.swap(false, Ordering::AcqRel) {
+            let waker = waker_ref(&self.wake);
+            if self
+                .wait
+                .as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_ready()
+            {
+                self.stopped = true;
+                return Poll::Ready(());
+            }
+        }
+        Poll::Pending
     }
 }
 

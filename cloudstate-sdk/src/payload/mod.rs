@@ -122,7 +122,30 @@ pub fn decode<M: prost::Name + Default>(any: &Any) -> Result<M, PayloadError> {
 /// Whether `any` carries a protobuf message of type `M` (matched on the name
 /// after the last `/`).
 pub fn is<M: prost::Name>(any: &Any) -> bool {
-    type_name(&any.type_url) == M::full_name()
+    // `PACKAGE.NAME` compared in place, from the end: this runs for every
+    // command, and `full_name` allocates. A type whose full name is spelled
+    // otherwise is still matched by the comparison after it.
+    let (package, name) = (M::PACKAGE, M::NAME);
+    let in_place = if package.is_empty() {
+        has_type_name(&any.type_url, name)
+    } else {
+        any.type_url
+            .strip_suffix(name)
+            .and_then(|rest| rest.strip_suffix('.'))
+            .is_some_and(|rest| has_type_name(rest, package))
+    };
+    in_place || type_name(&any.type_url) == M::full_name()
+}
+
+/// Whether the type name of `type_url` (after its last `/`) is `name`,
+/// which must be a protobuf full name (no `/`): [`type_name`] without
+/// searching the URL for its last `/`.
+pub(crate) fn has_type_name(type_url: &str, name: &str) -> bool {
+    debug_assert!(!name.contains('/'), "[{name}] is not a full name");
+    match type_url.strip_suffix(name) {
+        Some(rest) => rest.is_empty() || rest.ends_with('/'),
+        None => false,
+    }
 }
 
 /// The reply payload of a method that returns `google.protobuf.Empty`.
@@ -454,5 +477,34 @@ mod tests {
         assert_eq!(type_name("type.googleapis.com/a.B"), "a.B");
         assert_eq!(type_name("example.com/x/a.B"), "a.B");
         assert_eq!(type_name("a.B"), "a.B");
+        for (url, name, expected) in [
+            ("type.googleapis.com/a.B", "a.B", true),
+            ("a.B", "a.B", true),
+            ("example.com/x/a.B", "a.B", true),
+            ("type.googleapis.com/xa.B", "a.B", false),
+            ("type.googleapis.com/a.Bc", "a.B", false),
+            ("B", "a.B", false),
+        ] {
+            assert_eq!(has_type_name(url, name), expected, "{url} {name}");
+            assert_eq!(type_name(url) == name, expected, "{url} {name}");
+        }
+        let any = |url: &str| Any {
+            type_url: url.to_owned(),
+            value: Vec::new(),
+        };
+        type Duration = prost_types::Duration;
+        assert!(is::<Duration>(&any(
+            "type.googleapis.com/google.protobuf.Duration"
+        )));
+        assert!(is::<Duration>(&any("google.protobuf.Duration")));
+        assert!(!is::<Duration>(&any(
+            "type.googleapis.com/google.protobufxDuration"
+        )));
+        assert!(!is::<Duration>(&any(
+            "type.googleapis.com/xgoogle.protobuf.Duration"
+        )));
+        assert!(!is::<Duration>(&any(
+            "type.googleapis.com/google.protobuf.Timestamp"
+        )));
     }
 }

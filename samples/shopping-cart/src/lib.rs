@@ -100,14 +100,16 @@ impl shopping_cart::ShoppingCart for ShoppingCart {
     }
 
     fn on_item_added(&self, cart: &mut domain::Cart, added: &domain::ItemAdded) {
-        let item = added.item.clone().unwrap_or_default();
+        let absent = domain::LineItem::default();
+        let item = added.item.as_ref().unwrap_or(&absent);
+        // A copy only for a new line: replaying a journal mostly adds to one.
         match cart
             .items
             .iter_mut()
             .find(|i| i.product_id == item.product_id)
         {
             Some(existing) => existing.quantity += item.quantity,
-            None => cart.items.push(item),
+            None => cart.items.push(item.clone()),
         }
     }
 
