@@ -3,7 +3,7 @@
 //!
 //! Every target reads a plain byte format (documented on its parser) rather
 //! than `arbitrary`'s: the seed corpus is written from the tests' own
-//! messages by `src/bin/seeds.rs`, and that needs a format a program can
+//! messages by `examples/seeds.rs`, and that needs a format a program can
 //! write as well as read.
 
 use std::cell::RefCell;

@@ -3,7 +3,7 @@
 //! the payload encodings, the HTTP fixture's requests and rules, and the
 //! entity specs the samples answer discovery with.
 //!
-//! `cargo run --manifest-path fuzz/Cargo.toml --bin seeds` (rewrites the
+//! `cargo run --manifest-path fuzz/Cargo.toml --example seeds` (rewrites the
 //! committed seeds; the files are deterministic).
 
 use std::fs;
