@@ -11,7 +11,7 @@ fn build(spec: pb::EntitySpec) -> Result<Model, String> {
     Model::build(spec, Duration::from_secs(30)).map_err(|e| e.0)
 }
 
-/// `spec_validation`: the shopping cart's discovered spec with one file's
+/// `spec_validation`: the value cart's discovered spec with its service file's
 /// `syntax` changed to `proto1` made the descriptor decoder index past its
 /// list of files and panic.
 #[test]
