@@ -517,14 +517,39 @@ pub struct Model {
 #[error("{0}")]
 pub struct SpecError(pub String);
 
+/// Decodes the user function's descriptor set. The decoder panics on some
+/// malformed sets (a file whose `syntax` is neither proto2 nor proto3, found
+/// by fuzzing): those are refused first with the file's name, and any other
+/// panic of the decoder is turned into a refusal too.
+fn decode_descriptors(bytes: &[u8]) -> Result<DescriptorPool, SpecError> {
+    let set = prost_types::FileDescriptorSet::decode(bytes)
+        .map_err(|e| SpecError(format!("Descriptors could not be built: {e}")))?;
+    for file in &set.file {
+        if let Some(syntax) = file.syntax.as_deref()
+            && !matches!(syntax, "proto2" | "proto3")
+        {
+            return Err(SpecError(format!(
+                "Descriptors could not be built: file [{}] declares syntax [{syntax}]; \
+                 only proto2 and proto3 are supported",
+                file.name()
+            )));
+        }
+    }
+    match std::panic::catch_unwind(|| DescriptorPool::decode(bytes)) {
+        Ok(pool) => pool.map_err(|e| SpecError(format!("Descriptors could not be built: {e}"))),
+        Err(_) => Err(SpecError(
+            "Descriptors could not be built: the descriptor set is malformed".into(),
+        )),
+    }
+}
+
 impl Model {
     /// Validates `spec` as the official proxy does and builds the model.
     ///
     /// # Errors
     /// The first problem found, with the official proxy's wording where it has one.
     pub fn build(spec: pb::EntitySpec, default_passivation: Duration) -> Result<Self, SpecError> {
-        let pool = DescriptorPool::decode(spec.proto.as_slice())
-            .map_err(|e| SpecError(format!("Descriptors could not be built: {e}")))?;
+        let pool = decode_descriptors(&spec.proto)?;
         if spec.entities.is_empty() {
             return Err(SpecError(
                 "No entities were reported by the discover call!".into(),

@@ -44,6 +44,11 @@ mod effect;
 mod entity;
 mod error;
 pub mod eventsourced;
+// With `testkit`: an in-process entry to the stream driver for the fuzz
+// targets in `fuzz/` and their regression tests; not a public API.
+#[cfg(feature = "testkit")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod metadata;
 pub mod payload;
 pub mod prost_types;

@@ -285,3 +285,18 @@ impl fmt::Display for BadRequest {
 }
 
 impl std::error::Error for BadRequest {}
+
+/// Entry points for the fuzz targets in `fuzz/` and their regression tests; not a public API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Parses `template` as a rule's path, then matches `path` against it as
+    /// [`HttpRules::route`](super::HttpRules::route) does (normalised first): the raw variable
+    /// values, or `None` when it does not match.
+    ///
+    /// # Errors
+    /// The template's parse error.
+    pub fn path_template(template: &str, path: &str) -> Result<Option<Vec<String>>, String> {
+        let template = super::template::PathTemplate::parse(template)?;
+        Ok(template.captures(&super::request::normalize_path(path)))
+    }
+}
