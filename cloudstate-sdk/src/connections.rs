@@ -120,7 +120,11 @@ pub async fn serve<S, B>(
         .http2()
         .timer(TokioTimer::new())
         .keep_alive_interval(limits.keepalive_interval)
-        .keep_alive_timeout(Duration::from_secs(20));
+        .keep_alive_timeout(Duration::from_secs(20))
+        // The proxy keeps a stream open per active entity on one connection
+        // (hyper's default would stop at 200); no Date header on gRPC.
+        .max_concurrent_streams(None)
+        .auto_date_header(false);
     if !limits.http1 {
         builder = builder.http2_only();
     }

@@ -145,3 +145,26 @@ async fn an_event_too_large_to_send_fails_with_a_restart() {
     let (description, _) = failure_of(&out).unwrap_or_else(|| panic!("{out:?}"));
     assert!(description.contains("restarting"), "{description}");
 }
+
+/// The proxy keeps one stream per active entity on one connection: the
+/// user function takes as many at once as the proxy opens.
+#[tokio::test]
+async fn hundreds_of_entity_streams_share_one_connection() {
+    let s = TestServer::start(shopping_cart::register(CloudState::new(), 5)).await;
+    let driver = s.driver().await;
+    let mut streams = Vec::new();
+    for n in 0..300 {
+        let id = format!("cart-{n}");
+        let mut c = driver.event_sourced().await;
+        c.send(es::init(SVC, &id)).await;
+        streams.push((id, c));
+    }
+    // Every stream is open before any is answered.
+    for (id, c) in &mut streams {
+        let get = api::GetShoppingCart {
+            user_id: id.clone(),
+        };
+        c.send(es::command(1, id, "GetCart", &get)).await;
+        c.expect(es::reply(1, &api::Cart::default())).await;
+    }
+}
