@@ -3,40 +3,12 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
-
-use tracing::field::{Field, Visit};
-use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<String>>>);
-
-struct Message(String);
-
-impl Visit for Message {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "message" {
-            self.0 = format!("{value:?}");
-        }
-    }
-}
-
-impl<S: tracing::Subscriber> Layer<S> for Capture {
-    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        let mut message = Message(String::new());
-        event.record(&mut message);
-        self.0.lock().unwrap().push(message.0);
-    }
-}
-
 // A current-thread runtime: the proxy's tasks log on this thread.
 #[tokio::test]
 async fn services_are_listed_with_a_persistence_id_only_when_they_keep_state() {
-    let capture = Capture::default();
-    let _guard =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(capture.clone()));
+    let (capture, _guard) = support::logs::Capture::start();
     let _setup = support::start(tck_adapter::server()).await;
-    let logged = capture.0.lock().unwrap().clone();
+    let logged = capture.lines();
     let line = |service: &str| {
         logged
             .iter()

@@ -2,11 +2,6 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
-
-use tracing::field::{Field, Visit};
-use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
-
 use support::{http, proxy_with, start};
 
 const LIMIT: usize = 8 * 1024;
@@ -63,33 +58,10 @@ async fn a_cart_past_the_limit_fails_its_reads_and_takes_adds_and_removes() {
     assert!(!body.contains(r#""productId":"p0""#), "{body}");
 }
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<String>>>);
-
-struct Message(String);
-
-impl Visit for Message {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "message" {
-            self.0 = format!("{value:?}");
-        }
-    }
-}
-
-impl<S: tracing::Subscriber> Layer<S> for Capture {
-    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        let mut message = Message(String::new());
-        event.record(&mut message);
-        self.0.lock().unwrap().push(message.0);
-    }
-}
-
 // A current-thread runtime: the proxy's tasks log on this thread.
 #[tokio::test]
 async fn a_message_over_the_proxys_limit_is_logged_as_such() {
-    let capture = Capture::default();
-    let _guard =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(capture.clone()));
+    let (capture, _guard) = support::logs::Capture::start();
     // The user function would send up to 12 MiB; this proxy takes 32 KiB
     // (its discovery answer is some 15 KiB).
     let uf = cloudstate_sdk::testkit::TestServer::start(shopping_cart::register(
@@ -104,7 +76,7 @@ async fn a_message_over_the_proxys_limit_is_logged_as_such() {
     }
     let (status, _, body) = http(addr, "GET", "/carts/big", None).await;
     assert_ne!(status, 200, "{body}");
-    let logged = capture.0.lock().unwrap().clone();
+    let logged = capture.lines();
     assert!(
         logged
             .iter()

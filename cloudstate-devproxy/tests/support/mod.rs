@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
 pub mod crdt;
+pub mod logs;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -155,7 +155,7 @@ async fn hundreds_of_entity_streams_share_one_connection() {
     let mut streams = Vec::new();
     for n in 0..300 {
         let id = format!("cart-{n}");
-        let mut c = driver.event_sourced().await;
+        let c = driver.event_sourced().await;
         c.send(es::init(SVC, &id)).await;
         streams.push((id, c));
     }
